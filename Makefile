@@ -1,0 +1,37 @@
+# rdpflex — two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# torch/torchvision pinned to the builds on this machine's disk (other versions are multi-GB downloads).
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+JOBS ?= 2
+
+.PHONY: install test test-slow demo bench clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH_PINS)
+	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -q
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
+
+demo: $(STAMP)
+	$(VENV)/bin/rdpflex demo -o demo-out
+
+bench: $(STAMP)
+	$(VENV)/bin/rdpflex bench -o docs/benchmarks.md
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo-out

@@ -1,0 +1,1 @@
+"""Registration of the ``multirealism`` decoder family (filled in by the multirealism issue)."""

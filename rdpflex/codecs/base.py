@@ -1,0 +1,118 @@
+"""The codec: analysis transform g_a + compressai entropy model (a latent codec) + synthesis g_s.
+
+::
+
+    x ─pad─► g_a ─► y ─latent_codec─► strings (one list of byte strings per image)
+    strings ─latent_codec.decompress─► y_hat ─► g_s ─► x_hat (reference "mse" reconstruction)
+
+Every codec, rdpflex's own or imported from CompressAI, is a :class:`Codec`: a
+``compressai.models.CompressionModel`` (so ``update()``, ``aux_loss()`` and the entropy-table aware
+``load_state_dict`` come from CompressAI) whose entropy model is a compressai ``LatentCodec``.
+Subclasses only build ``g_a``, ``g_s`` and ``latent_codec`` and declare their config.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from compressai.models import CompressionModel
+from torch import Tensor
+
+from rdpflex.errors import BitstreamError
+
+
+class Codec(CompressionModel):
+    """Base of all codecs. Subclasses set ``arch``, ``downsample`` and build the three parts.
+
+    ``config`` holds the constructor keyword arguments; ``type(codec)(**codec.config)`` rebuilds an
+    identical architecture, which is how systems are saved and loaded.
+    """
+
+    arch: ClassVar[str]
+    downsample: ClassVar[int] = 64  # input sides must be multiples of this (padding does it)
+    #: channels of y_hat, the latent every decoder plugin receives
+    latent_channels: int
+    #: downsampling factor between the image and y_hat
+    latent_stride: ClassVar[int] = 16
+    #: how many entropy-coded byte strings one image has (checked when a file is decoded)
+    num_streams: int
+
+    g_a: torch.nn.Module
+    g_s: torch.nn.Module
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__()
+        self.config = dict(config)
+
+    # -- training path -------------------------------------------------------------------------
+    def forward(self, x: Tensor) -> dict[str, Any]:
+        """Noisy/STE quantisation for training: ``{"x_hat", "y_hat", "likelihoods"}``."""
+        y = self.g_a(x)
+        out = self.latent_codec(y)
+        return {"x_hat": self.g_s(out["y_hat"]), "y_hat": out["y_hat"], "likelihoods": out["likelihoods"]}
+
+    def quantize(self, x: Tensor) -> dict[str, Any]:
+        """Like :meth:`forward` without the synthesis: for decoders trained on the codec's latent."""
+        out = self.latent_codec(self.g_a(x))
+        return {"y_hat": out["y_hat"], "likelihoods": out["likelihoods"]}
+
+    def synthesize(self, y_hat: Tensor) -> Tensor:
+        """Reference synthesis g_s (unclamped)."""
+        return self.g_s(y_hat)
+
+    # -- entropy coding --------------------------------------------------------------------------
+    def latent_shape(self, padded_hw: tuple[int, int]) -> tuple[int, int, int]:
+        """(C, h, w) of y_hat for a padded image of ``padded_hw``."""
+        h, w = padded_hw
+        return (self.latent_channels, h // self.latent_stride, w // self.latent_stride)
+
+    def decompress_shape(self, padded_hw: tuple[int, int]) -> Any:
+        """The ``shape`` argument of ``latent_codec.decompress`` for a padded image size."""
+        h, w = padded_hw
+        s = self.latent_stride
+        return {"y": (h // s, w // s), "hyper": (h // (4 * s), w // (4 * s))}
+
+    @torch.no_grad()
+    def compress(self, x: Tensor) -> dict[str, Any]:  # type: ignore[override]
+        """Entropy-code a padded batch. Returns ``{"strings": [[bytes]*B]*S, "y_hat"}``."""
+        self._check_padded(x)
+        out = self.latent_codec.compress(self.g_a(x))
+        return {"strings": out["strings"], "y_hat": out["y_hat"]}
+
+    @torch.no_grad()
+    def decompress_latent(self, streams: list[bytes], padded_hw: tuple[int, int]) -> Tensor:
+        """Entropy-decode one image's streams (as written in the file) into y_hat (1, C, h, w)."""
+        try:
+            out = self.latent_codec.decompress([[s] for s in streams], self.decompress_shape(padded_hw))
+        except (RuntimeError, ValueError, AssertionError, IndexError) as exc:
+            raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): {exc}") from exc
+        return out["y_hat"]
+
+    @torch.no_grad()
+    def decompress(self, streams: list[bytes], padded_hw: tuple[int, int]) -> dict[str, Tensor]:  # type: ignore[override]
+        y_hat = self.decompress_latent(streams, padded_hw)
+        return {"y_hat": y_hat, "x_hat": self.g_s(y_hat).clamp(0, 1)}
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def padded_size(self, hw: tuple[int, int]) -> tuple[int, int]:
+        m = self.downsample
+        return (-(-hw[0] // m) * m, -(-hw[1] // m) * m)
+
+    def pad(self, x: Tensor) -> Tensor:
+        """Replicate-pad (right/bottom) to a multiple of ``downsample``; crop back with ``[..., :H, :W]``."""
+        H, W = x.shape[-2:]
+        Hp, Wp = self.padded_size((H, W))
+        if (Hp, Wp) == (H, W):
+            return x
+        return F.pad(x, (0, Wp - W, 0, Hp - H), mode="replicate")
+
+    def _check_padded(self, x: Tensor) -> None:
+        if x.shape[-2] % self.downsample or x.shape[-1] % self.downsample:
+            raise ValueError(f"input {tuple(x.shape)} not padded to a multiple of {self.downsample}")
+
+    def describe(self) -> str:
+        params = sum(p.numel() for p in self.parameters())
+        cfg = ", ".join(f"{k}={v}" for k, v in sorted(self.config.items()))
+        return f"{self.arch}({cfg}), {params / 1e6:.2f} M parameters"

@@ -1,0 +1,24 @@
+"""The decoded latent handed to every decoder plugin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass
+class Latent:
+    """One image's entropy-decoded latent and its geometry.
+
+    ``y_hat`` is (1, C, h, w) for a padded image of ``padded_size``; decoders return images of
+    ``padded_size`` and the pipeline crops them to ``image_size`` (the original H, W).
+    """
+
+    y_hat: Tensor
+    image_size: tuple[int, int]
+    padded_size: tuple[int, int]
+    stem: str = "image"
+
+    def to(self, device) -> "Latent":
+        return Latent(self.y_hat.to(device), self.image_size, self.padded_size, self.stem)

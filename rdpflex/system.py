@@ -1,0 +1,151 @@
+"""A *system*: one codec and the decoders trained for it, stored as a directory (diffusers-style).
+
+::
+
+    SYSTEM/
+      system.json              rdpflex version, codec arch + config, codec fingerprint
+      codec/config.json        arch + constructor config
+      codec/model.safetensors  all weights and buffers, entropy tables included (no update() on load)
+      decoders/<name>/         config.json (with the codec fingerprint it was trained on) + model.safetensors
+
+The fingerprint is sha256 over the canonical codec config and all codec tensors; ``.rdp`` files
+carry it, so a file or decoder made with another codec is refused with both fingerprints named.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rdpflex import __version__
+from rdpflex.codecs import TINY, Codec, build_codec
+from rdpflex.errors import FingerprintMismatchError, RdpflexError
+from rdpflex.weights import fingerprint, load_weights, read_json, save_weights, write_json
+
+SYSTEM_JSON = "system.json"
+ASSETS = Path(__file__).parent / "assets"
+BUNDLED_DEMO_SYSTEM = ASSETS / "demo-system"
+
+
+def default_system_path() -> Path:
+    """``$RDPFLEX_SYSTEM`` or the demo system bundled with the package."""
+    return Path(os.environ.get("RDPFLEX_SYSTEM") or BUNDLED_DEMO_SYSTEM)
+
+
+def codec_state(codec: Codec) -> dict[str, torch.Tensor]:
+    """The codec's state with entropy tables built (``update()`` when they are still empty)."""
+    codec.update(force=False)
+    return codec.state_dict()
+
+
+def codec_fingerprint(codec: Codec) -> str:
+    return fingerprint({"arch": codec.arch, "config": codec.config}, codec_state(codec))
+
+
+class System:
+    """A loaded codec plus lazy access to its decoders."""
+
+    def __init__(self, codec: Codec, root: Path | None = None, info: dict[str, Any] | None = None) -> None:
+        self.codec = codec.eval()
+        self.root = Path(root) if root else None
+        self.info = info or {}
+        self.fingerprint = codec_fingerprint(codec)
+        self._decoders: dict[str, Any] = {}
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def tiny(cls, arch: str = "msh", seed: int = 0) -> "System":
+        """A randomly initialised test-sized system (entropy tables built), one call away."""
+        torch.manual_seed(seed)
+        codec = build_codec(arch, **TINY[arch])
+        codec.update(force=True)
+        return cls(codec, info={"note": "randomly initialised test system"})
+
+    @classmethod
+    def load(cls, root: Path | str | None = None) -> "System":
+        root = Path(root) if root else default_system_path()
+        if not (root / SYSTEM_JSON).is_file():
+            hint = " (the bundled demo system is missing: pass --system DIR)" if root == BUNDLED_DEMO_SYSTEM else ""
+            raise RdpflexError(f"{root} is not an rdpflex system: {SYSTEM_JSON} not found{hint}")
+        info = read_json(root / SYSTEM_JSON)
+        state, cfg = load_weights(root / "codec")
+        try:
+            codec = build_codec(cfg["arch"], **cfg["config"])
+            codec.load_state_dict(state)
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise RdpflexError(f"{root}/codec does not match its config: {str(exc).splitlines()[0]}") from exc
+        system = cls(codec, root, info)
+        if info.get("fingerprint") != system.fingerprint:
+            raise RdpflexError(f"{root} is corrupted: codec weights do not match the fingerprint in {SYSTEM_JSON}")
+        return system
+
+    def save(self, root: Path | str) -> Path:
+        root = Path(root)
+        root.mkdir(parents=True, exist_ok=True)
+        save_weights(root / "codec", codec_state(self.codec), {"arch": self.codec.arch, "config": self.codec.config})
+        self.fingerprint = codec_fingerprint(self.codec)
+        info = {k: v for k, v in self.info.items() if k not in ("fingerprint", "codec", "rdpflex_version")}
+        info |= {"rdpflex_version": __version__, "codec": {"arch": self.codec.arch, "config": self.codec.config}, "fingerprint": self.fingerprint}
+        write_json(root / SYSTEM_JSON, info)
+        if self.root and self.root.resolve() != root.resolve() and (self.root / "decoders").is_dir():
+            shutil.copytree(self.root / "decoders", root / "decoders", dirs_exist_ok=True)
+        for name, dec in self._decoders.items():
+            if getattr(dec, "needs_weights", True):
+                self._save_decoder(root, name, dec)
+        self.root, self.info = root, info
+        return root
+
+    # -- decoders --------------------------------------------------------------------------------
+    def trained_decoders(self) -> list[str]:
+        names = set(self._decoders)
+        if self.root and (self.root / "decoders").is_dir():
+            names |= {p.name for p in (self.root / "decoders").iterdir() if p.is_dir()}
+        return sorted(names)
+
+    def add_decoder(self, decoder: Any) -> None:
+        """Attach a decoder (trained on this codec); written on :meth:`save` or now if the system has a root."""
+        self._decoders[decoder.name] = decoder
+        if self.root:
+            self._save_decoder(self.root, decoder.name, decoder)
+
+    def _save_decoder(self, root: Path, name: str, decoder: Any) -> None:
+        path = root / "decoders" / name
+        decoder.save_pretrained(path)
+        cfg = read_json(path / "config.json")
+        cfg["codec_fingerprint"] = self.fingerprint
+        write_json(path / "config.json", cfg)
+
+    def decoder(self, name: str) -> Any:
+        """The decoder ``name`` ready for this codec; refuses weights trained on another codec."""
+        from rdpflex.plugins import get_decoder_class
+
+        if name in self._decoders:
+            return self._decoders[name]
+        cls = get_decoder_class(name)
+        path = None
+        if getattr(cls, "needs_weights", True):
+            path = self.root / "decoders" / name if self.root else None
+            if path is None or not (path / "config.json").is_file():
+                trained = ", ".join(self.trained_decoders()) or "none"
+                raise RdpflexError(
+                    f"system {self.root or '(in memory)'} has no trained {name!r} decoder (trained: {trained}); "
+                    f"train one with a recipe whose stage trains {name!r}"
+                )
+            got = read_json(path / "config.json").get("codec_fingerprint")
+            if got != self.fingerprint:
+                raise FingerprintMismatchError(
+                    f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's codec {self.fingerprint[:16]}"
+                )
+        self._decoders[name] = cls.from_pretrained(path, self.codec)
+        return self._decoders[name]
+
+    def to(self, device: torch.device | str) -> "System":
+        self.codec.to(device)
+        for dec in self._decoders.values():
+            if hasattr(dec, "to"):
+                dec.to(device)
+        return self
