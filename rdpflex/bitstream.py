@@ -1,0 +1,378 @@
+"""The ``.rdp`` container: a strict, bounds-checked file holding any number of coded images.
+
+All integers are little-endian; the full field-by-field description is in ``docs/format.md``.
+
+::
+
+    header (49 + A bytes)
+    +-------+---------+-------+------------------+-------+---------+---------+-------+
+    | magic | version | flags | fingerprint      | A  u8 | arch    | N   u32 | CRC32 |
+    | RDPF  | u16 = 1 | u16=0 | 32 raw bytes     | <= 64 | A bytes | images  | u32   |
+    +-------+---------+-------+------------------+-------+---------+---------+-------+
+      CRC32 covers every header byte before it (the first 45 + A bytes)
+
+    image record, repeated N times (36 + S + sum(4 + L_k) bytes, at least 37)
+    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+-------+
+    | S  u16 | stem | H   | W   | Hp  | Wp  | C   | h   | w   | K   u16 | K x (L u32 +  | CRC32 |
+    | 1..255 | UTF-8| u32 | u32 | u32 | u32 | u32 | u32 | u32 | streams |   L bytes)    | u32   |
+    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+-------+
+      CRC32 covers the record from S to the last stream byte
+
+    nothing after the last record (trailing bytes are an error)
+
+Parsing never trusts a field: every length, count and dimension is checked against its bound
+and against the bytes actually left *before* anything is sliced or allocated, and every failure
+is a :class:`~rdpflex.errors.BitstreamError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import secrets
+import stat
+import struct
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rdpflex.errors import BitstreamError
+
+__all__ = [
+    "MAGIC",
+    "FORMAT_VERSION",
+    "MAX_FILE_BYTES",
+    "MAX_IMAGES",
+    "MAX_SIDE",
+    "MAX_CHANNELS",
+    "MAX_STREAMS",
+    "MAX_STEM_BYTES",
+    "MAX_ARCH_BYTES",
+    "HEADER_MIN_BYTES",
+    "RECORD_MIN_BYTES",
+    "EncodedImage",
+    "RdpFile",
+    "dumps",
+    "loads",
+    "write_rdp",
+    "read_rdp",
+]
+
+MAGIC = b"RDPF"
+FORMAT_VERSION = 1
+
+MAX_FILE_BYTES = 1 << 31
+MAX_IMAGES = 1_000_000
+MAX_SIDE = 1 << 16  # bound of H, W, Hp, Wp, h, w
+MAX_CHANNELS = 4096  # bound of C
+MAX_STREAMS = 256
+MAX_STEM_BYTES = 255
+MAX_ARCH_BYTES = 64
+
+_HEADER_FIXED = struct.Struct("<4sHH32sB")  # magic, version, flags, fingerprint, arch length
+HEADER_MIN_BYTES = _HEADER_FIXED.size + 4 + 4  # + image count + CRC (arch empty) = 49
+_DIMS = struct.Struct("<7I")  # H, W, Hp, Wp, C, h, w
+RECORD_MIN_BYTES = 2 + 1 + _DIMS.size + 2 + 4  # 1-byte stem, no streams = 37
+_U8, _U16, _U32 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I")
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass
+class EncodedImage:
+    """One image's entropy-coded streams and the geometry needed to decode them."""
+
+    stem: str  # input file name without extension
+    image_size: tuple[int, int]  # original (H, W)
+    padded_size: tuple[int, int]  # (Hp, Wp) after padding to the codec multiple
+    latent_shape: tuple[int, int, int]  # (C, h, w) of y_hat
+    streams: list[bytes] = field(default_factory=list)  # one per entropy-model stream
+
+
+@dataclass
+class RdpFile:
+    """The contents of one ``.rdp`` file."""
+
+    fingerprint: str  # codec fingerprint: sha256 hexdigest (64 lowercase hex chars)
+    images: list[EncodedImage]
+    arch: str = ""  # codec architecture name, informative (printable ASCII, <= 64 bytes)
+
+    def num_bytes(self) -> int:
+        """Size in bytes of :func:`dumps` of this file (what bpp must be computed from)."""
+        return len(dumps(self))
+
+
+# --------------------------------------------------------------------------------- validation
+
+
+def _check_stem(stem: object, where: str) -> bytes:
+    """Return the UTF-8 bytes of a valid stem, else raise naming ``where``."""
+    if not isinstance(stem, str):
+        raise BitstreamError(f"{where}: stem must be a str, got {type(stem).__name__}")
+    try:
+        raw = stem.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BitstreamError(f"{where}: stem {stem!r} is not encodable as UTF-8") from None
+    if not 1 <= len(raw) <= MAX_STEM_BYTES:
+        raise BitstreamError(
+            f"{where}: stem is {len(raw)} UTF-8 bytes, must be 1..{MAX_STEM_BYTES}"
+        )
+    if stem in (".", ".."):
+        raise BitstreamError(f"{where}: stem {stem!r} is not a usable file name")
+    bad = [c for c in stem if c in "/\\" or ord(c) < 0x20 or ord(c) == 0x7F]
+    if bad:
+        raise BitstreamError(
+            f"{where}: stem {stem!r} contains {bad[0]!r} (no '/', '\\', NUL or control characters)"
+        )
+    return raw
+
+
+def _check_geometry(
+    size: tuple[int, int], padded: tuple[int, int], latent: tuple[int, int, int], where: str
+) -> None:
+    (H, W), (Hp, Wp), (C, h, w) = size, padded, latent
+    for name, value, hi in (
+        ("H", H, MAX_SIDE), ("W", W, MAX_SIDE), ("Hp", Hp, MAX_SIDE), ("Wp", Wp, MAX_SIDE),
+        ("C", C, MAX_CHANNELS), ("h", h, MAX_SIDE), ("w", w, MAX_SIDE),
+    ):  # fmt: skip
+        if not 1 <= value <= hi:
+            raise BitstreamError(f"{where}: {name}={value} out of range 1..{hi}")
+    if Hp < H or Wp < W:
+        raise BitstreamError(f"{where}: padded size {Hp}x{Wp} is smaller than image size {H}x{W}")
+
+
+def _ints(value: object, n: int, name: str, where: str) -> tuple[int, ...]:
+    try:
+        items = tuple(operator.index(v) for v in value)  # type: ignore[attr-defined]
+    except TypeError:
+        raise BitstreamError(f"{where}: {name} must be {n} integers, got {value!r}") from None
+    if len(items) != n:
+        raise BitstreamError(f"{where}: {name} must be {n} integers, got {value!r}")
+    return items
+
+
+def _check_fingerprint(fp: object) -> bytes:
+    if not (isinstance(fp, str) and len(fp) == 64 and set(fp) <= _HEX):
+        raise BitstreamError(
+            f"fingerprint must be 64 lowercase hex characters (a sha256 hexdigest), got {fp!r}"
+        )
+    return bytes.fromhex(fp)
+
+
+def _check_arch(arch: object) -> bytes:
+    if not isinstance(arch, str) or not all(" " <= c <= "~" for c in arch):
+        raise BitstreamError(f"arch must be printable ASCII, got {arch!r}")
+    if len(arch) > MAX_ARCH_BYTES:
+        raise BitstreamError(f"arch is {len(arch)} bytes, at most {MAX_ARCH_BYTES} allowed")
+    return arch.encode("ascii")
+
+
+# ------------------------------------------------------------------------------------ writing
+
+
+def _show(path: object) -> str:
+    """A path for a one-line message: quoted, with any control characters escaped."""
+    return repr(os.fspath(path))  # type: ignore[arg-type]
+
+
+def dumps(rdp: RdpFile) -> bytes:
+    """Serialise ``rdp``; raise :class:`BitstreamError` if any field is out of bounds."""
+    if not isinstance(rdp, RdpFile):
+        raise BitstreamError(f"expected an RdpFile, got {type(rdp).__name__}")
+    fp, arch = _check_fingerprint(rdp.fingerprint), _check_arch(rdp.arch)
+    images = list(rdp.images)
+    if len(images) > MAX_IMAGES:
+        raise BitstreamError(f"{len(images)} images, at most {MAX_IMAGES} per file")
+    head = _HEADER_FIXED.pack(MAGIC, FORMAT_VERSION, 0, fp, len(arch)) + arch
+    head += _U32.pack(len(images))
+    parts = [head, _U32.pack(zlib.crc32(head))]
+    total = len(head) + 4
+    for i, im in enumerate(images, 1):
+        where = f"image {i}"
+        if not isinstance(im, EncodedImage):
+            raise BitstreamError(f"{where}: expected an EncodedImage, got {type(im).__name__}")
+        stem = _check_stem(im.stem, where)
+        where = f"image {i} ({im.stem!r})"
+        size = _ints(im.image_size, 2, "image_size", where)
+        padded = _ints(im.padded_size, 2, "padded_size", where)
+        latent = _ints(im.latent_shape, 3, "latent_shape", where)
+        _check_geometry(size, padded, latent, where)  # type: ignore[arg-type]
+        streams = list(im.streams)
+        if len(streams) > MAX_STREAMS:
+            raise BitstreamError(f"{where}: {len(streams)} streams, at most {MAX_STREAMS}")
+        rec = bytearray(_U16.pack(len(stem)) + stem + _DIMS.pack(*size, *padded, *latent))
+        rec += _U16.pack(len(streams))
+        for j, s in enumerate(streams, 1):
+            if not isinstance(s, (bytes, bytearray, memoryview)):
+                raise BitstreamError(f"{where} stream {j}: expected bytes, got {type(s).__name__}")
+            s = bytes(s)
+            if total + len(rec) + 4 + len(s) + 4 > MAX_FILE_BYTES:  # checked before copying
+                raise BitstreamError(f"{where} stream {j}: file would exceed {MAX_FILE_BYTES} B")
+            rec += _U32.pack(len(s))
+            rec += s
+        rec += _U32.pack(zlib.crc32(rec))
+        total += len(rec)
+        parts.append(bytes(rec))
+    return b"".join(parts)
+
+
+def write_rdp(path: str | os.PathLike[str], rdp: RdpFile) -> int:
+    """Atomically write ``rdp`` to ``path``; return the number of bytes written.
+
+    The data is serialised (and validated) first, then written to a temporary file in the same
+    directory and moved over ``path`` with :func:`os.replace`: ``path`` either keeps its old
+    contents or holds the complete new file, never a partial one.
+    """
+    data = dumps(rdp)
+    dest = Path(path)
+    tmp = dest.with_name(f".{dest.name[:200]}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as e:
+        raise BitstreamError(f"cannot write {_show(dest)}: {e.strerror or e}") from None
+    return len(data)
+
+
+# ------------------------------------------------------------------------------------ reading
+
+
+class _Reader:
+    """A cursor over the file that refuses to read past the end."""
+
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: memoryview) -> None:
+        self.buf, self.pos = buf, 0
+
+    def left(self) -> int:
+        return len(self.buf) - self.pos
+
+    def need(self, n: int, what: str) -> None:
+        if n > self.left():
+            raise BitstreamError(f"truncated file: {what} needs {n} bytes, {self.left()} left")
+
+    def take(self, n: int, what: str) -> memoryview:
+        self.need(n, what)
+        self.pos += n
+        return self.buf[self.pos - n : self.pos]
+
+    def unpack(self, st: struct.Struct, what: str) -> tuple[int, ...]:
+        self.need(st.size, what)
+        self.pos += st.size
+        return st.unpack_from(self.buf, self.pos - st.size)
+
+    def u8(self, what: str) -> int:
+        return self.unpack(_U8, what)[0]
+
+    def u16(self, what: str) -> int:
+        return self.unpack(_U16, what)[0]
+
+    def u32(self, what: str) -> int:
+        return self.unpack(_U32, what)[0]
+
+
+def loads(data: bytes | bytearray | memoryview) -> RdpFile:
+    """Parse a whole ``.rdp`` file; any problem raises :class:`BitstreamError`, nothing else."""
+    try:
+        buf = memoryview(data).cast("B")
+    except TypeError:
+        raise BitstreamError(f"expected bytes, got {type(data).__name__}") from None
+    if len(buf) > MAX_FILE_BYTES:
+        raise BitstreamError(f"file is {len(buf)} bytes, larger than the {MAX_FILE_BYTES} limit")
+    if len(buf) == 0:
+        raise BitstreamError("empty file: not an rdpflex file")
+    head = bytes(buf[:4])
+    if not MAGIC.startswith(head):
+        raise BitstreamError(f"not an rdpflex file (magic {head!r}, expected {MAGIC!r})")
+    r = _Reader(buf)
+    r.take(4, "magic")
+    version = r.u16("header field 'version'")
+    if version != FORMAT_VERSION:
+        raise BitstreamError(
+            f"unsupported format version {version} (this rdpflex reads version {FORMAT_VERSION})"
+        )
+    flags = r.u16("header field 'flags'")
+    fp = bytes(r.take(32, "header field 'fingerprint'"))
+    arch_len = r.u8("header field 'arch length'")
+    if arch_len > MAX_ARCH_BYTES:
+        raise BitstreamError(f"arch length {arch_len} exceeds {MAX_ARCH_BYTES}")
+    arch_raw = bytes(r.take(arch_len, "header field 'arch'"))
+    count = r.u32("header field 'image count'")
+    crc_end = r.pos
+    if r.u32("header CRC") != zlib.crc32(buf[:crc_end]):
+        raise BitstreamError("CRC mismatch in header: file is corrupted")
+    if flags != 0:
+        raise BitstreamError(f"unsupported flags 0x{flags:04x} (version 1 requires 0)")
+    if not all(0x20 <= b <= 0x7E for b in arch_raw):
+        raise BitstreamError(f"arch name {arch_raw!r} is not printable ASCII")
+    if count > MAX_IMAGES:
+        raise BitstreamError(f"image count {count} exceeds the limit of {MAX_IMAGES}")
+    if count > r.left() // RECORD_MIN_BYTES:  # each record is at least RECORD_MIN_BYTES long
+        raise BitstreamError(
+            f"truncated file: {count} images need at least {count * RECORD_MIN_BYTES} bytes, "
+            f"{r.left()} left"
+        )
+    images = [_read_image(r, i) for i in range(1, count + 1)]
+    if r.left():
+        raise BitstreamError(f"{r.left()} trailing bytes after the last image")
+    return RdpFile(fingerprint=fp.hex(), images=images, arch=arch_raw.decode("ascii"))
+
+
+def _read_image(r: _Reader, i: int) -> EncodedImage:
+    start = r.pos
+    where = f"image {i}"
+    stem_len = r.u16(f"{where} stem length")
+    if not 1 <= stem_len <= MAX_STEM_BYTES:
+        raise BitstreamError(f"{where}: stem length {stem_len} out of range 1..{MAX_STEM_BYTES}")
+    stem_raw = bytes(r.take(stem_len, f"{where} stem"))
+    dims = r.unpack(_DIMS, f"{where} sizes (H, W, Hp, Wp, C, h, w)")
+    n_streams = r.u16(f"{where} stream count")
+    if n_streams > MAX_STREAMS:
+        raise BitstreamError(f"{where}: stream count {n_streams} exceeds {MAX_STREAMS}")
+    r.need(4 * n_streams + 4, f"{where} stream lengths and CRC")  # cheap early reject
+    streams: list[bytes] = []
+    for j in range(1, n_streams + 1):
+        n = r.u32(f"{where} stream {j} length")
+        streams.append(bytes(r.take(n, f"{where} stream {j}")))
+    crc = zlib.crc32(r.buf[start : r.pos])
+    if r.u32(f"{where} CRC") != crc:
+        shown = stem_raw.decode("utf-8", errors="replace")
+        raise BitstreamError(f"CRC mismatch in {where} ({shown!r}): file is corrupted")
+    try:
+        stem = stem_raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BitstreamError(f"{where}: stem {stem_raw!r} is not valid UTF-8") from None
+    _check_stem(stem, where)
+    where = f"{where} ({stem!r})"
+    size, padded, latent = (dims[0], dims[1]), (dims[2], dims[3]), (dims[4], dims[5], dims[6])
+    _check_geometry(size, padded, latent, where)
+    return EncodedImage(stem, size, padded, latent, streams)
+
+
+def read_rdp(path: str | os.PathLike[str]) -> RdpFile:
+    """Read and parse ``path``; a missing, unreadable, oversized or bad file is a BitstreamError."""
+    p = _show(path)
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise BitstreamError(f"cannot read {p}: not a regular file")
+            if st.st_size > MAX_FILE_BYTES:
+                raise BitstreamError(
+                    f"cannot read {p}: {st.st_size} bytes, larger than the {MAX_FILE_BYTES} limit"
+                )
+            data = f.read(MAX_FILE_BYTES + 1)  # loads() re-checks the size if the file grew
+    except OSError as e:
+        raise BitstreamError(f"cannot read {p}: {e.strerror or e}") from None
+    try:
+        return loads(data)
+    except BitstreamError as e:
+        raise BitstreamError(f"{p}: {e}") from None

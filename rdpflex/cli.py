@@ -1,0 +1,213 @@
+"""The ``rdpflex`` command line (contract: ../shared/design.md §3).
+
+Errors caused by input (:class:`~rdpflex.errors.RdpflexError`) print one line ``error: ...`` and exit
+2; anything else is a bug: one line plus a hint, exit 1. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rdpflex import __version__
+from rdpflex.errors import RdpflexError
+
+_DEBUG = False
+
+
+def system_option(f):
+    return click.option(
+        "--system", "system_dir", type=click.Path(path_type=Path), default=None,
+        help="System directory (default: $RDPFLEX_SYSTEM or the bundled demo system).",
+    )(f)
+
+
+def device_option(f):
+    return click.option("--device", default="cpu", show_default=True, help="torch device for the networks (cpu, cuda, cuda:1...).")(f)
+
+
+def load_system(system_dir: Path | None, device: str = "cpu"):
+    from rdpflex.system import System
+
+    return System.load(system_dir).to(device)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="rdpflex")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+def cli(debug: bool) -> None:
+    """rdpflex: one bitstream, swappable decoders (mse, multirealism, cdiff, idempotence, yours)."""
+    global _DEBUG
+    _DEBUG = debug
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="The .rdp file to write.")
+@system_option
+@device_option
+@click.option("--json", "as_json", is_flag=True, help="Print the per-image report as JSON.")
+def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, device: str, as_json: bool) -> None:
+    """Encode IMAGE... into one .rdp file (bpp from the file's bytes)."""
+    from tqdm import tqdm
+
+    from rdpflex.bitstream import write_rdp
+    from rdpflex.pipeline import compress_images
+
+    system = load_system(system_dir, device)
+    bar = tqdm(images, desc="compress", unit="img", disable=len(images) < 2, file=sys.stderr)
+    enc = compress_images(bar, system)
+    nbytes = write_rdp(output, enc.rdp)
+    pixels = sum(h * w for h, w in (im.image_size for im in enc.rdp.images))
+    rows = [
+        {"stem": im.stem, "height": im.image_size[0], "width": im.image_size[1],
+         "payload_bytes": sum(map(len, im.streams)),
+         "bpp_payload": 8 * sum(map(len, im.streams)) / (im.image_size[0] * im.image_size[1]),
+         "bpp_estimated": b / (im.image_size[0] * im.image_size[1])}
+        for im, b in zip(enc.rdp.images, enc.estimated_bits)
+    ]
+    summary = {"file": str(output), "bytes": nbytes, "images": len(rows), "bpp_file": 8 * nbytes / pixels,
+               "bpp_estimated": sum(enc.estimated_bits) / pixels, "per_image": rows}
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+    else:
+        click.echo(f"wrote {output}: {len(rows)} image(s), {nbytes} bytes, {summary['bpp_file']:.4f} bpp "
+                   f"(file bytes; model estimate {summary['bpp_estimated']:.4f} bpp)")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Directory for DIR/<stem>.png.")
+@system_option
+@click.option("--decoder", default="mse", show_default=True, help="Decoder family (see `rdpflex decoders`).")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Decoder option, validated by its Options.")
+@click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i).")
+@device_option
+def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, settings: tuple[str, ...], seed: int, device: str) -> None:
+    """Decode FILE.rdp with any registered decoder into DIR/<stem>.png."""
+    from tqdm import tqdm
+
+    from rdpflex.bitstream import read_rdp
+    from rdpflex.decoders import parse_options
+    from rdpflex.images import save_png
+    from rdpflex.pipeline import check_compatible, decode_images
+    from rdpflex.plugins import get_decoder_class
+
+    options = parse_options(get_decoder_class(decoder), list(settings))  # validate before any work
+    rdp = read_rdp(file)
+    system = load_system(system_dir, device)
+    check_compatible(rdp, system, str(file))
+    system.decoder(decoder)  # load (and check) the decoder's weights before writing anything
+    if output.exists() and not output.is_dir():
+        raise RdpflexError(f"--output {output} exists and is not a directory")
+    stems = [im.stem for im in rdp.images]
+    if len(set(stems)) != len(stems):
+        raise RdpflexError(f"{file} holds two images with the same stem; their PNGs would overwrite each other")
+    written = []
+    with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
+        for stem, img in decode_images(rdp, system, decoder, options, seed):
+            written.append(save_png(img, output / f"{stem}.png"))
+            bar.update()
+    click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable listing with each options schema.")
+def decoders(as_json: bool) -> None:
+    """List the registered decoder families and their options."""
+    from rdpflex.decoders import describe
+    from rdpflex.plugins import get_decoders
+
+    infos = [describe(cls) for cls in get_decoders().values()]
+    if as_json:
+        click.echo(json.dumps(infos, indent=2))
+        return
+    for info in infos:
+        props = info["options"].get("properties", {})
+        opts = ", ".join(
+            f"{k}={v.get('default', '?')}" + (f" [{v.get('minimum', '')}..{v.get('maximum', '')}]" if "minimum" in v or "maximum" in v else "")
+            for k, v in props.items()
+        )
+        click.echo(f"{info['name']:<14} {info['description']}" + (f"\n{'':<14} options: {opts}" if opts else ""))
+
+
+@cli.command("import-compressai")
+@click.argument("arch")
+@click.option("--quality", "-q", required=True, type=int, help="Zoo quality index.")
+@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Local CompressAI checkpoint / state dict.")
+@click.option("--metric", default="mse", show_default=True, type=click.Choice(["mse", "ms-ssim"]))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="System directory to write.")
+def import_compressai(arch: str, quality: int, checkpoint: Path | None, metric: str, output: Path) -> None:
+    """Turn a CompressAI zoo model (ARCH: bmshj2018-hyperprior, mbt2018-mean, cheng2020-anchor) into a system."""
+    from rdpflex.codecs.compressai_zoo import load_zoo_codec
+    from rdpflex.system import System
+
+    if checkpoint is not None and not checkpoint.is_file():
+        raise RdpflexError(f"--checkpoint {checkpoint}: no such file")
+    codec = load_zoo_codec(arch, quality, checkpoint, metric)
+    system = System(codec, info={"source": f"compressai zoo {arch} q{quality} ({metric})"})
+    system.save(output)
+    click.echo(f"wrote system {output}: {codec.describe()}, fingerprint {system.fingerprint[:16]}")
+
+
+def _builtin_commands() -> list[tuple[str, str]]:
+    """(module, attribute) of commands defined next to the code they drive."""
+    return [
+        ("rdpflex.train.commands", "train_command"),
+        ("rdpflex.train.commands", "recipes_group"),
+    ]
+
+
+def _add_commands() -> None:
+    import importlib
+
+    for mod, attr in _builtin_commands():
+        try:
+            cli.add_command(getattr(importlib.import_module(mod), attr))
+        except (ImportError, AttributeError):
+            continue
+    from rdpflex.plugins import get_plugin_manager
+
+    get_plugin_manager().hook.register_commands(cli=cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit deprecation noise from compressai
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        _add_commands()
+        cli.main(args=argv, prog_name="rdpflex", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        msg = exc.format_message().replace("\n", " ")
+        click.echo(f"error: {msg} (see `rdpflex --help`)", err=True)
+        sys.exit(exc.exit_code)
+    except RdpflexError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc or exc.__class__.__name__}", err=True)  # one line; recipes list each field
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --debug
+        if debug:
+            raise
+        click.echo(f"internal error: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

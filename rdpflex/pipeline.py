@@ -1,0 +1,138 @@
+"""Library API of the two halves of rdpflex: encode images into one ``.rdp``, decode it with any decoder.
+
+::
+
+    compress_images(images, system)  ─► RdpFile (+ estimated bits)   write_rdp(path, rdp)
+    read_rdp(path) ─► latents(rdp, system) ─► decode_images(..., decoder="mse"|"multirealism"|...)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from pydantic import BaseModel
+from torch import Tensor
+
+from rdpflex.bitstream import EncodedImage, RdpFile
+from rdpflex.decoders import parse_options
+from rdpflex.errors import BitstreamError, FingerprintMismatchError
+from rdpflex.images import check_size, load_image
+from rdpflex.latent import Latent
+from rdpflex.system import System
+
+
+@dataclass
+class Encoded:
+    """What compressing a set produced: the file contents and the model's own rate estimate."""
+
+    rdp: RdpFile
+    estimated_bits: list[float] = field(default_factory=list)
+
+    def file_bpp(self, file_bytes: int | None = None) -> float:
+        """bpp of the whole set from the file size (header included), the number to report."""
+        pixels = sum(h * w for h, w in (im.image_size for im in self.rdp.images))
+        return 8.0 * (file_bytes if file_bytes is not None else self.rdp.num_bytes()) / pixels
+
+
+def _named(images: Iterable[Path | str | tuple[str, Tensor]]) -> Iterator[tuple[str, Tensor]]:
+    for item in images:
+        if isinstance(item, tuple):
+            yield item
+        else:
+            yield Path(item).stem, load_image(item)
+
+
+@torch.no_grad()
+def encode_image(x: Tensor, system: System, stem: str = "image") -> tuple[EncodedImage, float, Tensor]:
+    """Entropy-code one image (1, 3, H, W) in [0, 1]. Returns (record, estimated bits, y_hat)."""
+    codec = system.codec
+    H, W = x.shape[-2:]
+    check_size(H, W, stem)
+    device = next(codec.parameters()).device
+    xp = codec.pad(x.to(device))
+    y = codec.g_a(xp)
+    out = codec.latent_codec.compress(y)
+    est = codec.latent_codec(y)["likelihoods"]
+    bits = float(sum((-torch.log2(v)).sum() for v in est.values()))
+    record = EncodedImage(
+        stem=stem,
+        image_size=(int(H), int(W)),
+        padded_size=tuple(xp.shape[-2:]),
+        latent_shape=tuple(out["y_hat"].shape[1:]),
+        streams=[s[0] for s in out["strings"]],
+    )
+    return record, bits, out["y_hat"]
+
+
+def compress_images(images: Iterable[Path | str | tuple[str, Tensor]], system: System) -> Encoded:
+    """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile`."""
+    records, bits = [], []
+    seen: set[str] = set()
+    for stem, x in _named(images):
+        if stem in seen:
+            raise BitstreamError(f"two images share the stem {stem!r}; their outputs would overwrite each other")
+        seen.add(stem)
+        record, b, _ = encode_image(x, system, stem)
+        records.append(record)
+        bits.append(b)
+    return Encoded(RdpFile(fingerprint=system.fingerprint, images=records, arch=system.codec.arch), bits)
+
+
+def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None:
+    """Refuse a file written by another codec, naming both fingerprints."""
+    if rdp.fingerprint != system.fingerprint:
+        where = system.root or "(in memory)"
+        raise FingerprintMismatchError(
+            f"{source} was written by codec {rdp.fingerprint[:16]} ({rdp.arch or '?'}), not by the codec of system "
+            f"{where} ({system.fingerprint[:16]}, {system.codec.arch}); pass --system with the system that wrote it"
+        )
+
+
+def latents(rdp: RdpFile, system: System, source: str = "file") -> Iterator[Latent]:
+    """Entropy-decode every image of a file into :class:`Latent`s (checked against the codec)."""
+    check_compatible(rdp, system, source)
+    codec = system.codec
+    for i, im in enumerate(rdp.images):
+        if len(im.streams) != codec.num_streams:
+            raise BitstreamError(f"image {i} ({im.stem!r}) has {len(im.streams)} streams; codec {codec.arch} writes {codec.num_streams}")
+        if tuple(im.padded_size) != codec.padded_size(im.image_size):
+            raise BitstreamError(f"image {i} ({im.stem!r}): padded size {im.padded_size} inconsistent with {im.image_size}")
+        if tuple(im.latent_shape) != codec.latent_shape(im.padded_size):
+            raise BitstreamError(f"image {i} ({im.stem!r}): latent shape {im.latent_shape} does not fit codec {codec.arch}")
+        y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size))
+        yield Latent(y_hat, tuple(im.image_size), tuple(im.padded_size), im.stem)
+
+
+def decode_latent(
+    latent: Latent, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
+) -> Tensor:
+    """One image (1, 3, H, W) in [0, 1], cropped to the original size."""
+    dec = system.decoder(decoder)
+    opts = options if isinstance(options, BaseModel) else parse_options(type(dec), options or {})
+    device = latent.y_hat.device
+    gen = torch.Generator(device=device).manual_seed(seed)
+    x = dec.decode(latent, system.codec, opts, gen)
+    H, W = latent.image_size
+    return x[..., :H, :W].clamp(0, 1)
+
+
+def decode_images(
+    rdp: RdpFile, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
+) -> Iterator[tuple[str, Tensor]]:
+    """``(stem, image)`` for every image of the file. Image ``i`` is sampled with seed ``seed + i``."""
+    dec = system.decoder(decoder)
+    opts = options if isinstance(options, BaseModel) else parse_options(type(dec), options or {})
+    for i, lat in enumerate(latents(rdp, system)):
+        yield lat.stem, decode_latent(lat, system, decoder, opts, seed + i)
+
+
+def psnr(x: Tensor, x_hat: Tensor) -> float:
+    """PSNR in dB of 8-bit-quantised images (quick check; full metrics live in rdpflex.metrics)."""
+    a = (x.clamp(0, 1) * 255).round()
+    b = (x_hat.clamp(0, 1) * 255).round()
+    mse = float(((a - b) ** 2).mean())
+    return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")

@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny randomly initialised systems and small images of awkward sizes."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("RDPFLEX_OFFLINE", "1")  # never attempt a download from the test suite
+warnings.filterwarnings("ignore", category=FutureWarning)
+
+SIZES = {"odd": (17, 23), "wide": (64, 80), "tall": (70, 33)}
+
+
+def smooth_image(h: int, w: int, seed: int) -> np.ndarray:
+    """A smooth random RGB image (more codec-like than white noise)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    img = np.stack([np.sin(6 * xx * rng.uniform(0.5, 2) + c) * np.cos(5 * yy * rng.uniform(0.5, 2) + c) for c in range(3)], -1)
+    return ((img * 0.5 + 0.5) * 255 + rng.normal(0, 4, img.shape)).clip(0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def image_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("images")
+    for i, (name, (h, w)) in enumerate(SIZES.items()):
+        Image.fromarray(smooth_image(h, w, i)).save(d / f"{name}.png")
+    return d
+
+
+@pytest.fixture(scope="session")
+def image_paths(image_dir) -> list[Path]:
+    return sorted(image_dir.glob("*.png"))
+
+
+@pytest.fixture(scope="session")
+def tiny_system_dir(tmp_path_factory) -> Path:
+    from rdpflex.system import System
+
+    return System.tiny("msh", seed=0).save(tmp_path_factory.mktemp("sys") / "tiny-msh")
+
+
+@pytest.fixture(scope="session")
+def other_system_dir(tmp_path_factory) -> Path:
+    from rdpflex.system import System
+
+    return System.tiny("msh", seed=1).save(tmp_path_factory.mktemp("sys") / "tiny-msh-other")

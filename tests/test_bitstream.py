@@ -1,0 +1,374 @@
+"""The ``.rdp`` container: round trips, and strict rejection of every malformed file."""
+
+from __future__ import annotations
+
+import os
+import random
+import struct
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import pytest
+
+from rdpflex import bitstream as bs
+from rdpflex.bitstream import (
+    FORMAT_VERSION,
+    MAGIC,
+    EncodedImage,
+    RdpFile,
+    dumps,
+    loads,
+    read_rdp,
+    write_rdp,
+)
+from rdpflex.errors import BitstreamError
+
+FP = "0123456789abcdef" * 4
+DIMS = (17, 23, 32, 32, 8, 2, 2)  # H, W, Hp, Wp, C, h, w
+
+
+def _img(stem: str = "a", streams: list[bytes] | None = None, **kw) -> EncodedImage:
+    args = dict(image_size=(17, 23), padded_size=(32, 32), latent_shape=(8, 2, 2))
+    args.update(kw)
+    return EncodedImage(stem, streams=[b"xy", b""] if streams is None else streams, **args)
+
+
+def _small() -> RdpFile:
+    """A small 2-image file, used for exhaustive truncation and bit-flip loops."""
+    return RdpFile(FP, [_img("kodim01", [b"\x01\x02\x03", b""]), _img("b", [b"z"])], arch="elic")
+
+
+# A raw writer that can put any value in any field but still writes valid CRCs (unless told not
+# to), so that each bounds check is reached on its own instead of being masked by the CRC check.
+
+
+def raw_record(
+    stem: bytes = b"a",
+    dims: tuple[int, ...] = DIMS,
+    streams: tuple[bytes, ...] = (b"xy",),
+    stem_len: int | None = None,
+    n_streams: int | None = None,
+    stream_lens: tuple[int, ...] | None = None,
+    crc: int | None = None,
+) -> bytes:
+    rec = struct.pack("<H", len(stem) if stem_len is None else stem_len) + stem
+    rec += struct.pack("<7I", *dims)
+    rec += struct.pack("<H", len(streams) if n_streams is None else n_streams)
+    lens = stream_lens or tuple(len(s) for s in streams)
+    for n, s in zip(lens, streams):
+        rec += struct.pack("<I", n) + s
+    return rec + struct.pack("<I", zlib.crc32(rec) if crc is None else crc)
+
+
+def raw_file(
+    records: tuple[bytes, ...] = (),
+    count: int | None = None,
+    magic: bytes = MAGIC,
+    version: int = FORMAT_VERSION,
+    flags: int = 0,
+    arch: bytes = b"",
+    arch_len: int | None = None,
+    crc: int | None = None,
+) -> bytes:
+    head = magic + struct.pack("<HH", version, flags) + bytes.fromhex(FP)
+    head += struct.pack("<B", len(arch) if arch_len is None else arch_len) + arch
+    head += struct.pack("<I", len(records) if count is None else count)
+    return head + struct.pack("<I", zlib.crc32(head) if crc is None else crc) + b"".join(records)
+
+
+def _reject(data: bytes, *fragments: str) -> str:
+    with pytest.raises(BitstreamError) as ei:
+        loads(data)
+    msg = str(ei.value)
+    assert "\n" not in msg and msg, msg
+    for f in fragments:
+        assert f in msg, (f, msg)
+    return msg
+
+
+# -------------------------------------------------------------------------------- round trips
+
+
+def test_round_trip_various_images():
+    rng = random.Random(0)
+    images = [
+        _img("kodim01", [bytes(rng.randrange(256) for _ in range(1000)), b"\x00" * 7]),
+        _img("odd 17x23", [b""], image_size=(17, 23), padded_size=(64, 64), latent_shape=(1, 4, 4)),
+        _img("фото-ü-日本", [], image_size=(1, 1), padded_size=(1, 1), latent_shape=(4096, 1, 1)),
+        _img("x" * 255, [b"s%d" % i for i in range(bs.MAX_STREAMS)]),
+        _img("max", [b"q"], image_size=(1 << 16, 1 << 16), padded_size=(1 << 16, 1 << 16),
+             latent_shape=(320, 1 << 16, 1 << 16)),
+    ]  # fmt: skip
+    for arch in ("", "elic2022-chandelier", "a" * bs.MAX_ARCH_BYTES):
+        rdp = RdpFile("f" * 64, images, arch=arch)
+        data = dumps(rdp)
+        assert data[:4] == MAGIC
+        assert loads(data) == rdp
+        assert loads(bytearray(data)) == rdp and loads(memoryview(data)) == rdp
+        assert rdp.num_bytes() == len(data)
+    assert loads(dumps(RdpFile(FP, []))) == RdpFile(FP, [])
+
+
+def test_loaded_types_are_plain():
+    out = loads(dumps(RdpFile(FP, [_img(streams=[bytearray(b"ab"), memoryview(b"cd")])])))
+    im = out.images[0]
+    assert im.streams == [b"ab", b"cd"] and all(type(s) is bytes for s in im.streams)
+    assert type(im.image_size) is tuple and type(im.latent_shape) is tuple
+
+
+def test_layout_matches_documented_offsets():
+    data = dumps(RdpFile(FP, [_img("ab", [b"xyz"])], arch="elic"))
+    assert data == raw_file((raw_record(b"ab", streams=(b"xyz",)),), arch=b"elic")
+    assert len(data) == bs.HEADER_MIN_BYTES + 4 + bs.RECORD_MIN_BYTES + 1 + 4 + 3
+
+
+# ------------------------------------------------------------------------ corrupted input
+
+
+def test_truncation_at_every_offset():
+    data = dumps(_small())
+    for n in range(len(data)):
+        msg = _reject(data[:n])
+        assert msg.startswith("truncated file") or (n == 0 and "empty" in msg), (n, msg)
+
+
+def test_every_single_bit_flip_is_detected():
+    data = dumps(_small())
+    for pos in range(len(data)):
+        for bit in range(8):
+            bad = bytearray(data)
+            bad[pos] ^= 1 << bit
+            _reject(bytes(bad))
+
+
+def test_bit_flips_and_garbage_on_a_larger_file_never_escape():
+    rng = random.Random(0)
+    images = [
+        _img(f"img{i}", [rng.randbytes(rng.randrange(300)) for _ in range(rng.randrange(5))])
+        for i in range(6)
+    ]
+    data = dumps(RdpFile(FP, images, arch="hyperprior"))
+    for _ in range(2000):
+        bad = bytearray(data)
+        kind = rng.randrange(4)
+        if kind == 0:  # one or more bit flips
+            for _ in range(rng.randrange(1, 4)):
+                bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+        elif kind == 1:  # overwrite a 4-byte window with extreme values
+            p = rng.randrange(len(bad) - 4)
+            bad[p : p + 4] = rng.choice([b"\xff" * 4, b"\x00" * 4, rng.randbytes(4)])
+        elif kind == 2:  # delete or insert bytes
+            p = rng.randrange(len(bad))
+            bad[p:p] = rng.randbytes(rng.randrange(1, 9)) if rng.random() < 0.5 else b""
+            if len(bad) == len(data):
+                del bad[p : p + rng.randrange(1, 9)]
+        else:  # random tail after a valid header
+            bad = bytearray(data[: rng.randrange(60)]) + rng.randbytes(rng.randrange(200))
+        try:
+            out = loads(bytes(bad))
+        except BitstreamError as e:
+            assert "\n" not in str(e)
+        else:
+            assert bytes(bad) == data or dumps(out) == bytes(bad)
+
+
+def test_field_fuzz_with_valid_crcs_only_raises_bitstream_error():
+    """Random (often absurd) field values behind correct CRCs: parse or BitstreamError."""
+    rng = random.Random(0)
+    edge = [0, 1, 2, 255, 256, 257, 4096, 4097, 1 << 16, (1 << 16) + 1, 2**31, 2**32 - 1]
+    for _ in range(1500):
+
+        def u32() -> int:
+            return rng.choice(edge) if rng.random() < 0.5 else rng.randrange(2**32)
+
+        streams = tuple(rng.randbytes(rng.randrange(4)) for _ in range(rng.randrange(3)))
+        rec = raw_record(
+            stem=rng.choice([b"a", b"..", b"a/b", b"\xff", b"\x00", "é".encode(), b""]),
+            dims=tuple(u32() if rng.random() < 0.3 else d for d in DIMS),
+            streams=streams,
+            stem_len=rng.choice([None, None, 0, 256, 2**16 - 1]),
+            n_streams=rng.choice([None, None, 0, 5, 257, 2**16 - 1]),
+            stream_lens=tuple(rng.choice([len(s), u32()]) for s in streams) or None,
+        )
+        data = raw_file(
+            (rec,) * rng.randrange(3),
+            count=rng.choice([None, None, 0, 3, 2**32 - 1]),
+            flags=rng.choice([0, 0, 0, 1]),
+            arch=rng.choice([b"", b"elic", b"\x80", b"a" * 65]),
+        )
+        try:
+            loads(data)
+        except BitstreamError as e:
+            assert "\n" not in str(e)
+
+
+@pytest.mark.parametrize(
+    "data, fragments",
+    [
+        (b"PK\x03\x04" + b"\0" * 60, ("not an rdpflex file", "b'PK\\x03\\x04'", "b'RDPF'")),
+        (b"RDPX" + b"\0" * 60, ("not an rdpflex file",)),
+        (b"", ("empty file",)),
+        (raw_file(version=7), ("unsupported format version 7", "reads version 1")),
+        (raw_file(version=0), ("unsupported format version 0",)),
+        (raw_file(flags=1), ("unsupported flags 0x0001",)),
+        (raw_file(crc=0), ("CRC mismatch in header",)),
+        (raw_file(arch=b"a" * 200), ("arch length 200",)),
+        (raw_file(arch=b"\xe9lic"), ("not printable ASCII",)),
+        (raw_file(count=2**32 - 1), ("image count 4294967295", "1000000")),
+        (raw_file(count=bs.MAX_IMAGES), ("truncated file", "1000000 images")),
+        (raw_file((raw_record(),), count=2), ("truncated file",)),
+        (raw_file((raw_record(),)) + b"\0\0\0", ("3 trailing bytes after the last image",)),
+        (raw_file((raw_record(crc=1),)), ("CRC mismatch in image 1 ('a'): file is corrupted",)),
+        (raw_file((raw_record(), raw_record(b"kodim01", crc=1))), ("image 2 ('kodim01')",)),
+        (raw_file((raw_record(stem_len=0, stem=b""),)), ("stem length 0",)),
+        (raw_file((raw_record(stem_len=300, stem=b"a" * 300),)), ("stem length 300",)),
+        (raw_file((raw_record(stem_len=2**16 - 1),)), ("stem length 65535",)),
+        (raw_file((raw_record(stem=b".."),)), ("'..'",)),
+        (raw_file((raw_record(stem=b"."),)), ("'.'",)),
+        (raw_file((raw_record(stem=b"a/b"),)), ("'a/b'",)),
+        (raw_file((raw_record(stem=b"a\\b"),)), ("stem",)),
+        (raw_file((raw_record(stem=b"a\0b"),)), ("stem",)),
+        (raw_file((raw_record(stem=b"a\nb"),)), ("stem",)),
+        (raw_file((raw_record(stem=b"\xff\xfe"),)), ("not valid UTF-8",)),
+        (raw_file((raw_record(n_streams=257),)), ("stream count 257",)),
+        (raw_file((raw_record(n_streams=2**16 - 1),)), ("stream count 65535",)),
+        (raw_file((raw_record(n_streams=3),)), ("truncated file",)),
+        (raw_file((raw_record(stream_lens=(2**32 - 1,)),)),
+         ("truncated file: image 1 stream 1 needs 4294967295 bytes",)),
+        (raw_file((raw_record(b"s"), raw_record(streams=(b"a", b"bc"), stream_lens=(1, 812)))),
+         ("truncated file: image 2 stream 2 needs 812 bytes",)),
+        (raw_file((raw_record(dims=(0, 23, 32, 32, 8, 2, 2)),)), ("H=0 out of range",)),
+        (raw_file((raw_record(dims=(17, 0, 32, 32, 8, 2, 2)),)), ("W=0",)),
+        (raw_file((raw_record(dims=(17, 23, 16, 32, 8, 2, 2)),)), ("smaller than image size",)),
+        (raw_file((raw_record(dims=(17, 23, 32, 16, 8, 2, 2)),)), ("smaller than image size",)),
+        (raw_file((raw_record(dims=(17, 23, 2**32 - 1, 32, 8, 2, 2)),)), ("Hp=4294967295",)),
+        (raw_file((raw_record(dims=(17, 23, 32, 32, 10**9, 2, 2)),)), ("C=1000000000",)),
+        (raw_file((raw_record(dims=(17, 23, 32, 32, 0, 2, 2)),)), ("C=0",)),
+        (raw_file((raw_record(dims=(17, 23, 32, 32, 8, 0, 2)),)), ("h=0",)),
+        (raw_file((raw_record(dims=(17, 23, 32, 32, 8, 2, 2**20)),)), ("w=1048576",)),
+    ],
+)  # fmt: skip
+def test_malformed_files_are_rejected_without_big_allocations(data, fragments):
+    tracemalloc.start()
+    try:
+        _reject(data, *fragments)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, peak
+
+
+def test_file_size_limit(monkeypatch):
+    data = dumps(_small())
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", len(data) - 1)
+    with pytest.raises(BitstreamError, match="image 2 .* stream 1: file would exceed"):
+        dumps(_small())
+    _reject(data, "larger than")
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", len(data))
+    assert loads(data) == _small()
+
+
+def test_non_bytes_input():
+    for bad in ("RDPF", None, 12, [1, 2]):
+        with pytest.raises(BitstreamError):
+            loads(bad)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- invalid on writing
+
+
+@pytest.mark.parametrize(
+    "rdp, fragment",
+    [
+        (RdpFile("ab" * 31, []), "fingerprint"),
+        (RdpFile("AB" * 32, []), "fingerprint"),
+        (RdpFile("zz" * 32, []), "fingerprint"),
+        (RdpFile(FP, [], arch="a" * 65), "arch"),
+        (RdpFile(FP, [], arch="élic"), "arch"),
+        (RdpFile(FP, [], arch="a\nb"), "arch"),
+        (RdpFile(FP, [_img("")]), "stem"),
+        (RdpFile(FP, [_img(".")]), "stem"),
+        (RdpFile(FP, [_img("..")]), "stem"),
+        (RdpFile(FP, [_img("a/b")]), "stem"),
+        (RdpFile(FP, [_img("a\\b")]), "stem"),
+        (RdpFile(FP, [_img("a\0b")]), "stem"),
+        (RdpFile(FP, [_img("é" * 128)]), "stem"),
+        (RdpFile(FP, [_img("\udcff")]), "stem"),
+        (RdpFile(FP, [_img(b"a")]), "stem"),  # type: ignore[arg-type]
+        (RdpFile(FP, [_img(image_size=(0, 5))]), "H=0"),
+        (RdpFile(FP, [_img(image_size=(33, 5))]), "smaller than image size"),
+        (RdpFile(FP, [_img(padded_size=(1 << 17, 32), image_size=(1, 1))]), "Hp=131072"),
+        (RdpFile(FP, [_img(latent_shape=(5000, 2, 2))]), "C=5000"),
+        (RdpFile(FP, [_img(latent_shape=(8, 2))]), "latent_shape"),
+        (RdpFile(FP, [_img(image_size=(1.5, 2))]), "image_size"),
+        (RdpFile(FP, [_img(streams=[b""] * 257)]), "257 streams"),
+        (RdpFile(FP, [_img(streams=["text"])]), "expected bytes"),  # type: ignore[list-item]
+        (RdpFile(FP, ["not an image"]), "EncodedImage"),  # type: ignore[list-item]
+    ],
+)
+def test_invalid_fields_are_refused_on_write(rdp, fragment):
+    with pytest.raises(BitstreamError, match=None) as ei:
+        dumps(rdp)
+    assert fragment in str(ei.value) and "\n" not in str(ei.value)
+
+
+# ----------------------------------------------------------------------------- file I/O
+
+
+def test_write_and_read_file(tmp_path: Path):
+    path = tmp_path / "out.rdp"
+    n = write_rdp(path, _small())
+    assert n == path.stat().st_size == _small().num_bytes()
+    assert read_rdp(path) == _small() and read_rdp(str(path)) == _small()
+    assert sorted(os.listdir(tmp_path)) == ["out.rdp"]
+    write_rdp(path, RdpFile(FP, []))  # overwrite
+    assert read_rdp(path) == RdpFile(FP, [])
+
+
+def test_write_is_atomic_when_serialisation_fails(tmp_path: Path):
+    path = tmp_path / "keep.rdp"
+    write_rdp(path, _small())
+    before = path.read_bytes()
+    with pytest.raises(BitstreamError, match="stem"):
+        write_rdp(path, RdpFile(FP, [_img("../evil")]))
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["keep.rdp"]
+
+
+def test_write_is_atomic_when_the_rename_fails(tmp_path: Path, monkeypatch):
+    path = tmp_path / "keep.rdp"
+    write_rdp(path, _small())
+    before = path.read_bytes()
+
+    def boom(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bs.os, "replace", boom)
+    with pytest.raises(BitstreamError, match="cannot write.*keep.rdp.*No space left"):
+        write_rdp(path, RdpFile(FP, []))
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["keep.rdp"]
+
+
+def test_write_into_missing_directory(tmp_path: Path):
+    with pytest.raises(BitstreamError, match="cannot write.*nodir"):
+        write_rdp(tmp_path / "nodir" / "x.rdp", _small())
+
+
+def test_read_errors_name_the_path(tmp_path: Path, monkeypatch):
+    missing = tmp_path / "missing.rdp"
+    with pytest.raises(BitstreamError, match="cannot read.*missing.rdp"):
+        read_rdp(missing)
+    with pytest.raises(BitstreamError, match=f"cannot read.*{tmp_path.name}"):
+        read_rdp(tmp_path)
+    corrupt = tmp_path / "corrupt.rdp"
+    corrupt.write_bytes(dumps(_small())[:-1])
+    with pytest.raises(BitstreamError, match="corrupt.rdp.*truncated file") as ei:
+        read_rdp(corrupt)
+    assert "\n" not in str(ei.value)
+    big = tmp_path / "big.rdp"
+    write_rdp(big, _small())
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", 10)
+    with pytest.raises(BitstreamError, match="big.rdp.*larger than"):
+        read_rdp(big)
