@@ -153,6 +153,23 @@ def import_compressai(arch: str, quality: int, checkpoint: Path | None, metric: 
     click.echo(f"wrote system {output}: {codec.describe()}, fingerprint {system.fingerprint[:16]}")
 
 
+@cli.command()
+@system_option
+@device_option
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Append the results to this markdown file.")
+@click.option("--quick", is_flag=True, help="Smaller images and fewer repeats.")
+def bench(system_dir: Path | None, device: str, output: Path | None, quick: bool) -> None:
+    """Measure speed against CompressAI on the same model, and every decoder's ms per megapixel."""
+    from rdpflex.bench import report
+
+    text = report(system_dir, device, quick)
+    click.echo(text)
+    if output is not None:
+        with open(output, "a") as f:
+            f.write("\n" + text)
+        click.echo(f"appended to {output}", err=True)
+
+
 def _builtin_commands() -> list[tuple[str, str]]:
     """(module, attribute) of commands defined next to the code they drive."""
     return [
