@@ -1,1 +1,260 @@
-"""Registration of the ``multirealism`` decoder family (filled in by the multirealism issue)."""
+"""``multirealism``: the beta-conditional generator of Agustsson et al. 2023 ("Multi-Realism Image Compression").
+
+One representation y_hat, any realism weight beta in [0, beta_max] chosen by the receiver:
+x_hat_beta = clamp(G(y_hat, beta), 0, 1) (Sec. 3.2). beta = 0 is the low-distortion end (high
+PSNR), beta = beta_max the high-realism end (low FID); the paper trains with beta ~ U(0, 5.12)
+and uses beta_max = 2.56 at inference (Sec. 5.2.1).
+
+Decode-time option ``beta``: default **beta_max** (the realistic end, what users of a generative
+decoder expect; ``beta=0`` asks for the low-distortion end). The allowed range is per set of
+weights — beta_max is stored in ``config.json`` — so the class-level :class:`MultiRealismOptions`
+only checks ``beta >= 0``; a loaded decoder's ``Options`` (``decoder.Options``) and
+:meth:`MultiRealismDecoder.decode` enforce ``0 <= beta <= beta_max`` and raise
+:class:`rdpflex.errors.OptionsError` naming the range.
+
+Saved as ``config.json`` (generator settings incl. conditioning type, ``beta_max``) +
+``model.safetensors`` (generator weights only; the discriminator is a training-time module).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from torch import Tensor, nn
+
+from rdpflex.codecs import Codec
+from rdpflex.errors import OptionsError, RdpflexError
+from rdpflex.hookspecs import hookimpl
+from rdpflex.latent import Latent
+from rdpflex.weights import load_weights, save_weights
+from rdpflex_plugins.multirealism.conditioning import BETA_TRAIN_MAX, COND_HIDDEN
+from rdpflex_plugins.multirealism.discriminator import HIFIC_CHANNELS, ConditionalPatchDiscriminator
+from rdpflex_plugins.multirealism.generator import MultiRealismGenerator, build_generator_for
+from rdpflex_plugins.multirealism.losses import (
+    LossWeights,
+    Perceptual,
+    discriminator_loss,
+    generator_loss,
+)
+
+#: beta_max at inference in the paper (Sec. 5.2.1): FID is lowest there
+PAPER_BETA_MAX = 2.56
+FORMAT_VERSION = 1
+
+_BETA_DOC = (
+    "realism weight beta: 0 = lowest distortion (highest PSNR), beta_max = highest realism; "
+    "default: the beta_max stored with the weights (2.56 in the paper)"
+)
+
+
+class MultiRealismOptions(BaseModel):
+    """Class-level options (before weights are loaded): ``beta >= 0``; ``None`` means beta_max.
+
+    The upper bound depends on the weights; a loaded decoder validates against its own range.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    beta: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(None, description=_BETA_DOC)
+
+
+@lru_cache(maxsize=None)
+def options_for(beta_max: float, beta_min: float = 0.0) -> type[BaseModel]:
+    """The ``Options`` model of a decoder whose weights allow ``beta_min <= beta <= beta_max``."""
+    return create_model(
+        "MultiRealismOptions",
+        __config__=ConfigDict(extra="forbid"),
+        beta=(
+            Annotated[float, Field(ge=beta_min, le=beta_max, allow_inf_nan=False)],
+            Field(beta_max, description=_BETA_DOC),
+        ),
+    )
+
+
+class MultiRealismDecoder(nn.Module):
+    """The ``multirealism`` decoder family: G(y_hat, beta) (+ an optional training-time D).
+
+    Build a fresh one for a codec with :meth:`for_codec`; load trained weights with
+    :meth:`from_pretrained` (``System.decoder("multirealism")`` does it).
+    """
+
+    name: ClassVar[str] = "multirealism"
+    description: ClassVar[str] = (
+        "beta-conditional GAN generator G(y_hat, beta) of Multi-Realism (Agustsson et al. 2023): "
+        "beta=0 lowest distortion ... beta_max most realistic"
+    )
+    Options: ClassVar[type[BaseModel]] = MultiRealismOptions
+    needs_weights: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        generator: MultiRealismGenerator,
+        beta_max: float = PAPER_BETA_MAX,
+        discriminator: ConditionalPatchDiscriminator | None = None,
+    ) -> None:
+        super().__init__()
+        beta_max = float(beta_max)
+        train_max = generator.config["beta_train_max"]
+        if not 0.0 <= beta_max or (generator.cond != "none" and beta_max > train_max):
+            raise RdpflexError(f"multirealism beta_max={beta_max} must lie in [0, {train_max}] (the generator's training range)")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.beta_max = beta_max
+        # a non-conditional G (fixed-beta GAN baseline) has exactly one beta: the one it was trained at
+        self.beta_min = beta_max if generator.cond == "none" else 0.0
+        self.Options = options_for(self.beta_max, self.beta_min)  # per-instance bounds
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def for_codec(
+        cls,
+        codec: Codec,
+        *,
+        N: int = 256,
+        blocks: int = 3,
+        cond: str = "fourier",
+        beta_train_max: float = BETA_TRAIN_MAX,
+        beta_max: float = PAPER_BETA_MAX,
+        cond_hidden: int = COND_HIDDEN,
+        table_bins: int = 64,
+        discriminator: bool = True,
+        disc_channels: tuple[int, ...] | list[int] = HIFIC_CHANNELS,
+        disc_latent_features: int = 12,
+    ) -> "MultiRealismDecoder":
+        """A freshly initialised decoder for ``codec`` (paper defaults: N=256, 3 blocks, FourierCond).
+
+        ``cond="none"`` builds the fixed-beta GAN baseline; then ``beta_max`` is that fixed beta.
+        ``discriminator=True`` also builds HiFiC's D (``disc_channels`` widths) for training.
+        """
+        gen = build_generator_for(codec, N=N, blocks=blocks, cond=cond, beta_train_max=beta_train_max,
+                                  cond_hidden=cond_hidden, table_bins=table_bins)
+        disc = (
+            ConditionalPatchDiscriminator(codec.latent_channels, disc_channels, latent_features=disc_latent_features)
+            if discriminator else None
+        )
+        dec = cls(gen, beta_max=beta_max, discriminator=disc)
+        device = _device_of(codec)
+        return dec.to(device) if device is not None else dec
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"family": self.name, "format_version": FORMAT_VERSION, "beta_max": self.beta_max,
+                "cond": self.generator.cond, "generator": self.generator.config}
+
+    def save_pretrained(self, path: Path) -> None:
+        """``config.json`` (generator settings, cond type, beta_max) + ``model.safetensors`` (G only)."""
+        save_weights(Path(path), self.generator.state_dict(), self.config)
+
+    @classmethod
+    def from_pretrained(cls, path: Path | None, codec: Codec) -> "MultiRealismDecoder":
+        if path is None:
+            raise RdpflexError("the multirealism decoder needs trained weights (a decoders/multirealism/ folder)")
+        state, cfg = load_weights(Path(path))
+        try:
+            gcfg = dict(cfg["generator"])
+            beta_max = float(cfg["beta_max"])
+            if int(cfg.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+                raise RdpflexError(f"{path}: multirealism format {cfg['format_version']} is newer than supported ({FORMAT_VERSION})")
+            generator = MultiRealismGenerator(**gcfg)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RdpflexError(f"{path}/config.json is not a multirealism decoder config: {exc}") from None
+        if gcfg["latent_channels"] != codec.latent_channels or gcfg["codec_arch"] != codec.arch:
+            raise RdpflexError(
+                f"multirealism decoder in {path} was built for a {gcfg['codec_arch']!r} codec with {gcfg['latent_channels']} "
+                f"latent channels, not this {codec.arch!r} codec with {codec.latent_channels}"
+            )
+        try:
+            generator.load_state_dict(state)
+        except RuntimeError as exc:
+            raise RdpflexError(f"{path}/model.safetensors does not match its config: {str(exc).splitlines()[0]}") from None
+        dec = cls(generator, beta_max=beta_max).eval()
+        device = _device_of(codec)
+        return dec.to(device) if device is not None else dec
+
+    # -- options -------------------------------------------------------------------------------
+    def allowed_range(self) -> str:
+        if self.beta_min == self.beta_max:
+            return f"beta = {self.beta_max:g} (this generator is not beta-conditional: a fixed-beta GAN baseline)"
+        return f"{self.beta_min:g} <= beta <= {self.beta_max:g}"
+
+    def resolve_beta(self, options: BaseModel | dict[str, Any] | None) -> float:
+        """The beta to decode with: ``options.beta``, or beta_max when unset. One-line OptionsError if out of range."""
+        if options is None:
+            raw: dict[str, Any] = {}
+        elif isinstance(options, BaseModel):
+            raw = options.model_dump()
+        else:
+            raw = dict(options)
+        raw = {k: v for k, v in raw.items() if v is not None}
+        try:
+            return float(self.Options(**raw).beta)
+        except ValidationError as exc:
+            problems = []
+            for err in exc.errors():
+                key = ".".join(map(str, err["loc"])) or "options"
+                if err["type"] == "extra_forbidden":
+                    problems.append(f"unknown option {key!r}")
+                elif key == "beta":
+                    problems.append(f"beta={err.get('input')!r} is not allowed")
+                else:
+                    problems.append(f"{key}: {err['msg']}")
+            raise OptionsError(
+                f"invalid options for decoder {self.name!r}: {'; '.join(problems)} (options: beta, allowed {self.allowed_range()})"
+            ) from None
+
+    # -- decoding ------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, latent: Latent, codec: Codec, options: BaseModel | dict[str, Any] | None,
+               generator: torch.Generator | None = None) -> Tensor:
+        """x_hat_beta = clamp(G(y_hat, beta), 0, 1): (1, 3, *latent.padded_size). G is deterministic,
+        so the random ``generator`` is not used. Offsets for beta are precomputed and cached (Sec. 3.3)."""
+        beta = self.resolve_beta(options)
+        g = self.generator
+        y_hat = latent.y_hat
+        if y_hat.shape[1] != g.config["latent_channels"]:
+            raise RdpflexError(f"latent has {y_hat.shape[1]} channels; this multirealism decoder expects {g.config['latent_channels']}")
+        was_training = g.training
+        if was_training:
+            g.eval()
+        try:
+            g.precompute(beta)
+            p = next(g.parameters())
+            x_hat = g(y_hat.to(p.device, p.dtype), beta)
+        finally:
+            if was_training:
+                g.train()
+        return x_hat.clamp(0, 1).to(y_hat.device, torch.float32)
+
+    # -- training helpers (the training engine may call the losses module directly) -------------
+    def generator_losses(
+        self, x: Tensor, y_hat: Tensor, beta: Tensor | float, *, likelihoods: Any = None,
+        perceptual: Perceptual | None = None, weights: LossWeights = LossWeights(),
+    ) -> tuple[dict[str, Tensor], Tensor]:
+        """Eq. 4 terms for G (and E, through ``y_hat``/``likelihoods``) and the unclamped x_hat.
+
+        The GAN term backpropagates through D as well: zero D's gradients before its own step.
+        """
+        x_hat = self.generator(y_hat, beta)
+        terms = generator_loss(x, x_hat, beta, likelihoods=likelihoods, y_hat=y_hat, discriminator=self.discriminator,
+                               perceptual=perceptual, weights=weights)
+        return terms, x_hat
+
+    def discriminator_losses(self, x: Tensor, y_hat: Tensor, x_hat: Tensor) -> dict[str, Tensor]:
+        """Eq. 3 for D (inputs detached)."""
+        if self.discriminator is None:
+            raise RdpflexError("this multirealism decoder has no discriminator (build it with for_codec(..., discriminator=True))")
+        return discriminator_loss(self.discriminator, y_hat, x, x_hat)
+
+
+def _device_of(module: nn.Module) -> torch.device | None:
+    p = next(module.parameters(), None)
+    return p.device if p is not None else None
+
+
+@hookimpl
+def register_decoders(register):
+    register(MultiRealismDecoder)
