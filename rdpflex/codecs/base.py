@@ -47,11 +47,17 @@ class Codec(CompressionModel):
         self.config = dict(config)
 
     # -- training path -------------------------------------------------------------------------
-    def forward(self, x: Tensor) -> dict[str, Any]:
-        """Noisy/STE quantisation for training: ``{"x_hat", "y_hat", "likelihoods"}``."""
+    def forward(self, x: Tensor, detach_synthesis: bool = False) -> dict[str, Any]:
+        """Noisy/STE quantisation for training: ``{"x_hat", "y_hat", "likelihoods"}``.
+
+        ``detach_synthesis=True`` trains g_s as the reference (mse) decoder of a latent shaped by other
+        losses (joint multi-realism training) without letting its loss reach the encoder.
+        """
         y = self.g_a(x)
         out = self.latent_codec(y)
-        return {"x_hat": self.g_s(out["y_hat"]), "y_hat": out["y_hat"], "likelihoods": out["likelihoods"]}
+        y_hat = out["y_hat"]
+        x_hat = self.g_s(y_hat.detach() if detach_synthesis else y_hat)
+        return {"x_hat": x_hat, "y_hat": y_hat, "likelihoods": out["likelihoods"]}
 
     def quantize(self, x: Tensor) -> dict[str, Any]:
         """Like :meth:`forward` without the synthesis: for decoders trained on the codec's latent."""

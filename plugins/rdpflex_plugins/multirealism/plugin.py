@@ -89,6 +89,8 @@ class MultiRealismDecoder(nn.Module):
     )
     Options: ClassVar[type[BaseModel]] = MultiRealismOptions
     needs_weights: ClassVar[bool] = True
+    #: the knob sweep `rdpflex compare` uses by default (the paper's evaluation betas)
+    sweep: ClassVar[dict[str, list[float]]] = {"beta": [0.0, 0.64, 1.28, 2.56]}
 
     def __init__(
         self,
@@ -206,6 +208,13 @@ class MultiRealismDecoder(nn.Module):
                 f"invalid options for decoder {self.name!r}: {'; '.join(problems)} (options: beta, allowed {self.allowed_range()})"
             ) from None
 
+    @classmethod
+    def trainer_class(cls) -> type:
+        """Trainer on a frozen codec, used by the generic ``decoder`` training stage."""
+        from rdpflex_plugins.multirealism.training import MultiRealismTrainer
+
+        return MultiRealismTrainer
+
     # -- decoding ------------------------------------------------------------------------------
     @torch.no_grad()
     def decode(self, latent: Latent, codec: Codec, options: BaseModel | dict[str, Any] | None,
@@ -258,3 +267,10 @@ def _device_of(module: nn.Module) -> torch.device | None:
 @hookimpl
 def register_decoders(register):
     register(MultiRealismDecoder)
+
+
+@hookimpl
+def register_stages(register):
+    from rdpflex_plugins.multirealism.training import JointStage
+
+    register(JointStage)

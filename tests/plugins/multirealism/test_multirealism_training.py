@@ -1,38 +1,103 @@
-"""A few alternating G/D steps (Eq. 4 for G, Eq. 3 for D) on a fixed tiny batch reduce G's distortion."""
+"""The `joint` stage and the frozen-codec `decoder` stage of the multirealism family."""
 
+import os
+import subprocess
+import sys
+
+import pytest
 import torch
+from accelerate import Accelerator
 
+from rdpflex.errors import RecipeError
 from rdpflex.system import System
-from rdpflex_plugins.multirealism import LossWeights, MultiRealismDecoder, sample_beta
+from rdpflex.train.recipe import RECIPES_DIR, load_recipe, validate_recipe
+from rdpflex.train.stage import StepContext
+from rdpflex_plugins.multirealism.training import JointStage
+
+TINY = {"perceptual": "none", "generator": {"N": 8, "blocks": 1, "cond_hidden": 16},
+        "discriminator": {"channels": [8, 8, 8, 8], "latent_features": 4}}
 
 
-def test_alternating_gd_steps_reduce_distortion():
-    system = System.tiny("elic")
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "rdpflex.cli", *map(str, args)], capture_output=True, text=True, env=os.environ)
+
+
+def test_joint_steps_reduce_the_loss():
     torch.manual_seed(0)
+    loaded = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml")
+    stage = JointStage(loaded.recipe, loaded.config, None)
+    acc = Accelerator(cpu=True)
+    ctx = StepContext(accelerator=acc, modules=stage.modules(), optimizers=stage.optimizers(), total_steps=40)
     x = torch.rand(2, 3, 64, 64)
-    with torch.no_grad():
-        q = system.codec.quantize(x)  # frozen codec ("decoder" stage); y_hat fixed
-    dec = MultiRealismDecoder.for_codec(system.codec, N=16, blocks=1, cond_hidden=32, disc_channels=(8, 16, 16, 16))
-    opt_g = torch.optim.Adam(dec.generator.parameters(), lr=1e-3)
-    opt_d = torch.optim.Adam(dec.discriminator.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-    weights = LossWeights(lmbda=0.01)
+    x = torch.nn.functional.avg_pool2d(x, 5, 1, 2)
+    first = None
+    for step in range(40):
+        ctx.step = step
+        logs = stage.train_step(x, ctx)
+        first = first if first is not None else logs["distortion"] + logs["rate"]
+    assert set(logs) >= {"rate", "distortion", "gan", "d_loss", "total", "aux"}
+    assert logs["distortion"] + logs["rate"] < 0.7 * first
 
-    def distortion():
-        with torch.no_grad():
-            return dec.generator_losses(x, q["y_hat"], torch.tensor([0.0, 2.56]), weights=weights)[0]["distortion"].item()
 
-    before = distortion()
-    for _ in range(30):
-        beta = sample_beta(2, gen)
-        terms, x_hat = dec.generator_losses(x, q["y_hat"], beta, weights=weights)
-        opt_g.zero_grad()
-        terms["total"].backward()
-        opt_g.step()
-        d_terms = dec.discriminator_losses(x, q["y_hat"], x_hat)
-        opt_d.zero_grad()
-        d_terms["total"].backward()
-        opt_d.step()
-        assert torch.isfinite(terms["total"]) and torch.isfinite(d_terms["total"])
-    after = distortion()
-    assert after < 0.5 * before, (before, after)
+def test_joint_recipe_trains_and_decodes_at_beta(tmp_path, image_paths):
+    out = tmp_path / "run"
+    r = run("train", RECIPES_DIR / "tiny" / "joint.yaml", "--output", out)
+    assert r.returncode == 0, r.stderr
+    system = out / "system"
+    assert (system / "decoders" / "multirealism" / "model.safetensors").is_file()
+    r = run("compress", *image_paths, "-o", tmp_path / "s.rdp", "--system", system)
+    assert r.returncode == 0, r.stderr
+    for beta in ("0", "2.56"):
+        r = run("decompress", tmp_path / "s.rdp", "-o", tmp_path / f"b{beta}", "--system", system, "--decoder", "multirealism", "--set", f"beta={beta}")
+        assert r.returncode == 0, r.stderr
+    assert len(list((tmp_path / "b2.56").glob("*.png"))) == len(image_paths)
+    r = run("decompress", tmp_path / "s.rdp", "-o", tmp_path / "x", "--system", system, "--decoder", "multirealism", "--set", "beta=9")
+    assert r.returncode == 2 and "0 <= beta <= 2.56" in r.stderr
+
+
+def test_decoder_stage_on_frozen_codec(tmp_path, tiny_system_dir, image_paths):
+    from rdpflex.pipeline import compress_images, decode_images
+    from rdpflex.train.trainer import train
+
+    raw = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml").raw
+    raw = {k: v for k, v in raw.items() if k != "joint"} | {
+        "stage": "decoder", "decoder": {"system": str(tiny_system_dir), "family": "multirealism", "settings": TINY}}
+    root = train(validate_recipe(raw, "test"), output=tmp_path / "dec")
+    system = System.load(root)
+    frozen = System.load(tiny_system_dir)
+    assert system.fingerprint == frozen.fingerprint  # the codec did not move
+    rdp = compress_images(image_paths, frozen).rdp
+    out = dict(decode_images(rdp, system, "multirealism", {"beta": 1.28}))
+    assert all(v.shape[-2:] == (int(h), int(w)) for v, (h, w) in zip(out.values(), (im.image_size for im in rdp.images)))
+
+
+def test_decoder_stage_errors_name_the_field(tiny_system_dir):
+    raw = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml").raw
+    raw = {k: v for k, v in raw.items() if k != "joint"} | {
+        "stage": "decoder", "decoder": {"system": str(tiny_system_dir), "family": "mse", "settings": {}}}
+    with pytest.raises(RecipeError, match="decoder.family: 'mse' has no trainer; trainable decoder families: multirealism"):
+        validate_recipe(raw)
+    raw["decoder"] = {"system": str(tiny_system_dir), "family": "multirealism", "settings": {"beta_max": -1, "bogus": 1}}
+    with pytest.raises(RecipeError) as err:
+        validate_recipe(raw)
+    assert "decoder.settings.beta_max" in str(err.value) and "decoder.settings.bogus" in str(err.value)
+
+
+def test_gan_baseline_settings_validate():
+    from rdpflex_plugins.multirealism.training import MultiRealismSettings
+
+    with pytest.raises(ValueError, match="fixed_beta"):
+        MultiRealismSettings(generator={"cond": "none"})
+    s = MultiRealismSettings(generator={"cond": "none", "N": 8, "blocks": 1}, fixed_beta=2.56, perceptual="none")
+    dec = s.build_decoder(System.tiny().codec)
+    assert dec.beta_min == dec.beta_max == 2.56
+
+
+def test_lpips_without_weights_is_a_clear_error(monkeypatch, tmp_path):
+    from rdpflex.errors import WeightsMissingError
+    from rdpflex_plugins.multirealism.training import MultiRealismSettings
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("RDPFLEX_ALEXNET_WEIGHTS", raising=False)
+    with pytest.raises(WeightsMissingError, match="alexnet-owt-7be5be79.pth"):
+        MultiRealismSettings(perceptual="lpips").perceptual_fn()
