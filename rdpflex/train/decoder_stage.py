@@ -63,9 +63,7 @@ class DecoderStage:
     def check_recipe(cls, recipe: Recipe, config: DecoderStageConfig) -> list[tuple[str, str]]:
         from rdpflex.plugins import get_decoders
 
-        problems: list[tuple[str, str]] = []
-        if not (Path(config.system) / "system.json").is_file():
-            problems.append(("decoder.system", f"{config.system} is not an rdpflex system (no system.json)"))
+        problems: list[tuple[str, str]] = []  # decoder.system is checked when the run starts (System.load)
         trainable = sorted(n for n, c in get_decoders().items() if hasattr(c, "trainer_class"))
         trainer_cls = _trainer_class(config.family)
         if trainer_cls is None:

@@ -103,6 +103,13 @@ class JointConfig(MultiRealismSettings):
     config: dict[str, Any] = Field(default_factory=dict, description="Codec constructor arguments (e.g. {N: 192, M: 320}).")
     lmbda: float = Field(0.01, gt=0, alias="lambda", description="Eq. 4's lambda: rate weight lambda' = 100 lambda (0.01: Eq. 1 with lambda = 1/100).")
     aux_lr: float = Field(1e-3, gt=0, description="Learning rate of the entropy bottleneck's quantile optimiser.")
+    init: str | None = Field(None, description="Start E and the entropy model from the codec of this system directory (HiFiC-style warm start); `arch`/`config` are then taken from it.")
+
+    @model_validator(mode="after")
+    def _init_xor_arch(self) -> "JointConfig":
+        if self.init is not None and {"arch", "config"} & self.model_fields_set:
+            raise ValueError("give either `init` (a system directory) or `arch`/`config`, not both")
+        return self
 
 
 def _fp32_entropy(codec) -> None:
@@ -167,9 +174,10 @@ class JointStage(_GanSteps):
 
     def __init__(self, recipe: Recipe, config: JointConfig, accelerator: Any) -> None:
         from rdpflex.codecs import build_codec
+        from rdpflex.system import System
 
         self.recipe, self.settings, self.accelerator = recipe, config, accelerator
-        self.codec = build_codec(config.arch, **config.config)
+        self.codec = System.load(config.init).codec if config.init else build_codec(config.arch, **config.config)
         self.codec.update(force=True)  # every buffer gets its own storage (safetensors checkpoints)
         self.codec.train()
         if accelerator is not None and accelerator.mixed_precision != "no":
@@ -182,6 +190,8 @@ class JointStage(_GanSteps):
         from rdpflex.codecs import codec_classes
 
         classes = codec_classes()
+        if config.init is not None:
+            return []  # checked when the run starts (System.load names the missing file)
         if config.arch not in classes:
             return [("joint.arch", f"unknown codec architecture {config.arch!r}; available: {', '.join(sorted(classes))}")]
         m = classes[config.arch].downsample
