@@ -1,0 +1,181 @@
+"""Where the pretrained metric networks' weights are found — never downloaded.
+
+Two files, named as the libraries name them in the torch.hub cache::
+
+    inception  weights-inception-2015-12-05-6726825d.pth  torch-fidelity's Inception-v3 (FID, KID, FID/256, KID/256)
+    alexnet    alexnet-owt-7be5be79.pth                    torchvision's AlexNet, LPIPS' backbone
+
+Lookup order: the function argument (``weights=`` of the metric), then the environment variable
+(``RDPFLEX_INCEPTION_WEIGHTS`` / ``RDPFLEX_ALEXNET_WEIGHTS``), then
+``torch.hub.get_dir()/checkpoints/<file>`` (``$TORCH_HOME/hub/checkpoints``). A missing file raises
+:class:`~rdpflex.errors.WeightsMissingError` with one line naming the expected path and the URL.
+
+Official or stand-in? Both file names end in the first 8 hex digits of the official file's sha256 (the
+torch.hub convention, ``-<hex>.pth``). A file whose sha256 does not start with them is treated as
+*stand-in* weights (see :mod:`rdpflex.metrics.stand_in`); results computed with it are labelled so.
+Hashes are cached by (path, mtime, size), so a 100 MB file is hashed once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rdpflex.errors import RdpflexError, WeightsMissingError
+
+# torch.hub's rule for the hash prefix inside a checkpoint's file name
+_HASH_REGEX = re.compile(r"-([a-f0-9]*)\.")
+
+
+@dataclass(frozen=True)
+class WeightsSpec:
+    key: str
+    #: what the weights are, for messages
+    title: str
+    file_name: str
+    url: str
+    env_var: str
+
+    @property
+    def hash_prefix(self) -> str:
+        m = _HASH_REGEX.search(self.file_name)
+        assert m, self.file_name
+        return m.group(1)
+
+    def default_path(self) -> Path:
+        """``torch.hub.get_dir()/checkpoints/<file_name>`` (honours ``$TORCH_HOME`` at call time)."""
+        return Path(torch.hub.get_dir()) / "checkpoints" / self.file_name
+
+    def resolve(self, path: str | os.PathLike | None = None) -> Path:
+        """The weight file to use; :class:`WeightsMissingError` when it does not exist."""
+        if path is not None and str(path) != "":
+            return self._existing(Path(path).expanduser(), "given as an argument")
+        env = os.environ.get(self.env_var, "").strip()
+        if env:
+            return self._existing(Path(env).expanduser(), f"given by ${self.env_var}")
+        expected = self.default_path()
+        if not expected.is_file():
+            raise WeightsMissingError(
+                f"{self.title} weights not found: expected {expected} (download {self.url} to that path, "
+                f"or set {self.env_var} to a local copy); rdpflex never downloads"
+            )
+        return expected
+
+    def _existing(self, path: Path, source: str) -> Path:
+        if not path.is_file():
+            raise WeightsMissingError(
+                f"{self.title} weights not found at {path} ({source}); the official file is "
+                f"{self.file_name} from {self.url}"
+            )
+        return path
+
+    def is_stand_in(self, path: str | os.PathLike) -> bool:
+        """True unless the file's sha256 starts with the official hash prefix."""
+        return not sha256_of(path).startswith(self.hash_prefix)
+
+
+INCEPTION = WeightsSpec(
+    key="inception",
+    title="Inception-v3 (torch-fidelity inception-v3-compat, for FID/KID)",
+    file_name="weights-inception-2015-12-05-6726825d.pth",
+    # torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 (0.4.0)
+    url="https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+    env_var="RDPFLEX_INCEPTION_WEIGHTS",
+)
+
+ALEXNET = WeightsSpec(
+    key="alexnet",
+    title="AlexNet (torchvision, the LPIPS backbone)",
+    file_name="alexnet-owt-7be5be79.pth",
+    # torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url
+    url="https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    env_var="RDPFLEX_ALEXNET_WEIGHTS",
+)
+
+SPECS: dict[str, WeightsSpec] = {s.key: s for s in (INCEPTION, ALEXNET)}
+
+_lock = threading.Lock()
+_sha_cache: dict[tuple[str, int, int], str] = {}
+_checked: set[tuple[str, int, int]] = set()
+
+
+def file_key(path: str | os.PathLike) -> tuple[str, int, int]:
+    """(resolved path, mtime in ns, size): what the caches are keyed by."""
+    p = Path(path).resolve()
+    st = p.stat()
+    return (str(p), st.st_mtime_ns, st.st_size)
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file, cached by (path, mtime, size)."""
+    key = file_key(path)
+    with _lock:
+        if key in _sha_cache:
+            return _sha_cache[key]
+    h = hashlib.sha256()
+    with open(key[0], "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    digest = h.hexdigest()
+    with _lock:
+        _sha_cache[key] = digest
+    return digest
+
+
+def clear_caches() -> None:
+    """Forget cached hashes and validations (tests)."""
+    with _lock:
+        _sha_cache.clear()
+        _checked.clear()
+
+
+def load_state_dict(path: str | os.PathLike, spec: WeightsSpec) -> dict[str, torch.Tensor]:
+    """``torch.load(weights_only=True)``: tensors only, never arbitrary pickled objects."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file gets a one-line error
+        if "Unsupported global" in str(exc):
+            why = "it holds pickled Python objects besides tensors (refused: weights are loaded with weights_only=True)"
+        else:
+            why = f"not a PyTorch checkpoint ({exc.__class__.__name__})"
+        raise RdpflexError(f"{path} is not a loadable {spec.title} state dict: {why}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise RdpflexError(f"{path} is not a {spec.title} state dict (expected a dict of tensors)")
+    return state
+
+
+def check_loadable(path: str | os.PathLike, spec: WeightsSpec) -> None:
+    """Validate once per (path, mtime, size) that the file is a plain state dict.
+
+    torch-fidelity itself loads its weights with ``weights_only=False``; checking with
+    ``weights_only=True`` first means no arbitrary pickle from a user-supplied file is ever executed.
+    """
+    key = file_key(path)
+    with _lock:
+        if key in _checked:
+            return
+    load_state_dict(path, spec)
+    with _lock:
+        _checked.add(key)
+
+
+def describe_weights() -> list[dict[str, Any]]:
+    """Status of every metric network's weights (for ``compare`` headers and diagnostics)."""
+    out = []
+    for spec in SPECS.values():
+        row: dict[str, Any] = {"key": spec.key, "file": spec.file_name, "url": spec.url, "env_var": spec.env_var}
+        try:
+            path = spec.resolve()
+        except WeightsMissingError as exc:
+            row.update(path=None, present=False, stand_in=None, error=str(exc))
+        else:
+            row.update(path=str(path), present=True, stand_in=spec.is_stand_in(path))
+        out.append(row)
+    return out
