@@ -73,6 +73,35 @@ class PSNR:
         return min(10.0 * math.log10(255.0**2 / mse), PSNR_CAP_DB)
 
 
+class DetailRatio:
+    """Network-free sharpness proxy: mean gradient magnitude of the reconstruction over the original's.
+
+    On the 8-bit luma (BT.601), |dx| + |dy| by finite differences. MSE-optimal reconstructions are
+    blurry (ratio < 1); a realistic decoder restores texture energy (ratio -> 1; above 1 means
+    more high-frequency energy than the original). Not a realism metric like FID: a cheap,
+    weight-free indicator of the blur/detail trade-off, usable where no metric network exists.
+    """
+
+    name: ClassVar[str] = "detail"
+    title: ClassVar[str] = "detail ratio"
+    kind: ClassVar[str] = "image"
+    higher_is_better: ClassVar[bool] = True
+    stand_in: ClassVar[bool] = False
+    description: ClassVar[str] = "mean |gradient| of the reconstruction / of the original (8-bit luma); 1 = as much detail, < 1 = blur"
+
+    @staticmethod
+    def _grad(img: Tensor) -> float:
+        luma = (img.double() * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=img.device).view(1, 3, 1, 1)).sum(1)
+        return float((luma[:, 1:, :] - luma[:, :-1, :]).abs().mean() + (luma[:, :, 1:] - luma[:, :, :-1]).abs().mean())
+
+    def compute(self, x: Tensor, x_hat: Tensor) -> float:
+        a, b = quantized_pair(x, x_hat)
+        ga = self._grad(a)
+        if ga == 0.0:
+            return skipped("detail ratio skipped: the original is flat (no gradients)")
+        return self._grad(b) / ga
+
+
 class MSSSIM:
     """pytorch-msssim ``ms_ssim(data_range=255)`` on 8-bit images (default 5 scales, 11-px window)."""
 

@@ -7,9 +7,9 @@ from functools import cache
 from rdpflex.errors import RdpflexError, UnknownPluginError
 from rdpflex.metrics.base import Metric, check_metric, label_for
 from rdpflex.metrics.fidelity import PATCH_SIZE, FidelityMetric
-from rdpflex.metrics.image import LPIPS, MSSSIM, PSNR
+from rdpflex.metrics.image import LPIPS, MSSSIM, PSNR, DetailRatio
 
-DEFAULT_IMAGE_METRICS = ("psnr", "ms_ssim", "lpips")
+DEFAULT_IMAGE_METRICS = ("psnr", "ms_ssim", "lpips", "detail")
 DEFAULT_SET_METRICS = ("fid", "kid", f"fid{PATCH_SIZE}", f"kid{PATCH_SIZE}")
 
 
@@ -19,6 +19,7 @@ def _builtins() -> tuple[Metric, ...]:
         PSNR(),
         MSSSIM(),
         LPIPS(),
+        DetailRatio(),
         FidelityMetric("fid"),
         FidelityMetric("kid"),
         FidelityMetric("fid", PATCH_SIZE),

@@ -134,3 +134,18 @@ def test_image_and_set_metrics_are_not_mixed_up(pair):
     x = to_tensor(pair[0])
     with pytest.raises(RdpflexError, match="compute_set_metrics"):
         compute_image_metrics(x, x, ["psnr", "fid"])
+
+
+def test_detail_ratio_blur_below_one_and_identity_one():
+    import torch.nn.functional as F
+
+    from rdpflex.metrics.image import DetailRatio
+
+    torch.manual_seed(0)
+    x = F.avg_pool2d(torch.rand(1, 3, 64, 64), 3, 1, 1)
+    blurred = F.avg_pool2d(x, 5, 1, 2)
+    m = DetailRatio()
+    assert m.compute(x, x) == 1.0
+    assert m.compute(x, blurred) < 0.7
+    assert m.compute(x, (x + 0.1 * torch.randn_like(x)).clamp(0, 1)) > 1.2
+    assert math.isnan(m.compute(torch.full_like(x, 0.5), x))

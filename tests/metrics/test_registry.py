@@ -25,7 +25,7 @@ from rdpflex.plugins import reset_plugins
 
 from .helpers import to_tensor, u8_image
 
-BUILTINS = ["psnr", "ms_ssim", "lpips", "fid", "kid", "fid256", "kid256"]
+BUILTINS = ["psnr", "ms_ssim", "lpips", "detail", "fid", "kid", "fid256", "kid256"]
 
 
 def test_builtins_follow_the_protocol():
@@ -36,8 +36,8 @@ def test_builtins_follow_the_protocol():
         check_metric(m)
         assert isinstance(m, Metric) and m.name == name and m.description
         assert isinstance(m, ImageMetric if m.kind == "image" else SetMetric)
-    assert [n for n, m in metrics.items() if m.higher_is_better] == ["psnr", "ms_ssim"]
-    assert split_by_kind(BUILTINS) == (BUILTINS[:3], BUILTINS[3:])
+    assert [n for n, m in metrics.items() if m.higher_is_better] == ["psnr", "ms_ssim", "detail"]
+    assert split_by_kind(BUILTINS) == (BUILTINS[:4], BUILTINS[4:])
 
 
 def test_unknown_metric_lists_the_available_ones():
