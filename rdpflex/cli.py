@@ -175,6 +175,8 @@ def _builtin_commands() -> list[tuple[str, str]]:
     return [
         ("rdpflex.train.commands", "train_command"),
         ("rdpflex.train.commands", "recipes_group"),
+        ("rdpflex.evaluation.commands", "compare_command"),
+        ("rdpflex.evaluation.commands", "demo_command"),
     ]
 
 

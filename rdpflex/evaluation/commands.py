@@ -1,0 +1,155 @@
+"""``rdpflex compare`` and ``rdpflex demo`` (click commands; the work is in :mod:`rdpflex.evaluation.compare`).
+
+Several processes: ``torchrun --nproc_per_node N -m rdpflex.cli compare ...`` (or ``accelerate launch``):
+the images are split between the processes and the main process writes the same report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from rdpflex.cli import system_option
+
+
+def _is_main() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def _finish(ok: bool) -> None:
+    """Leave a torchrun/accelerate process group cleanly (no barrier after a failure: it could hang)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        if ok:
+            dist.barrier()
+        dist.destroy_process_group()
+
+
+def _emit(result, as_json: bool, header: str = "") -> None:
+    if not _is_main():
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if as_json:
+        data = result.to_json()
+        data["report"] = str(result.report) if result.report else None
+        click.echo(json.dumps(data, indent=2, allow_nan=False))
+        return
+    if header:
+        click.echo(header)
+    click.echo(result.table())
+    bs = result.info["bitstream"]
+    click.echo(f"bitstream: {bs['bytes']} bytes, {bs['bpp']:.4f} bpp (file), {bs['bpp_estimated']:.4f} bpp (model estimate); "
+               f"{len(result.info['images'])} image(s), {result.info['processes']} process(es) on {result.info['device']}, "
+               f"{result.info['timing']['total_s']:.1f} s")
+    if result.report:
+        click.echo(f"report: {result.report}")
+
+
+def _compare_options(f):
+    options = [
+        click.option("--decoder", "decoders", multiple=True, metavar="'NAME[:KEY=V1,V2,...]'",
+                     help="Decoder and knob values (cartesian product over knobs separated by ':'). Repeatable. "
+                          "Default: mse + every decoder trained in the system, at its sweep."),
+        click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...",
+                     help="Metric names (psnr, ms_ssim, lpips, fid, kid, fid256, kid256, plugin metrics ...); auto: every metric whose weights are present."),
+        click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i)."),
+        click.option("--baselines/--no-baselines", default=True, show_default=True, help="JPEG and WebP (Pillow) reference curves."),
+        click.option("--quality", "qualities", default=None, metavar="Q1,Q2,...",
+                     help="Baseline qualities (default 5,10,20,...,90,95)."),
+        click.option("--mixed-precision", default="no", show_default=True, type=click.Choice(["no", "bf16", "fp16"]),
+                     help="Autocast while decoding (fp16: GPU only)."),
+        click.option("--cpu", is_flag=True, help="Use the CPU even when a GPU is present."),
+        click.option("--crop", "crop_size", default=256, show_default=True, help="Side of the center crops in the report."),
+        click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table."),
+    ]
+    for option in reversed(options):  # click lists options in decoration order, innermost first
+        f = option(f)
+    return f
+
+
+def _qualities(text: str | None):
+    from rdpflex.errors import RdpflexError
+    from rdpflex.evaluation.baselines import DEFAULT_QUALITIES
+
+    if not text:
+        return DEFAULT_QUALITIES
+    try:
+        return tuple(int(q) for q in text.split(",") if q.strip())
+    except ValueError:
+        raise RdpflexError(f"--quality expects integers 1..100 separated by commas, got {text!r}") from None
+
+
+@click.command("compare")
+@click.argument("image_dir", type=click.Path(path_type=Path))
+@click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Report directory to write.")
+@system_option
+@_compare_options
+def compare_command(image_dir: Path, output: Path, system_dir: Path | None, decoders: tuple[str, ...], metrics: str,
+                    seed: int, baselines: bool, qualities: str | None, mixed_precision: str, cpu: bool, crop_size: int,
+                    as_json: bool) -> None:
+    """Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics.
+
+    Writes OUTPUT/bitstream.rdp, metrics.csv, metrics.json, rate_distortion.png,
+    distortion_realism.png, crops/ and report.html.
+    """
+    from rdpflex.errors import ImageError
+    from rdpflex.evaluation.compare import compare
+
+    if not image_dir.exists():
+        raise ImageError(f"{image_dir}: no such directory")
+    ok = False
+    try:
+        result = compare(image_dir, system_dir, decoders=list(decoders) or None, metrics=metrics, out_dir=output, seed=seed,
+                         baselines=baselines, qualities=_qualities(qualities), mixed_precision=mixed_precision, cpu=cpu,
+                         crop_size=crop_size)
+        _emit(result, as_json)
+        ok = True
+    finally:
+        _finish(ok)
+
+
+@click.command("demo")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("rdpflex-demo"), show_default=True,
+              help="Folder for images/ (the exported samples) and report/.")
+@system_option
+@click.option("--samples", default=None, metavar="NAME,...", help="scikit-image photographs to use (default: astronaut,coffee,chelsea,rocket).")
+@click.option("--max-side", default=512, show_default=True, help="Downscale the samples so that the longer side is at most this.")
+@click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...", help="As for `rdpflex compare`.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table.")
+def demo_command(output: Path, system_dir: Path | None, samples: str | None, max_side: int, metrics: str, as_json: bool) -> None:
+    """The embedded demo: scikit-image photographs, the default system, every trained decoder at its
+    sweep, JPEG/WebP baselines, metrics auto. Offline, CPU, no downloads."""
+    from rdpflex.errors import RdpflexError
+    from rdpflex.evaluation.compare import compare
+    from rdpflex.evaluation.samples import DEMO_QUALITIES, DEMO_SAMPLES, SAMPLE_NAMES, export_samples
+    from rdpflex.system import System
+
+    if max_side < 64:
+        raise RdpflexError(f"--max-side must be at least 64 px, got {max_side}")
+    names = tuple(n.strip() for n in samples.split(",") if n.strip()) if samples else DEMO_SAMPLES
+    unknown = [n for n in names if n not in SAMPLE_NAMES]
+    if unknown or not names:
+        raise RdpflexError(f"--samples: unknown sample {unknown[0] if unknown else ''!r}; samples: {', '.join(SAMPLE_NAMES)}")
+    system = System.load(system_dir)  # fails (one line) before anything is written when the system is missing
+    images = output / "images"
+    ok = False
+    try:
+        if _is_main():
+            export_samples(images, names, max_side)
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+        paths = [images / f"{n}.png" for n in names]  # not the folder: it may hold files of an earlier demo
+        result = compare(paths, system, metrics=metrics, out_dir=output / "report", cpu=True, qualities=DEMO_QUALITIES)
+        where = system.root or "(default system)"
+        _emit(result, as_json, header=f"rdpflex demo: {len(names)} scikit-image photographs (<= {max_side} px), system {where}")
+        ok = True
+    finally:
+        _finish(ok)

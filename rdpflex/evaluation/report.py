@@ -1,0 +1,416 @@
+"""The files ``compare`` writes: metrics.csv, metrics.json, two plots, crops/ and report.html.
+
+::
+
+    REPORT_DIR/
+      bitstream.rdp              the one file every decoder read
+      metrics.csv                per-image rows (level=image) + per-setting aggregates (level=set)
+      metrics.json               the same rows, plus metric labels, notes, system and timing info
+      rate_distortion.png        bpp vs PSNR: the codec's point(s) and the JPEG / WebP curves
+      distortion_realism.png     PSNR vs FID/256 (or FID, or LPIPS): one chain per decoder knob
+      crops/<i>_<stem>/*.png     center crops of the original and of every decoder setting
+      report.html                table + plots + side-by-side crops (refers to the PNGs above)
+
+Every value computed with stand-in metric weights is labelled: the ``stand_in_metrics`` column, the
+``stand_in`` field of each metric in the JSON, "(stand-in weights)" in plot axes and HTML headers.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import html
+import json
+import math
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rdpflex import __version__
+
+if TYPE_CHECKING:
+    from rdpflex.evaluation.compare import CompareResult
+
+BASE_COLUMNS = ["level", "decoder", "setting", "options", "image", "index", "height", "width", "bytes", "bpp",
+                "bpp_estimated", "quality"]
+TAIL_COLUMNS = ["decode_ms_per_mp", "stand_in", "stand_in_metrics", "notes"]
+#: realism axis of the distortion-realism plot, in order of preference
+REALISM_METRICS = ("fid256", "fid", "lpips", "detail")
+_AXIS_NAMES = {"fid256": "FID/256", "fid": "FID", "lpips": "LPIPS", "detail": "detail ratio"}
+_FMT = {"bpp": 4, "bpp_estimated": 4, "psnr": 2, "ms_ssim": 4, "lpips": 4, "fid": 2, "fid256": 2, "kid": 4,
+        "kid256": 4, "decode_ms_per_mp": 1}
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, np.generic):
+        return _clean(v.item())
+    return v
+
+
+def columns(result: "CompareResult") -> list[str]:
+    """CSV column order: identity and rate, then metrics, metric extras, timing and labelling."""
+    metric_cols = list(result.metrics)
+    seen = set(BASE_COLUMNS) | set(metric_cols) | set(TAIL_COLUMNS)
+    extras: list[str] = []
+    for r in result.rows + result.summary:
+        for k in r:
+            if k not in seen:
+                seen.add(k)
+                extras.append(k)
+    return BASE_COLUMNS + metric_cols + extras + TAIL_COLUMNS
+
+
+def _with_stand_in(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["stand_in"] = bool(row.get("stand_in_metrics"))
+    return out
+
+
+def write_csv(result: "CompareResult", path: Path) -> Path:
+    cols = columns(result)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in result.rows + result.summary:
+            r = _with_stand_in(r)
+            w.writerow({k: ("" if _clean(r.get(k)) is None else _clean(r.get(k))) for k in cols})
+    tmp.replace(path)
+    return path
+
+
+def result_json(result: "CompareResult") -> dict[str, Any]:
+    def rows(rs):
+        return [{k: _clean(v) for k, v in _with_stand_in(r).items()} for r in rs]
+
+    return {
+        "rdpflex_version": __version__,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **{k: v for k, v in result.info.items()},
+        "metrics": result.metrics,
+        "settings": [{"decoder": s.decoder, "setting": s.label, "options": s.options_dict()} for s in result.settings],
+        "notes": list(result.notes),
+        "columns": columns(result),
+        "summary": rows(result.summary),
+        "rows": rows(result.rows),
+    }
+
+
+def write_json(result: "CompareResult", path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(result_json(result), indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------- plots
+
+
+def _label(result: "CompareResult", name: str) -> str:
+    meta = result.metrics.get(name)
+    return meta["label"] if meta else name
+
+
+def _learned(result: "CompareResult") -> list[dict[str, Any]]:
+    keys = {(s.decoder, s.label) for s in result.settings}
+    return [r for r in result.summary if (r["decoder"], r["setting"]) in keys]
+
+
+def realism_axis(result: "CompareResult") -> tuple[str | None, str]:
+    """(metric name, why) for the realism axis: FID/256 when it has values, else FID, else LPIPS, else
+    the weight-free detail ratio (a blur indicator, not a realism metric)."""
+    rows = _learned(result)
+    missing = []
+    for name in REALISM_METRICS:
+        if name in result.metrics and any(_finite(r.get(name)) for r in rows):
+            why = "" if not missing else f" ({', '.join(m for m in missing)} unavailable)"
+            return name, why
+        missing.append(_AXIS_NAMES[name])
+    return None, "no realism metric (FID/256, FID, LPIPS, detail) was computed"
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
+    return plt, fig, ax
+
+
+_MARKERS = "osD^vP*X<>h"
+
+
+def plot_rate_distortion(result: "CompareResult", path: Path) -> Path | None:
+    if "psnr" not in result.metrics:
+        return None
+    plt, fig, ax = _figure()
+    try:
+        for codec, style in (("jpeg", "--"), ("webp", ":")):
+            pts = sorted((r["bpp"], r["psnr"], r.get("quality")) for r in result.summary
+                         if r["decoder"] == codec and _finite(r.get("psnr")))
+            if pts:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".", color="gray" if codec == "jpeg" else "tab:brown",
+                        label=f"{codec.upper()} (Pillow, q {pts[0][2]}..{pts[-1][2]})")
+        decoders = list(dict.fromkeys(s.decoder for s in result.settings))
+        for k, dec in enumerate(decoders):
+            rows = [r for r in _learned(result) if r["decoder"] == dec and _finite(r.get("psnr"))]
+            if not rows:
+                continue
+            ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], linestyle="none", marker=_MARKERS[k % len(_MARKERS)],
+                    markersize=7, label=f"rdpflex {dec}" + (f" ({len(rows)} settings)" if len(rows) > 1 else ""))
+        ax.set_xlabel("bits per pixel (from file bytes)")
+        ax.set_ylabel(f"{_label(result, 'psnr')} [dB], mean over images")
+        ax.set_title("rate–distortion: one bitstream, every decoder")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def plot_distortion_realism(result: "CompareResult", path: Path) -> tuple[Path | None, str | None, str]:
+    """PSNR vs the realism metric, a chain of points per decoder (its settings in order), as in
+    Agustsson et al. 2023, Fig. 4. Returns (path or None, metric used, note)."""
+    name, why = realism_axis(result)
+    if name is None or "psnr" not in result.metrics:
+        return None, None, why if name is None else "PSNR was not computed"
+    plt, fig, ax = _figure()
+    try:
+        decoders = list(dict.fromkeys(s.decoder for s in result.settings))
+        for k, dec in enumerate(decoders):
+            rows = [r for r in _learned(result) if r["decoder"] == dec and _finite(r.get(name)) and _finite(r.get("psnr"))]
+            if not rows:
+                continue
+            xs, ys = [r[name] for r in rows], [r["psnr"] for r in rows]
+            ax.plot(xs, ys, marker=_MARKERS[k % len(_MARKERS)], markersize=7, label=dec)
+            if len(rows) > 1 or rows[0]["setting"] != "default":
+                for r, x, y in zip(rows, xs, ys):
+                    ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+        suffix = {"lpips": " (lower: perceptually closer)", "detail": " (1: as much detail as the original, <1: blur)"}
+        ax.set_xlabel(_label(result, name) + suffix.get(name, " (lower: more realistic)"))
+        ax.set_ylabel(f"{_label(result, 'psnr')} [dB]")
+        ax.margins(x=0.15, y=0.1)  # room for the setting labels
+        title = {"lpips": "distortion–perception (LPIPS)", "detail": "distortion–detail (a blur proxy)"}
+        title = title.get(name, "distortion–realism plane")
+        ax.set_title(title + why, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path, name, why
+
+
+# ------------------------------------------------------------------------------------------- crops
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._=+-]", "_", name)[:120] or "_"
+
+
+def write_crops(result: "CompareResult", out: Path) -> dict[tuple[str, str], str]:
+    """Save every crop as a PNG; returns (key, stem) -> path relative to ``out``."""
+    from PIL import Image
+
+    import shutil
+
+    index = {im["stem"]: k for k, im in enumerate(result.info["images"])}
+    if (out / "crops").is_dir():
+        shutil.rmtree(out / "crops")  # crops of an earlier run in the same directory
+    rel: dict[tuple[str, str], str] = {}
+    for (key, stem), arr in result.crops.items():
+        folder = Path("crops") / f"{index.get(stem, 0):03d}_{_safe(stem)}"
+        name = "original.png" if key == "original" else f"{_safe(key.replace('[', '__').rstrip(']'))}.png"
+        path = out / folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr, "RGB").save(path, format="PNG")
+        rel[(key, stem)] = (folder / name).as_posix()
+    return rel
+
+
+# -------------------------------------------------------------------------------------------- text
+
+
+def _fmt(name: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{_FMT.get(name, 4)}f}"
+    return str(v)
+
+
+def text_table(result: "CompareResult", baselines: bool = False) -> str:
+    """A compact fixed-width table of the aggregate rows (learned decoders; baselines on request)."""
+    keys = {(s.decoder, s.label) for s in result.settings}
+    rows = [r for r in result.summary if baselines or (r["decoder"], r["setting"]) in keys]
+    metric_cols = [m for m in result.metrics if any(_finite(r.get(m)) for r in rows)]
+    cols = ["decoder", "setting", "bpp", "bpp_estimated"] + metric_cols + ["decode_ms_per_mp"]
+    heads = {"bpp_estimated": "bpp_est", "decode_ms_per_mp": "ms/MP"}
+    stand = {m for m, meta in result.metrics.items() if meta.get("stand_in")}
+    titles = [heads.get(c, c) + ("*" if c in stand else "") for c in cols]
+    cells = [[_fmt(c, r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(t), *(len(row[k]) for row in cells)) if cells else len(t) for k, t in enumerate(titles)]
+    lines = ["  ".join(t.ljust(w) for t, w in zip(titles, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    if stand:
+        lines.append("* computed with stand-in weights (random networks): not meaningful")
+    return "\n".join(lines)
+
+
+# -------------------------------------------------------------------------------------------- html
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222;max-width:1400px}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
+td.l,th.l{text-align:left}tr.base td{color:#666}
+.warn{background:#fff3f3;border:1px solid #e99;padding:.6em 1em;margin:1em 0}
+.notes{font-size:.85em;color:#444}.plots img{max-width:48%;margin-right:1%}
+.crops{display:flex;flex-wrap:wrap;gap:8px}.crops figure{margin:0;font-size:.75em;text-align:center}
+.crops img{display:block;image-rendering:pixelated;border:1px solid #ccc;width:256px}
+code{background:#f3f3f3;padding:0 3px}
+"""
+
+
+def _table_html(result: "CompareResult", rows: list[dict[str, Any]], per_image: bool = False) -> str:
+    keys = {(s.decoder, s.label) for s in result.settings}
+    metric_cols = [m for m in result.metrics if any(_finite(r.get(m)) for r in rows)]
+    cols = (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + metric_cols + ["decode_ms_per_mp"]
+    names = {"bpp": "bpp (file bytes)", "bpp_estimated": "bpp (model estimate)", "decode_ms_per_mp": "decode ms/MP"}
+    head = "".join(
+        f'<th class="{"l" if c in ("image", "decoder", "setting") else ""}">{html.escape(names.get(c) or _label(result, c))}</th>'
+        for c in cols
+    )
+    body = []
+    for r in rows:
+        cls = "" if (r["decoder"], r["setting"]) in keys else ' class="base"'
+        tds = "".join(
+            f'<td class="{"l" if c in ("image", "decoder", "setting") else ""}">{html.escape(_fmt(c, r.get(c)))}</td>' for c in cols
+        )
+        body.append(f"<tr{cls}>{tds}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def write_html(result: "CompareResult", out: Path, plots: dict[str, str | None], crop_paths: dict[tuple[str, str], str],
+               realism_note: str) -> Path:
+    e = html.escape
+    info = result.info
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>rdpflex compare</title><style>{_CSS}</style></head><body>"]
+    parts.append("<h1>rdpflex compare: one bitstream, every decoder</h1>")
+    sysinfo = info["system"]
+    bs = info["bitstream"]
+    parts.append(
+        f"<p>System <code>{e(str(sysinfo['root'] or '(in memory)'))}</code> ({e(sysinfo['arch'])}, codec "
+        f"<code>{e(sysinfo['fingerprint'][:16])}</code>). {len(info['images'])} image(s) in one "
+        f"<a href='bitstream.rdp'>bitstream.rdp</a> of {bs['bytes']} bytes = <b>{bs['bpp']:.4f} bpp</b> "
+        f"(model estimate {bs['bpp_estimated']:.4f} bpp). Decoded on {e(info['device'])} by {info['processes']} process(es), "
+        f"mixed precision {e(info['mixed_precision'])}, seed {info['seed']} (image i uses seed+i). "
+        f"Data: <a href='metrics.csv'>metrics.csv</a>, <a href='metrics.json'>metrics.json</a>.</p>"
+    )
+    stand = [m["label"] for m in result.metrics.values() if m.get("stand_in")]
+    if stand:
+        parts.append(
+            "<div class='warn'><b>Stand-in weights:</b> " + e(", ".join(stand))
+            + " were computed with stand-in (randomly initialised) metric networks, for testing only. "
+            "These numbers mean nothing.</div>"
+        )
+    if result.notes:
+        parts.append("<details class='notes'><summary>Notes (" + str(len(result.notes)) + ")</summary><ul>"
+                     + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul></details>")
+    parts.append("<h2>Metrics per decoder setting (mean over images; set metrics on the whole set)</h2>")
+    parts.append(_table_html(result, result.summary))
+    parts.append("<p class='notes'>Grey rows: Pillow JPEG/WebP at each quality (bpp from their own file bytes). "
+                 "decode ms/MP: median over images, decoder only (entropy decoding excluded).</p>")
+    imgs = [f"<img src='{e(p)}' alt='{e(k)}'>" for k, p in plots.items() if p]
+    if imgs:
+        parts.append("<h2>Plots</h2><div class='plots'>" + "".join(imgs) + "</div>")
+        if realism_note:
+            parts.append(f"<p class='notes'>Distortion–realism axis: {e(realism_note)}</p>")
+    parts.append("<h2>Side by side: center crops, all from the same bitstream</h2>")
+    rows_by = {(r["decoder"], r["setting"], r["image"]): r for r in result.rows}
+    for im in info["images"]:
+        stem = im["stem"]
+        figs = []
+        if ("original", stem) in crop_paths:
+            figs.append(f"<figure><img src='{e(crop_paths[('original', stem)])}' alt='original'><figcaption>original "
+                        f"{im['width']}x{im['height']}</figcaption></figure>")
+        for s in result.settings:
+            p = crop_paths.get((s.key, stem))
+            if not p:
+                continue
+            r = rows_by.get((s.decoder, s.label, stem), {})
+            cap = f"{s.decoder} {s.label}<br>{_fmt('bpp', r.get('bpp'))} bpp"
+            if "psnr" in r:
+                cap += f", {_fmt('psnr', r.get('psnr'))} dB"
+            if _finite(r.get("lpips")):
+                cap += f", LPIPS{'*' if result.metrics.get('lpips', {}).get('stand_in') else ''} {_fmt('lpips', r['lpips'])}"
+            figs.append(f"<figure><img src='{e(p)}' alt='{e(s.key)}'><figcaption>{cap}</figcaption></figure>")
+        for (key, st), p in crop_paths.items():
+            if st != stem or not (key.startswith("jpeg[") or key.startswith("webp[")):
+                continue
+            codec, setting = key[:-1].split("[", 1)
+            r = rows_by.get((codec, setting, stem), {})
+            cap = f"{codec.upper()} {setting} (closest bpp)<br>{_fmt('bpp', r.get('bpp'))} bpp"
+            if "psnr" in r:
+                cap += f", {_fmt('psnr', r.get('psnr'))} dB"
+            figs.append(f"<figure><img src='{e(p)}' alt='{e(key)}'><figcaption>{cap}</figcaption></figure>")
+        parts.append(f"<h3>{e(stem)}</h3><div class='crops'>{''.join(figs)}</div>")
+    if stand:
+        parts.append("<p class='notes'>* stand-in weights</p>")
+    parts.append("<h2>Per image</h2><details><summary>" + str(len(result.rows)) + " rows</summary>"
+                 + _table_html(result, result.rows, per_image=True) + "</details>")
+    t = info.get("timing", {})
+    times = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in t.items() if isinstance(v, (int, float)))
+    parts.append(f"<p class='notes'>rdpflex {e(__version__)}; time: {e(times)} "
+                 "(per-process parts summed over processes).</p></body></html>")
+    path = out / "report.html"
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("\n".join(parts))
+    tmp.replace(path)
+    return path
+
+
+def write_report(result: "CompareResult", out: Path) -> dict[str, Path]:
+    """Write every report file into ``out`` (the bitstream is already there)."""
+    from rdpflex.evaluation.compare import BITSTREAM_FILE, CSV_FILE, HTML_FILE, JSON_FILE, RD_PLOT, REALISM_PLOT
+
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {"bitstream": out / BITSTREAM_FILE}
+    rd = plot_rate_distortion(result, out / RD_PLOT)
+    if rd is None:
+        result.notes.append("rate-distortion plot skipped: PSNR was not computed")
+    rz, realism_metric, why = plot_distortion_realism(result, out / REALISM_PLOT)
+    if rz is None:
+        result.notes.append(f"distortion-realism plot skipped: {why}")
+        realism_note = ""
+    else:
+        realism_note = f"PSNR vs {_label(result, realism_metric)}{why}"
+        result.info["realism_metric"] = realism_metric
+    for stale, made in ((out / RD_PLOT, rd), (out / REALISM_PLOT, rz)):
+        if made is None and stale.exists():
+            stale.unlink()
+    crop_paths = write_crops(result, out)
+    files["csv"] = write_csv(result, out / CSV_FILE)
+    files["html"] = write_html(result, out, {"rate-distortion": RD_PLOT if rd else None,
+                                             "distortion-realism": REALISM_PLOT if rz else None}, crop_paths, realism_note)
+    if rd:
+        files["rd_plot"] = rd
+    if rz:
+        files["realism_plot"] = rz
+    files["crops"] = out / "crops"
+    files["json"] = write_json(result, out / JSON_FILE)
+    return files

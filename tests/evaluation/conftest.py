@@ -1,0 +1,118 @@
+"""Fixtures of the evaluation tests: tiny systems, small images, stand-in metric weights, test plugins."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from rdpflex.plugins import reset_plugins
+from tests.conftest import smooth_image
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_MODULE = "tests.evaluation.plugin_decoders"
+WEIGHT_ENV = ("RDPFLEX_INCEPTION_WEIGHTS", "RDPFLEX_ALEXNET_WEIGHTS")
+#: small images of different sizes (64-96 px)
+EVAL_SIZES = {"a_wide": (64, 80), "b_tall": (96, 72), "c_square": (72, 72)}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread: the shared 2-core machines run several jobs, and oversubscribed OpenMP threads
+    made these tests several times slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(autouse=True)
+def eval_plugins(monkeypatch):
+    """Only the built-in mse plugin plus the test decoders (other families are being edited concurrently)."""
+    monkeypatch.setenv("RDPFLEX_PLUGINS", "mse")
+    monkeypatch.setenv("RDPFLEX_PLUGIN_MODULES", PLUGIN_MODULE)
+    reset_plugins()
+    yield
+    reset_plugins()
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+
+
+@pytest.fixture(scope="session")
+def eval_image_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("eval_images")
+    for i, (name, (h, w)) in enumerate(EVAL_SIZES.items()):
+        Image.fromarray(smooth_image(h, w, 10 + i)).save(d / f"{name}.png")
+    return d
+
+
+@pytest.fixture(scope="session")
+def eval_system_dir(tmp_path_factory) -> Path:
+    """A tiny msh system with a trained ``noisy`` decoder (the test plugin)."""
+    from rdpflex.system import System
+    from tests.evaluation.plugin_decoders import NoisyDecoder
+
+    system = System.tiny("msh", seed=0)
+    root = system.save(tmp_path_factory.mktemp("eval_sys") / "tiny")
+    system.add_decoder(NoisyDecoder())
+    return root
+
+
+@pytest.fixture(scope="session")
+def stand_in_dir(tmp_path_factory) -> Path:
+    from rdpflex.metrics.stand_in import stand_in_torch_home
+
+    home = tmp_path_factory.mktemp("torch_home")
+    stand_in_torch_home(home, seed=0)
+    return home
+
+
+@pytest.fixture
+def stand_in_home(stand_in_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("TORCH_HOME", str(stand_in_dir))
+    for var in WEIGHT_ENV:
+        monkeypatch.delenv(var, raising=False)
+    return stand_in_dir
+
+
+@pytest.fixture
+def empty_home(tmp_path, monkeypatch) -> Path:
+    home = tmp_path / "empty_torch_home"
+    home.mkdir()
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    for var in WEIGHT_ENV:
+        monkeypatch.delenv(var, raising=False)
+    return home
+
+
+def subprocess_env(torch_home: Path, **extra: str) -> dict[str, str]:
+    """Environment of a CLI subprocess: the test plugins, a given TORCH_HOME, offline."""
+    env = {k: v for k, v in os.environ.items() if k not in WEIGHT_ENV}
+    env.update(
+        RDPFLEX_PLUGINS="mse",
+        RDPFLEX_PLUGIN_MODULES=PLUGIN_MODULE,
+        TORCH_HOME=str(torch_home),
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p),
+        RDPFLEX_OFFLINE="1",
+        PYTHONWARNINGS="ignore",
+        OMP_NUM_THREADS="1",
+    )
+    env.update(extra)
+    return env
+
+
+def bin_path(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
