@@ -46,7 +46,6 @@ class DecoderStage:
     name: ClassVar[str] = "decoder"
     description: ClassVar[str] = "train one decoder family (decoder.family) on the frozen codec of decoder.system"
     Config = DecoderStageConfig
-    find_unused_parameters: ClassVar[bool] = True
 
     def __init__(self, recipe: Recipe, config: DecoderStageConfig, accelerator: Any) -> None:
         from rdpflex.system import System

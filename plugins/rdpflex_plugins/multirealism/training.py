@@ -170,7 +170,6 @@ class JointStage(_GanSteps):
     name: ClassVar[str] = "joint"
     description: ClassVar[str] = "multi-realism joint training: encoder + entropy model + beta-conditional generator + discriminator (Eq. 3, 4), alternating G/D steps"
     Config = JointConfig
-    find_unused_parameters: ClassVar[bool] = True
 
     def __init__(self, recipe: Recipe, config: JointConfig, accelerator: Any) -> None:
         from rdpflex.codecs import build_codec
@@ -198,7 +197,9 @@ class JointStage(_GanSteps):
         return [("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {config.arch!r}")] if recipe.data.crop % m else []
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"codec": self.codec, "generator": self.decoder.generator, "discriminator": self.decoder.discriminator}
+        from rdpflex.train.codec_stage import ddp_ignore_quantiles
+
+        return {"codec": ddp_ignore_quantiles(self.codec), "generator": self.decoder.generator, "discriminator": self.decoder.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         named = [(n, p) for n, p in self.codec.named_parameters() if p.requires_grad]

@@ -101,3 +101,24 @@ def test_lpips_without_weights_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("RDPFLEX_ALEXNET_WEIGHTS", raising=False)
     with pytest.raises(WeightsMissingError, match="alexnet-owt-7be5be79.pth"):
         MultiRealismSettings(perceptual="lpips").perceptual_fn()
+
+
+def test_joint_two_process_torchrun(tmp_path):
+    """G, D and the codec under DDP (gloo, 2 CPU processes): one system, identical weights everywhere."""
+    import signal
+
+    out = tmp_path / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "rdpflex.train.launch", str(RECIPES_DIR / "tiny" / "joint.yaml"), "--output", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "2 process(es) on cpu" in stdout + stderr
+    assert (out / "system" / "decoders" / "multirealism" / "model.safetensors").is_file()
+    System.load(out / "system").decoder("multirealism")

@@ -1,0 +1,184 @@
+"""The ``codec`` stage: rate–distortion training of encoder + entropy model + reference synthesis.
+
+::
+
+    x ─codec (noise/STE quantisation)─► x_hat, likelihoods
+    loss = lambda_scale x bpp + lambda x 255^2 x MSE(x, x_hat)        (CompressAI's convention)
+    aux  = codec.aux_loss()  (EntropyBottleneck quantiles, own Adam, fixed lr)
+
+``lambda_scale`` is the schedule's rate-weight boost (x ``schedule.lambda_factor`` for the first
+``schedule.lambda_fraction`` of the steps, as the papers' "10x lambda" on the rate term).
+Under mixed precision the transforms run in bf16/fp16 but the entropy model (quantisation,
+likelihoods) always runs in float32. Export: a system directory with entropy tables built.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import types
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+from torch import Tensor, nn
+
+from rdpflex.train.recipe import Recipe, Strict
+from rdpflex.train.stage import StepContext, make_optimizer
+
+
+class CodecStageConfig(Strict):
+    """The ``codec:`` section."""
+
+    arch: str = Field("msh", description="Codec architecture (`msh`, `elic`, or one a plugin registers).")
+    config: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take the architecture's defaults.")
+    lmbda: float = Field(0.0067, gt=0, alias="lambda", description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).")
+    aux_lr: float = Field(1e-3, gt=0, description="Learning rate of the auxiliary (quantiles) optimiser; not scheduled.")
+    init: str | None = Field(None, description="Start from the codec of this system directory (its arch and config are used; leave `arch`/`config` unset).")
+
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v: str) -> str:
+        from rdpflex.codecs import codec_classes
+
+        archs = codec_classes()
+        if v not in archs:
+            raise ValueError(f"unknown codec architecture {v!r}; available: {', '.join(sorted(archs))}")
+        return v
+
+    @field_validator("config")
+    @classmethod
+    def _config(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        from rdpflex.codecs import codec_classes
+
+        codec_cls = codec_classes().get(info.data.get("arch", ""))
+        if codec_cls is not None and v:
+            params = inspect.signature(codec_cls.__init__).parameters
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                allowed = [n for n in params if n != "self"]
+                unknown = [k for k in v if k not in allowed]
+                if unknown:
+                    raise ValueError(f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} (arguments: {', '.join(allowed)})")
+        return v
+
+    @model_validator(mode="after")
+    def _init(self) -> "CodecStageConfig":
+        if self.init is not None and {"arch", "config"} & self.model_fields_set:
+            raise ValueError("give either `init` (a system directory) or `arch`/`config`, not both")
+        return self
+
+
+def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
+    with torch.autocast(device_type=y.device.type, enabled=False):
+        return type(self).forward(self, y.float(), *args, **kwargs)
+
+
+def ddp_ignore_quantiles(codec: nn.Module) -> nn.Module:
+    """Hide the EntropyBottleneck quantiles from DDP and return ``codec``.
+
+    They are trained by ``aux_loss()``, computed outside the DDP forward, so DDP must not manage them
+    (it would wait for gradients that never come through its hooks); their gradients are averaged by
+    hand (``backward_step(..., reduce=True)``).
+    """
+    from torch.nn.parallel import DistributedDataParallel
+
+    quantiles = [n for n, _ in codec.named_parameters() if n.endswith(".quantiles")]
+    DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(codec, quantiles)
+    return codec
+
+
+class CodecStage:
+    """Rate–distortion training of a codec (``stage: codec``)."""
+
+    name: ClassVar[str] = "codec"
+    description: ClassVar[str] = "rate-distortion training of encoder + entropy model + reference synthesis (lambda x 255^2 x MSE + bpp, plus the aux quantile loss)"
+    Config = CodecStageConfig
+    #: DDP ignores the quantiles (see :meth:`modules`); every other parameter is used each step
+    find_unused_parameters: ClassVar[bool] = False
+
+    def __init__(self, recipe: Recipe, config: CodecStageConfig, accelerator: Any) -> None:
+        from rdpflex.codecs import build_codec
+
+        self.recipe, self.config, self.accelerator = recipe, config, accelerator
+        if config.init:
+            from rdpflex.system import System
+
+            self.codec = System.load(config.init).codec
+        else:
+            self.codec = build_codec(config.arch, **config.config)
+        # build the entropy tables once: every buffer then has its own storage, which safetensors
+        # checkpoints need (empty buffers all look shared); training never reads these tables, and
+        # validation/export rebuild them from the trained quantiles
+        self.codec.update(force=True)
+        self.codec.train()
+        if accelerator is not None and accelerator.mixed_precision != "no":
+            # entropy models in float32: rounding and likelihoods are meaningless in bf16
+            self.codec.latent_codec.forward = types.MethodType(_fp32_forward, self.codec.latent_codec)
+
+    @classmethod
+    def check_recipe(cls, recipe: Recipe, config: CodecStageConfig) -> list[tuple[str, str]]:
+        from rdpflex.codecs import codec_classes
+
+        problems = []
+        arch = config.arch
+        if config.init is not None:  # the system's codec (if the directory is already there)
+            try:
+                arch = json.loads((Path(config.init) / "system.json").read_text())["codec"]["arch"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return problems
+        m = getattr(codec_classes().get(arch), "downsample", 1)
+        if recipe.data.crop % m:
+            problems.append(("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {arch!r}"))
+        return problems
+
+    # -- protocol --------------------------------------------------------------------------------
+    def modules(self) -> dict[str, nn.Module]:
+        return {"codec": ddp_ignore_quantiles(self.codec)}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        named = [(n, p) for n, p in self.codec.named_parameters() if p.requires_grad]
+        main = [p for n, p in named if not n.endswith(".quantiles")]
+        aux = [p for n, p in named if n.endswith(".quantiles")]
+        return {
+            "main": make_optimizer(main, self.recipe.optim),
+            "aux": torch.optim.Adam([{"params": aux, "fixed_lr": True}], lr=self.config.aux_lr),
+        }
+
+    def train_step(self, batch: Tensor, ctx: StepContext) -> dict[str, float]:
+        out = ctx.modules["codec"](batch)
+        n, _, h, w = batch.shape
+        bpp = sum(torch.log(lik.float()).sum() for lik in out["likelihoods"].values()) / (-math.log(2) * n * h * w)
+        mse = F.mse_loss(out["x_hat"].float(), batch)
+        loss = ctx.lambda_scale * bpp + self.config.lmbda * 255**2 * mse
+        ctx.backward_step("main", loss)
+        aux = ctx.unwrap("codec").aux_loss()
+        ctx.backward_step("aux", aux, clip=False, reduce=True)
+        mse_f = float(mse.detach())
+        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": mse_f, "psnr": 10 * math.log10(1 / max(mse_f, 1e-10)), "aux": float(aux.detach())}
+
+    def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
+        """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""
+        from rdpflex.codecs import build_codec
+
+        src = self.accelerator.unwrap_model(self.codec) if self.accelerator is not None else self.codec
+        codec = build_codec(src.arch, **src.config)
+        codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
+        codec.update(force=True)
+        return codec.eval().to(device)
+
+    def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:
+        from rdpflex.train.evaluate import codec_metrics
+
+        codec = self.snapshot(ctx.device)
+        rows = [codec_metrics(codec, x) for x in images]
+        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+
+    def export(self, output_dir: Path) -> Path:
+        from rdpflex.system import System
+
+        codec = self.snapshot("cpu")
+        info = {"trained_with": {"stage": self.name, "steps": self.recipe.train.steps, "lambda": self.config.lmbda}}
+        return System(codec, info=info).save(Path(output_dir) / "system")

@@ -1,0 +1,153 @@
+"""Held-out evaluation of a codec — estimated and real-bytes bpp/PSNR — and a JPEG reference point.
+
+``python -m rdpflex.train.evaluate SYSTEM_DIR [--data samples|FOLDER] [--crop 256] [--json]`` prints,
+per held-out image and on average, the codec's bpp (from the entropy-coded bytes, and the model's
+estimate) and PSNR next to Pillow's JPEG at the quality whose bpp is closest to the codec's.
+
+PSNR is computed on 8-bit RGB (reconstructions rounded to 0..255, as a PNG would hold them).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+
+def to_uint8(x: Tensor) -> np.ndarray:
+    """(1, 3, H, W) or (3, H, W) float in [0, 1] -> (H, W, 3) uint8 (round half up)."""
+    if x.dim() == 4:
+        x = x[0]
+    return x.detach().float().clamp(0, 1).mul(255.0).add(0.5).floor().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+@torch.no_grad()
+def codec_metrics(codec, x: Tensor, real_bytes: bool = True) -> dict[str, float]:
+    """bpp/PSNR of one image (1, 3, H, W) for an eval-mode codec whose entropy tables are built.
+
+    ``bpp_est``/``psnr_est``: the model's likelihoods and rounded latent (``forward`` in eval mode);
+    ``bpp``/``psnr``: ``codec.compress`` byte strings and the image decoded from them.
+    Pixels are the original image's (padding excluded).
+    """
+    H, W = x.shape[-2:]
+    xp = codec.pad(x)
+    out = codec(xp)
+    bits = sum(float(-torch.log2(lik.float()).sum()) for lik in out["likelihoods"].values())
+    ref = to_uint8(x)
+    res = {"bpp_est": bits / (H * W), "psnr_est": psnr_uint8(ref, to_uint8(out["x_hat"][..., :H, :W]))}
+    if real_bytes:
+        enc = codec.compress(xp)
+        streams = [s[0] for s in enc["strings"]]
+        nbytes = sum(len(s) for s in streams)
+        y_hat = codec.decompress_latent(streams, tuple(xp.shape[-2:]))
+        rec = codec.synthesize(y_hat)[..., :H, :W]
+        res |= {"bpp": 8 * nbytes / (H * W), "psnr": psnr_uint8(ref, to_uint8(rec))}
+    return res
+
+
+def jpeg_metrics(img: np.ndarray, quality: int) -> dict[str, float]:
+    """Pillow JPEG (4:2:0, default tables) at ``quality``: bpp from the file bytes, PSNR."""
+    buf = io.BytesIO()
+    Image.fromarray(img, "RGB").save(buf, format="JPEG", quality=int(quality))
+    nbytes = buf.tell()
+    buf.seek(0)
+    dec = np.asarray(Image.open(buf).convert("RGB"))
+    return {"quality": int(quality), "bpp": 8 * nbytes / (img.shape[0] * img.shape[1]), "psnr": psnr_uint8(img, dec)}
+
+
+def jpeg_at_bpp(img: np.ndarray, target_bpp: float) -> dict[str, float]:
+    """JPEG at the quality (1..95) whose bpp is closest to ``target_bpp`` (bpp grows with quality: bisection)."""
+    lo, hi = 1, 95
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if jpeg_metrics(img, mid)["bpp"] < target_bpp:
+            lo = mid
+        else:
+            hi = mid
+    cands = [jpeg_metrics(img, q) for q in (lo, hi)]
+    return min(cands, key=lambda m: abs(m["bpp"] - target_bpp))
+
+
+def compare_with_jpeg(codec, images: list[tuple[str, Tensor]]) -> dict[str, Any]:
+    """Per-image and mean codec metrics next to JPEG at the codec's real bpp."""
+    codec = codec.eval()
+    codec.update(force=True)
+    rows = []
+    for name, x in images:
+        m = codec_metrics(codec, x)
+        j = jpeg_at_bpp(to_uint8(x), m["bpp"])
+        rows.append({"image": name, "height": x.shape[-2], "width": x.shape[-1], **m,
+                     "jpeg_quality": j["quality"], "jpeg_bpp": j["bpp"], "jpeg_psnr": j["psnr"]})
+    keys = ["bpp", "psnr", "bpp_est", "psnr_est", "jpeg_bpp", "jpeg_psnr"]
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in keys} if rows else {}
+    return {"images": rows, "mean": mean}
+
+
+def format_table(report: dict[str, Any]) -> str:
+    lines = [f"{'image':<22} {'size':>9} {'bpp':>7} {'PSNR':>7} {'bpp_est':>8} | {'JPEG q':>6} {'bpp':>7} {'PSNR':>7}"]
+    for r in report["images"]:
+        lines.append(f"{r['image'][:22]:<22} {r['width']:>4}x{r['height']:<4} {r['bpp']:7.3f} {r['psnr']:7.2f} {r['bpp_est']:8.3f} | "
+                     f"{r['jpeg_quality']:>6} {r['jpeg_bpp']:7.3f} {r['jpeg_psnr']:7.2f}")
+    m = report["mean"]
+    if m:
+        lines.append(f"{'mean':<22} {'':>9} {m['bpp']:7.3f} {m['psnr']:7.2f} {m['bpp_est']:8.3f} | {'':>6} {m['jpeg_bpp']:7.3f} {m['jpeg_psnr']:7.2f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import click
+
+    from rdpflex.errors import RdpflexError
+
+    @click.command()
+    @click.argument("system_dir", required=False)
+    @click.option("--untrained", "untrained", default=None, metavar="ARCH", help="Evaluate a randomly initialised codec of ARCH instead (default config).")
+    @click.option("--data", default="samples", show_default=True, help="`samples` or an image folder.")
+    @click.option("--val-fraction", default=0.25, show_default=True, help="Held-out fraction (same split as training).")
+    @click.option("--crop", default=256, show_default=True, help="Centre-crop side (0: whole images).")
+    @click.option("--seed", default=0, show_default=True)
+    @click.option("--json", "as_json", is_flag=True)
+    def cmd(system_dir, untrained, data, val_fraction, crop, seed, as_json):
+        """Codec vs JPEG on the held-out images of a dataset (the training split)."""
+        from rdpflex.train.data import folder_refs, load_val_images, sample_refs, split_refs
+
+        if untrained:
+            from rdpflex.codecs import build_codec
+
+            torch.manual_seed(seed)
+            codec = build_codec(untrained)
+        elif system_dir:
+            from rdpflex.system import System
+
+            codec = System.load(system_dir).codec
+        else:
+            raise RdpflexError("give SYSTEM_DIR or --untrained ARCH")
+        refs = sample_refs() if data == "samples" else folder_refs(data)
+        _, val = split_refs(refs, val_fraction)
+        report = compare_with_jpeg(codec, load_val_images(val, crop or None))
+        click.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+    try:
+        cmd.main(args=argv, prog_name="python -m rdpflex.train.evaluate", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except RdpflexError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()
