@@ -76,6 +76,16 @@ def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
         return type(self).forward(self, y.float(), *args, **kwargs)
 
 
+def snapshot_codec(src: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+    """A float32 eval-mode copy of a (bare) codec with its entropy tables rebuilt (``update(force=True)``)."""
+    from rdpflex.codecs import build_codec
+
+    codec = build_codec(src.arch, **src.config)
+    codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
+    codec.update(force=True)
+    return codec.eval().to(device)
+
+
 def ddp_ignore_quantiles(codec: nn.Module) -> nn.Module:
     """Hide the EntropyBottleneck quantiles from DDP and return ``codec``.
 
@@ -161,13 +171,8 @@ class CodecStage:
 
     def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
         """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""
-        from rdpflex.codecs import build_codec
-
         src = self.accelerator.unwrap_model(self.codec) if self.accelerator is not None else self.codec
-        codec = build_codec(src.arch, **src.config)
-        codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
-        codec.update(force=True)
-        return codec.eval().to(device)
+        return snapshot_codec(src, device)
 
     def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:
         from rdpflex.train.evaluate import codec_metrics

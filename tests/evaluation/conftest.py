@@ -16,7 +16,7 @@ from tests.conftest import smooth_image
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_MODULE = "tests.evaluation.plugin_decoders"
-WEIGHT_ENV = ("RDPFLEX_INCEPTION_WEIGHTS", "RDPFLEX_ALEXNET_WEIGHTS")
+from tests.conftest import WEIGHT_ENV  # noqa: F401  (also used below)
 #: small images of different sizes (64-96 px)
 EVAL_SIZES = {"a_wide": (64, 80), "b_tall": (96, 72), "c_square": (72, 72)}
 
@@ -71,31 +71,6 @@ def eval_system_dir(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def stand_in_dir(tmp_path_factory) -> Path:
-    from rdpflex.metrics.stand_in import stand_in_torch_home
-
-    home = tmp_path_factory.mktemp("torch_home")
-    stand_in_torch_home(home, seed=0)
-    return home
-
-
-@pytest.fixture
-def stand_in_home(stand_in_dir, monkeypatch) -> Path:
-    monkeypatch.setenv("TORCH_HOME", str(stand_in_dir))
-    for var in WEIGHT_ENV:
-        monkeypatch.delenv(var, raising=False)
-    return stand_in_dir
-
-
-@pytest.fixture
-def empty_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "empty_torch_home"
-    home.mkdir()
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    for var in WEIGHT_ENV:
-        monkeypatch.delenv(var, raising=False)
-    return home
 
 
 def subprocess_env(torch_home: Path, **extra: str) -> dict[str, str]:

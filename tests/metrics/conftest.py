@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import pytest
 import torch
 
 from rdpflex.plugins import reset_plugins
 
-WEIGHT_ENV = ("RDPFLEX_INCEPTION_WEIGHTS", "RDPFLEX_ALEXNET_WEIGHTS")
 
 
 class NetworkAttempt(AssertionError):
@@ -51,32 +49,6 @@ def isolated_plugins(monkeypatch):
     reset_plugins()
 
 
-@pytest.fixture(scope="session")
-def stand_in_dir(tmp_path_factory) -> Path:
-    """A TORCH_HOME with stand-in weights for both metric networks (written once per session)."""
-    from rdpflex.metrics.stand_in import stand_in_torch_home
-
-    home = tmp_path_factory.mktemp("torch_home")
-    stand_in_torch_home(home, seed=0)
-    return home
-
-
-@pytest.fixture
-def stand_in_home(stand_in_dir, monkeypatch) -> Path:
-    monkeypatch.setenv("TORCH_HOME", str(stand_in_dir))
-    for var in WEIGHT_ENV:
-        monkeypatch.delenv(var, raising=False)
-    return stand_in_dir
-
-
-@pytest.fixture
-def empty_home(tmp_path, monkeypatch) -> Path:
-    home = tmp_path / "empty_torch_home"
-    home.mkdir()
-    monkeypatch.setenv("TORCH_HOME", str(home))
-    for var in WEIGHT_ENV:
-        monkeypatch.delenv(var, raising=False)
-    return home
 
 
 @pytest.fixture

@@ -222,15 +222,13 @@ class JointStage(_GanSteps):
         return logs
 
     def _snapshot(self, device) -> tuple[Any, MultiRealismDecoder]:
-        from rdpflex.codecs import build_codec
+        from rdpflex.train.codec_stage import snapshot_codec
 
         src = self.accelerator.unwrap_model(self.codec) if self.accelerator is not None else self.codec
-        codec = build_codec(src.arch, **src.config)
-        codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
-        codec.update(force=True)
+        codec = snapshot_codec(src, device)
         gen = copy.deepcopy(self.accelerator.unwrap_model(self.decoder.generator) if self.accelerator is not None else self.decoder.generator)
         dec = MultiRealismDecoder(gen.float().eval(), beta_max=self.decoder.beta_max)
-        return codec.eval().to(device), dec.to(device)
+        return codec, dec.to(device)
 
     def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:
         from rdpflex.train.evaluate import codec_metrics
