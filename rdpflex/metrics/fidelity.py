@@ -276,11 +276,7 @@ class FidelityMetric:
 
     @property
     def stand_in(self) -> bool:
-        try:
-            path = self.weights_path()
-        except RdpflexError:
-            return False
-        return INCEPTION.is_stand_in(path)
+        return INCEPTION.resolves_to_stand_in(self.weights)
 
     def with_options(self, **changes: Any) -> "FidelityMetric":
         opts = dict(weights=self.weights, cuda=self.cuda, batch_size=self.batch_size)

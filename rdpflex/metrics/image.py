@@ -186,11 +186,7 @@ class LPIPS:
 
     @property
     def stand_in(self) -> bool:
-        try:
-            path = self.weights_path()
-        except RdpflexError:
-            return False
-        return ALEXNET.is_stand_in(path)
+        return ALEXNET.resolves_to_stand_in(self.weights)
 
     def model(self, device: torch.device | str = "cpu") -> torch.nn.Module:
         path = self.weights_path()

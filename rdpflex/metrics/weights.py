@@ -80,6 +80,13 @@ class WeightsSpec:
         """True unless the file's sha256 starts with the official hash prefix."""
         return not sha256_of(path).startswith(self.hash_prefix)
 
+    def resolves_to_stand_in(self, path: str | os.PathLike | None = None) -> bool:
+        """Whether the weights found for ``path`` (see :meth:`resolve`) are stand-ins; False when none are found."""
+        try:
+            return self.is_stand_in(self.resolve(path))
+        except RdpflexError:
+            return False
+
 
 INCEPTION = WeightsSpec(
     key="inception",
