@@ -171,13 +171,17 @@ def plot_rate_distortion(result: "CompareResult", path: Path) -> Path | None:
         ax.set_xlabel("bits per pixel (from file bytes)")
         ax.set_ylabel(f"{_label(result, 'psnr')} [dB], mean over images")
         ax.set_title("rate–distortion: one bitstream, every decoder")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path)
+        _save(fig, ax, path)
     finally:
         plt.close(fig)
     return path
+
+
+def _save(fig, ax, path: Path) -> None:
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 def plot_distortion_realism(result: "CompareResult", path: Path) -> tuple[Path | None, str | None, str]:
@@ -205,10 +209,7 @@ def plot_distortion_realism(result: "CompareResult", path: Path) -> tuple[Path |
         title = {"lpips": "distortion–perception (LPIPS)", "detail": "distortion–detail (a blur proxy)"}
         title = title.get(name, "distortion–realism plane")
         ax.set_title(title + why, fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path)
+        _save(fig, ax, path)
     finally:
         plt.close(fig)
     return path, name, why
