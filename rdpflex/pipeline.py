@@ -47,8 +47,13 @@ def _named(images: Iterable[Path | str | tuple[str, Tensor]]) -> Iterator[tuple[
 
 
 @torch.no_grad()
-def encode_image(x: Tensor, system: System, stem: str = "image") -> tuple[EncodedImage, float, Tensor]:
-    """Entropy-code one image (1, 3, H, W) in [0, 1]. Returns (record, estimated bits, y_hat)."""
+def encode_image(x: Tensor, system: System, stem: str = "image", estimate: bool = True) -> tuple[EncodedImage, float, Tensor]:
+    """Entropy-code one image (1, 3, H, W) in [0, 1]. Returns (record, estimated bits, y_hat).
+
+    ``estimate`` also runs the entropy model's forward pass for the model's own bit estimate
+    (reported beside the bpp from file bytes); without it the estimate is NaN and encoding does
+    exactly CompressAI's work.
+    """
     codec = system.codec
     H, W = x.shape[-2:]
     check_size(H, W, stem)
@@ -56,8 +61,10 @@ def encode_image(x: Tensor, system: System, stem: str = "image") -> tuple[Encode
     xp = codec.pad(x.to(device))
     y = codec.g_a(xp)
     out = codec.latent_codec.compress(y)
-    est = codec.latent_codec(y)["likelihoods"]
-    bits = float(sum((-torch.log2(v)).sum() for v in est.values()))
+    bits = math.nan
+    if estimate:
+        est = codec.latent_codec(y)["likelihoods"]
+        bits = float(sum((-torch.log2(v)).sum() for v in est.values()))
     record = EncodedImage(
         stem=stem,
         image_size=(int(H), int(W)),
@@ -68,15 +75,15 @@ def encode_image(x: Tensor, system: System, stem: str = "image") -> tuple[Encode
     return record, bits, out["y_hat"]
 
 
-def compress_images(images: Iterable[Path | str | tuple[str, Tensor]], system: System) -> Encoded:
-    """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile`."""
+def compress_images(images: Iterable[Path | str | tuple[str, Tensor]], system: System, estimate: bool = True) -> Encoded:
+    """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile` (``estimate``: see :func:`encode_image`)."""
     records, bits = [], []
     seen: set[str] = set()
     for stem, x in _named(images):
         if stem in seen:
             raise BitstreamError(f"two images share the stem {stem!r}; their outputs would overwrite each other")
         seen.add(stem)
-        record, b, _ = encode_image(x, system, stem)
+        record, b, _ = encode_image(x, system, stem, estimate)
         records.append(record)
         bits.append(b)
     return Encoded(RdpFile(fingerprint=system.fingerprint, images=records, arch=system.codec.arch), bits)

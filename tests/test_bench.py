@@ -3,7 +3,7 @@ from rdpflex.bench import bench_decoders, bench_vs_compressai, to_markdown
 
 def test_bench_vs_compressai_small():
     rows = bench_vs_compressai(size=(64, 64), N=8, M=12, repeats=1)
-    assert len(rows) == 2
+    assert len(rows) == 3
     assert all(r["compressai_ms"] > 0 and r["rdpflex_ms"] > 0 for r in rows)
     assert "byte-identical" in rows[0]["note"]
     md = to_markdown(rows, "t")

@@ -110,3 +110,10 @@ def test_grayscale_and_alpha_converted_with_note(tmp_path, tiny_system_dir):
 
 def test_usage_error_is_one_line():
     one_line_error(rdpflex("compress"), "Missing argument")
+
+
+def test_compress_without_estimate_writes_the_same_bytes(rdp_file, image_paths, tiny_system_dir, tmp_path):
+    r = rdpflex("compress", *image_paths, "-o", tmp_path / "n.rdp", "--system", tiny_system_dir, "--no-estimate", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["bpp_estimated"] is None
+    assert (tmp_path / "n.rdp").read_bytes() == rdp_file.read_bytes()
