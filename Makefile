@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 JOBS ?= 2
 
-.PHONY: install test test-slow demo bench clean
+.PHONY: install test test-slow demo demo-system bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -29,6 +29,15 @@ test-slow: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/rdpflex demo -o demo-out
+
+# Rebuild the bundled demo system from the quick recipes (about 8 minutes on an idle 2-core CPU).
+BUILD := runs/demo-system-build
+demo-system: $(STAMP)
+	rm -rf $(BUILD)
+	$(VENV)/bin/rdpflex train recipes/quick/codec.yaml --output $(BUILD)/codec
+	$(VENV)/bin/rdpflex train recipes/quick/multirealism-joint.yaml --output $(BUILD)/joint --set joint.init=$(BUILD)/codec/system
+	$(VENV)/bin/rdpflex train recipes/quick/multirealism-decoder.yaml --output $(BUILD)/decoder --set decoder.system=$(BUILD)/joint/system
+	rm -rf rdpflex/assets/demo-system && cp -r $(BUILD)/decoder/system rdpflex/assets/demo-system
 
 bench: $(STAMP)
 	$(VENV)/bin/rdpflex bench -o docs/benchmarks.md
