@@ -127,12 +127,11 @@ def decoders(as_json: bool) -> None:
         click.echo(json.dumps(infos, indent=2))
         return
     for info in infos:
-        props = info["options"].get("properties", {})
-        opts = ", ".join(
-            f"{k}={v.get('default', '?')}" + (f" [{v.get('minimum', '')}..{v.get('maximum', '')}]" if "minimum" in v or "maximum" in v else "")
-            for k, v in props.items()
-        )
-        click.echo(f"{info['name']:<14} {info['description']}" + (f"\n{'':<14} options: {opts}" if opts else ""))
+        click.echo(f"{info['name']:<14} {info['description']}")
+        for key, prop in info["options"].get("properties", {}).items():
+            bounds = f" [{prop.get('minimum', '')}..{prop.get('maximum', '')}]" if "minimum" in prop or "maximum" in prop else ""
+            doc = f": {prop['description']}" if prop.get("description") else ""
+            click.echo(f"{'':<14} --set {key}=... (default {prop.get('default')}{bounds}){doc}")
 
 
 @cli.command("import-compressai")
