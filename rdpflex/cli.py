@@ -101,7 +101,8 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
     rdp = read_rdp(file)
     system = load_system(system_dir, device)
     check_compatible(rdp, system, str(file))
-    system.decoder(decoder)  # load (and check) the decoder's weights before writing anything
+    # load (and check) the decoder's weights, then its weight-specific option bounds, before writing anything
+    options = parse_options(system.decoder(decoder), list(settings))
     if output.exists() and not output.is_dir():
         raise RdpflexError(f"--output {output} exists and is not a directory")
     stems = [im.stem for im in rdp.images]

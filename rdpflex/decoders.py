@@ -57,8 +57,11 @@ class Decoder(Protocol):
         ...
 
 
-def parse_options(decoder_cls: type, pairs: list[str] | dict[str, Any]) -> BaseModel:
-    """Validate ``KEY=VALUE`` strings (or a dict) against ``decoder_cls.Options``; one-line errors."""
+def parse_options(decoder_cls: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
+    """Validate ``KEY=VALUE`` strings (or a dict) against ``decoder_cls.Options``; one-line errors.
+
+    Pass a loaded decoder instead of its class to check bounds that depend on its weights.
+    """
     if isinstance(pairs, dict):
         raw = dict(pairs)
     else:
@@ -71,10 +74,23 @@ def parse_options(decoder_cls: type, pairs: list[str] | dict[str, Any]) -> BaseM
     try:
         return decoder_cls.Options(**raw)
     except ValidationError as exc:
-        fields = decoder_cls.Options.model_fields
-        allowed = ", ".join(fields) or "none"
+        allowed = ", ".join(_describe_field(k, v) for k, v in decoder_cls.Options.model_json_schema().get("properties", {}).items()) or "none"
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise OptionsError(f"invalid options for decoder {decoder_cls.name!r}: {problems} (options: {allowed})") from None
+
+
+def _describe_field(name: str, prop: dict[str, Any]) -> str:
+    """``0 <= beta <= 2.56`` from a JSON-schema property (bounds looked up in ``anyOf`` branches too)."""
+    for branch in [prop, *prop.get("anyOf", [])]:
+        lo = branch.get("minimum", branch.get("exclusiveMinimum"))
+        hi = branch.get("maximum", branch.get("exclusiveMaximum"))
+        if lo is not None or hi is not None:
+            lo_op = "<" if "exclusiveMinimum" in branch else "<="
+            hi_op = "<" if "exclusiveMaximum" in branch else "<="
+            return (f"{lo:g} {lo_op} " if lo is not None else "") + name + (f" {hi_op} {hi:g}" if hi is not None else "")
+    if "enum" in prop:
+        return f"{name} in {{{', '.join(map(str, prop['enum']))}}}"
+    return name
 
 
 def describe(decoder_cls: type) -> dict[str, Any]:

@@ -119,7 +119,7 @@ def decode_latent(
 ) -> Tensor:
     """One image (1, 3, H, W) in [0, 1], cropped to the original size."""
     dec = system.decoder(decoder)
-    opts = options if isinstance(options, BaseModel) else parse_options(type(dec), options or {})
+    opts = options if isinstance(options, BaseModel) else parse_options(dec, options or {})
     device = latent.y_hat.device
     gen = torch.Generator(device=device).manual_seed(seed)
     x = dec.decode(latent, system.codec, opts, gen)
@@ -132,7 +132,7 @@ def decode_images(
 ) -> Iterator[tuple[str, Tensor]]:
     """``(stem, image)`` for every image of the file. Image ``i`` is sampled with seed ``seed + i``."""
     dec = system.decoder(decoder)
-    opts = options if isinstance(options, BaseModel) else parse_options(type(dec), options or {})
+    opts = options if isinstance(options, BaseModel) else parse_options(dec, options or {})
     for i, lat in enumerate(latents(rdp, system)):
         yield lat.stem, decode_latent(lat, system, decoder, opts, seed + i)
 
