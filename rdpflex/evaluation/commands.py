@@ -7,7 +7,6 @@ the images are split between the processes and the main process writes the same 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import click

@@ -387,7 +387,7 @@ def write_html(result: "CompareResult", out: Path, plots: dict[str, str | None],
 
 def write_report(result: "CompareResult", out: Path) -> dict[str, Path]:
     """Write every report file into ``out`` (the bitstream is already there)."""
-    from rdpflex.evaluation.compare import BITSTREAM_FILE, CSV_FILE, HTML_FILE, JSON_FILE, RD_PLOT, REALISM_PLOT
+    from rdpflex.evaluation.compare import BITSTREAM_FILE, CSV_FILE, JSON_FILE, RD_PLOT, REALISM_PLOT
 
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {"bitstream": out / BITSTREAM_FILE}

@@ -30,12 +30,11 @@ from rdpflex.train.recipe import Recipe, Strict
 from rdpflex.train.stage import StepContext, make_optimizer
 
 
-class CodecStageConfig(Strict):
-    """The ``codec:`` section."""
+class CodecSource(Strict):
+    """Which codec a stage trains: a fresh architecture or a system to start from (shared by stages that train E)."""
 
     arch: str = Field("msh", description="Codec architecture (`msh`, `elic`, or one a plugin registers).")
     config: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take the architecture's defaults.")
-    lmbda: float = Field(0.0067, gt=0, alias="lambda", description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).")
     aux_lr: float = Field(1e-3, gt=0, description="Learning rate of the auxiliary (quantiles) optimiser; not scheduled.")
     init: str | None = Field(None, description="Start from the codec of this system directory (its arch and config are used; leave `arch`/`config` unset).")
 
@@ -65,10 +64,51 @@ class CodecStageConfig(Strict):
         return v
 
     @model_validator(mode="after")
-    def _init(self) -> "CodecStageConfig":
+    def _init(self) -> "CodecSource":
         if self.init is not None and {"arch", "config"} & self.model_fields_set:
             raise ValueError("give either `init` (a system directory) or `arch`/`config`, not both")
         return self
+
+    def build(self, accelerator: Any) -> nn.Module:
+        """The codec to train, in train mode, entropy tables built, entropy model in fp32 under mixed precision."""
+        from rdpflex.codecs import build_codec
+
+        if self.init:
+            from rdpflex.system import System
+
+            codec = System.load(self.init).codec
+        else:
+            codec = build_codec(self.arch, **self.config)
+        # build the entropy tables once: every buffer then has its own storage, which safetensors
+        # checkpoints need (empty buffers all look shared); training never reads these tables, and
+        # validation/export rebuild them from the trained quantiles
+        codec.update(force=True)
+        codec.train()
+        if accelerator is not None and accelerator.mixed_precision != "no":
+            # entropy models in float32: rounding and likelihoods are meaningless in bf16
+            codec.latent_codec.forward = types.MethodType(_fp32_forward, codec.latent_codec)
+        return codec
+
+    def crop_problems(self, recipe: Recipe) -> list[tuple[str, str]]:
+        """``data.crop`` must be a multiple of the codec's input granularity."""
+        from rdpflex.codecs import codec_classes
+
+        arch = self.arch
+        if self.init is not None:  # the system's codec (if the directory is already there)
+            try:
+                arch = json.loads((Path(self.init) / "system.json").read_text())["codec"]["arch"]
+            except (OSError, ValueError, KeyError, TypeError):
+                return []
+        m = getattr(codec_classes().get(arch), "downsample", 1)
+        if recipe.data.crop % m:
+            return [("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {arch!r}")]
+        return []
+
+
+class CodecStageConfig(CodecSource):
+    """The ``codec:`` section."""
+
+    lmbda: float = Field(0.0067, gt=0, alias="lambda", description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).")
 
 
 def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
@@ -84,6 +124,17 @@ def snapshot_codec(src: nn.Module, device: torch.device | str = "cpu") -> nn.Mod
     codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
     codec.update(force=True)
     return codec.eval().to(device)
+
+
+def split_quantiles(codec: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(main parameters, EntropyBottleneck quantiles) of a codec: the quantiles have their own optimiser."""
+    named = [(n, p) for n, p in codec.named_parameters() if p.requires_grad]
+    return [p for n, p in named if not n.endswith(".quantiles")], [p for n, p in named if n.endswith(".quantiles")]
+
+
+def aux_optimizer(quantiles: list[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    """CompressAI's auxiliary (quantile) optimiser, exempt from the learning-rate schedule."""
+    return torch.optim.Adam([{"params": quantiles, "fixed_lr": True}], lr=lr)
 
 
 def ddp_ignore_quantiles(codec: nn.Module) -> nn.Module:
@@ -110,52 +161,20 @@ class CodecStage:
     find_unused_parameters: ClassVar[bool] = False
 
     def __init__(self, recipe: Recipe, config: CodecStageConfig, accelerator: Any) -> None:
-        from rdpflex.codecs import build_codec
-
         self.recipe, self.config, self.accelerator = recipe, config, accelerator
-        if config.init:
-            from rdpflex.system import System
-
-            self.codec = System.load(config.init).codec
-        else:
-            self.codec = build_codec(config.arch, **config.config)
-        # build the entropy tables once: every buffer then has its own storage, which safetensors
-        # checkpoints need (empty buffers all look shared); training never reads these tables, and
-        # validation/export rebuild them from the trained quantiles
-        self.codec.update(force=True)
-        self.codec.train()
-        if accelerator is not None and accelerator.mixed_precision != "no":
-            # entropy models in float32: rounding and likelihoods are meaningless in bf16
-            self.codec.latent_codec.forward = types.MethodType(_fp32_forward, self.codec.latent_codec)
+        self.codec = config.build(accelerator)
 
     @classmethod
     def check_recipe(cls, recipe: Recipe, config: CodecStageConfig) -> list[tuple[str, str]]:
-        from rdpflex.codecs import codec_classes
-
-        problems = []
-        arch = config.arch
-        if config.init is not None:  # the system's codec (if the directory is already there)
-            try:
-                arch = json.loads((Path(config.init) / "system.json").read_text())["codec"]["arch"]
-            except (OSError, ValueError, KeyError, TypeError):
-                return problems
-        m = getattr(codec_classes().get(arch), "downsample", 1)
-        if recipe.data.crop % m:
-            problems.append(("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {arch!r}"))
-        return problems
+        return config.crop_problems(recipe)
 
     # -- protocol --------------------------------------------------------------------------------
     def modules(self) -> dict[str, nn.Module]:
         return {"codec": ddp_ignore_quantiles(self.codec)}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        named = [(n, p) for n, p in self.codec.named_parameters() if p.requires_grad]
-        main = [p for n, p in named if not n.endswith(".quantiles")]
-        aux = [p for n, p in named if n.endswith(".quantiles")]
-        return {
-            "main": make_optimizer(main, self.recipe.optim),
-            "aux": torch.optim.Adam([{"params": aux, "fixed_lr": True}], lr=self.config.aux_lr),
-        }
+        main, aux = split_quantiles(self.codec)
+        return {"main": make_optimizer(main, self.recipe.optim), "aux": aux_optimizer(aux, self.config.aux_lr)}
 
     def train_step(self, batch: Tensor, ctx: StepContext) -> dict[str, float]:
         out = ctx.modules["codec"](batch)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import math
-import types
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -27,6 +26,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
+from rdpflex.train.codec_stage import CodecSource, aux_optimizer, ddp_ignore_quantiles, snapshot_codec, split_quantiles
 from rdpflex.train.recipe import Recipe, Strict
 from rdpflex.train.stage import StepContext, make_optimizer
 from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
@@ -96,26 +96,11 @@ class MultiRealismSettings(Strict):
         return lpips_fn
 
 
-class JointConfig(MultiRealismSettings):
-    """The ``joint:`` section."""
+class JointConfig(MultiRealismSettings, CodecSource):
+    """The ``joint:`` section: the codec to train (``arch``/``config`` or ``init``, ``aux_lr``) plus G, D and Eq. 4."""
 
     arch: str = Field("elic", description="Codec architecture of E and the entropy model (paper: elic = ELIC + Charm).")
-    config: dict[str, Any] = Field(default_factory=dict, description="Codec constructor arguments (e.g. {N: 192, M: 320}).")
     lmbda: float = Field(0.01, gt=0, alias="lambda", description="Eq. 4's lambda: rate weight lambda' = 100 lambda (0.01: Eq. 1 with lambda = 1/100).")
-    aux_lr: float = Field(1e-3, gt=0, description="Learning rate of the entropy bottleneck's quantile optimiser.")
-    init: str | None = Field(None, description="Start E and the entropy model from the codec of this system directory (HiFiC-style warm start); `arch`/`config` are then taken from it.")
-
-    @model_validator(mode="after")
-    def _init_xor_arch(self) -> "JointConfig":
-        if self.init is not None and {"arch", "config"} & self.model_fields_set:
-            raise ValueError("give either `init` (a system directory) or `arch`/`config`, not both")
-        return self
-
-
-def _fp32_entropy(codec) -> None:
-    from rdpflex.train.codec_stage import _fp32_forward
-
-    codec.latent_codec.forward = types.MethodType(_fp32_forward, codec.latent_codec)
 
 
 class _GanSteps:
@@ -172,43 +157,24 @@ class JointStage(_GanSteps):
     Config = JointConfig
 
     def __init__(self, recipe: Recipe, config: JointConfig, accelerator: Any) -> None:
-        from rdpflex.codecs import build_codec
-        from rdpflex.system import System
-
         self.recipe, self.settings, self.accelerator = recipe, config, accelerator
-        self.codec = System.load(config.init).codec if config.init else build_codec(config.arch, **config.config)
-        self.codec.update(force=True)  # every buffer gets its own storage (safetensors checkpoints)
-        self.codec.train()
-        if accelerator is not None and accelerator.mixed_precision != "no":
-            _fp32_entropy(self.codec)
+        self.codec = config.build(accelerator)
         self.decoder = config.build_decoder(self.codec).train()
         self.perceptual = config.perceptual_fn()
 
     @classmethod
     def check_recipe(cls, recipe: Recipe, config: JointConfig) -> list[tuple[str, str]]:
-        from rdpflex.codecs import codec_classes
-
-        classes = codec_classes()
-        if config.init is not None:
-            return []  # checked when the run starts (System.load names the missing file)
-        if config.arch not in classes:
-            return [("joint.arch", f"unknown codec architecture {config.arch!r}; available: {', '.join(sorted(classes))}")]
-        m = classes[config.arch].downsample
-        return [("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {config.arch!r}")] if recipe.data.crop % m else []
+        return config.crop_problems(recipe)
 
     def modules(self) -> dict[str, nn.Module]:
-        from rdpflex.train.codec_stage import ddp_ignore_quantiles
-
         return {"codec": ddp_ignore_quantiles(self.codec), "generator": self.decoder.generator, "discriminator": self.decoder.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        named = [(n, p) for n, p in self.codec.named_parameters() if p.requires_grad]
-        main = [p for n, p in named if not n.endswith(".quantiles")] + list(self.decoder.generator.parameters())
-        aux = [p for n, p in named if n.endswith(".quantiles")]
+        main, aux = split_quantiles(self.codec)
         d_lr = self.settings.discriminator.lr or self.recipe.optim.lr
         return {
-            "main": make_optimizer(main, self.recipe.optim),
-            "aux": torch.optim.Adam([{"params": aux, "fixed_lr": True}], lr=self.settings.aux_lr),
+            "main": make_optimizer(main + list(self.decoder.generator.parameters()), self.recipe.optim),
+            "aux": aux_optimizer(aux, self.settings.aux_lr),
             "disc": make_optimizer(self.decoder.discriminator.parameters(), self.recipe.optim, lr=d_lr),
         }
 
@@ -222,8 +188,6 @@ class JointStage(_GanSteps):
         return logs
 
     def _snapshot(self, device) -> tuple[Any, MultiRealismDecoder]:
-        from rdpflex.train.codec_stage import snapshot_codec
-
         src = self.accelerator.unwrap_model(self.codec) if self.accelerator is not None else self.codec
         codec = snapshot_codec(src, device)
         gen = copy.deepcopy(self.accelerator.unwrap_model(self.decoder.generator) if self.accelerator is not None else self.decoder.generator)
