@@ -7,16 +7,20 @@ All integers are little-endian; the full field-by-field description is in ``docs
     header (49 + A bytes)
     +-------+---------+-------+------------------+-------+---------+---------+-------+
     | magic | version | flags | fingerprint      | A  u8 | arch    | N   u32 | CRC32 |
-    | RDPF  | u16 = 1 | u16=0 | 32 raw bytes     | <= 64 | A bytes | images  | u32   |
+    | RDPF  | u16 = 2 | u16   | 32 raw bytes     | <= 64 | A bytes | images  | u32   |
     +-------+---------+-------+------------------+-------+---------+---------+-------+
+      flags bit 0: entropy parameters computed on the exact fixed-point path; other bits 0
       CRC32 covers every header byte before it (the first 45 + A bytes)
 
-    image record, repeated N times (36 + S + sum(4 + L_k) bytes, at least 37)
-    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+-------+
-    | S  u16 | stem | H   | W   | Hp  | Wp  | C   | h   | w   | K   u16 | K x (L u32 +  | CRC32 |
-    | 1..255 | UTF-8| u32 | u32 | u32 | u32 | u32 | u32 | u32 | streams |   L bytes)    | u32   |
-    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+-------+
-      CRC32 covers the record from S to the last stream byte
+    image record, repeated N times (40 + S + sum(4 + L_k) bytes, at least 41)
+    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+--------+-------+
+    | S  u16 | stem | H   | W   | Hp  | Wp  | C   | h   | w   | K   u16 | K x (L u32 +  | SYM    | CRC32 |
+    | 1..255 | UTF-8| u32 | u32 | u32 | u32 | u32 | u32 | u32 | streams |   L bytes)    | CRC u32| u32   |
+    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+--------+-------+
+      SYM CRC: CRC32 of every entropy-coded symbol (int32 LE) in coding order, checked after decoding
+      CRC32 covers the record from S to the SYM CRC
+
+    version 1 (still read): flags 0 (float entropy path), no SYM CRC field, records of at least 37 bytes
 
     nothing after the last record (trailing bytes are an error)
 
@@ -41,6 +45,8 @@ from rdpflex.errors import BitstreamError
 __all__ = [
     "MAGIC",
     "FORMAT_VERSION",
+    "READ_VERSIONS",
+    "FLAG_EXACT",
     "MAX_FILE_BYTES",
     "MAX_IMAGES",
     "MAX_SIDE",
@@ -59,7 +65,9 @@ __all__ = [
 ]
 
 MAGIC = b"RDPF"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READ_VERSIONS = (1, 2)
+FLAG_EXACT = 0x0001  # entropy parameters from the exact fixed-point path
 
 MAX_FILE_BYTES = 1 << 31
 MAX_IMAGES = 1_000_000
@@ -72,7 +80,8 @@ MAX_ARCH_BYTES = 64
 _HEADER_FIXED = struct.Struct("<4sHH32sB")  # magic, version, flags, fingerprint, arch length
 HEADER_MIN_BYTES = _HEADER_FIXED.size + 4 + 4  # + image count + CRC (arch empty) = 49
 _DIMS = struct.Struct("<7I")  # H, W, Hp, Wp, C, h, w
-RECORD_MIN_BYTES = 2 + 1 + _DIMS.size + 2 + 4  # 1-byte stem, no streams = 37
+RECORD_MIN_BYTES = 2 + 1 + _DIMS.size + 2 + 4 + 4  # 1-byte stem, no streams, symbol CRC = 41
+_RECORD_MIN_BYTES_V1 = RECORD_MIN_BYTES - 4
 _U8, _U16, _U32 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I")
 _HEX = frozenset("0123456789abcdef")
 
@@ -86,6 +95,7 @@ class EncodedImage:
     padded_size: tuple[int, int]  # (Hp, Wp) after padding to the codec multiple
     latent_shape: tuple[int, int, int]  # (C, h, w) of y_hat
     streams: list[bytes] = field(default_factory=list)  # one per entropy-model stream
+    symbols_crc: int | None = None  # CRC32 of the coded symbols (None only in version-1 files)
 
 
 @dataclass
@@ -95,6 +105,8 @@ class RdpFile:
     fingerprint: str  # codec fingerprint: sha256 hexdigest (64 lowercase hex chars)
     images: list[EncodedImage]
     arch: str = ""  # codec architecture name, informative (printable ASCII, <= 64 bytes)
+    exact: bool = True  # entropy parameters computed on the exact path (header flag bit 0)
+    version: int = FORMAT_VERSION  # 1 only for files read from version 1 (no symbol checksums)
 
     def num_bytes(self) -> int:
         """Size in bytes of :func:`dumps` of this file (what bpp must be computed from)."""
@@ -182,7 +194,13 @@ def dumps(rdp: RdpFile) -> bytes:
     images = list(rdp.images)
     if len(images) > MAX_IMAGES:
         raise BitstreamError(f"{len(images)} images, at most {MAX_IMAGES} per file")
-    head = _HEADER_FIXED.pack(MAGIC, FORMAT_VERSION, 0, fp, len(arch)) + arch
+    if rdp.version not in READ_VERSIONS:
+        raise BitstreamError(f"cannot write format version {rdp.version!r}; versions {READ_VERSIONS} exist")
+    v1 = rdp.version == 1
+    if v1 and rdp.exact:
+        raise BitstreamError("format version 1 has no exact entropy path flag; write version 2")
+    flags = FLAG_EXACT if rdp.exact else 0
+    head = _HEADER_FIXED.pack(MAGIC, rdp.version, flags, fp, len(arch)) + arch
     head += _U32.pack(len(images))
     parts = [head, _U32.pack(zlib.crc32(head))]
     total = len(head) + 4
@@ -205,10 +223,14 @@ def dumps(rdp: RdpFile) -> bytes:
             if not isinstance(s, (bytes, bytearray, memoryview)):
                 raise BitstreamError(f"{where} stream {j}: expected bytes, got {type(s).__name__}")
             s = bytes(s)
-            if total + len(rec) + 4 + len(s) + 4 > MAX_FILE_BYTES:  # checked before copying
+            if total + len(rec) + 4 + len(s) + (4 if v1 else 8) > MAX_FILE_BYTES:  # checked before copying
                 raise BitstreamError(f"{where} stream {j}: file would exceed {MAX_FILE_BYTES} B")
             rec += _U32.pack(len(s))
             rec += s
+        if not v1:
+            if not isinstance(im.symbols_crc, int) or not 0 <= im.symbols_crc < 1 << 32:
+                raise BitstreamError(f"{where}: symbols_crc must be a 32-bit unsigned int, got {im.symbols_crc!r}")
+            rec += _U32.pack(im.symbols_crc)
         rec += _U32.pack(zlib.crc32(rec))
         total += len(rec)
         parts.append(bytes(rec))
@@ -295,9 +317,9 @@ def loads(data: bytes | bytearray | memoryview) -> RdpFile:
     r = _Reader(buf)
     r.take(4, "magic")
     version = r.u16("header field 'version'")
-    if version != FORMAT_VERSION:
+    if version not in READ_VERSIONS:
         raise BitstreamError(
-            f"unsupported format version {version} (this rdpflex reads version {FORMAT_VERSION})"
+            f"unsupported format version {version} (this rdpflex reads versions {', '.join(map(str, READ_VERSIONS))})"
         )
     flags = r.u16("header field 'flags'")
     fp = bytes(r.take(32, "header field 'fingerprint'"))
@@ -309,24 +331,28 @@ def loads(data: bytes | bytearray | memoryview) -> RdpFile:
     crc_end = r.pos
     if r.u32("header CRC") != zlib.crc32(buf[:crc_end]):
         raise BitstreamError("CRC mismatch in header: file is corrupted")
-    if flags != 0:
-        raise BitstreamError(f"unsupported flags 0x{flags:04x} (version 1 requires 0)")
+    allowed = 0 if version == 1 else FLAG_EXACT
+    if flags & ~allowed:
+        raise BitstreamError(f"unsupported flags 0x{flags:04x} (version {version} allows 0x{allowed:04x})")
     if not all(0x20 <= b <= 0x7E for b in arch_raw):
         raise BitstreamError(f"arch name {arch_raw!r} is not printable ASCII")
     if count > MAX_IMAGES:
         raise BitstreamError(f"image count {count} exceeds the limit of {MAX_IMAGES}")
-    if count > r.left() // RECORD_MIN_BYTES:  # each record is at least RECORD_MIN_BYTES long
+    min_record = _RECORD_MIN_BYTES_V1 if version == 1 else RECORD_MIN_BYTES
+    if count > r.left() // min_record:  # each record is at least min_record bytes long
         raise BitstreamError(
-            f"truncated file: {count} images need at least {count * RECORD_MIN_BYTES} bytes, "
+            f"truncated file: {count} images need at least {count * min_record} bytes, "
             f"{r.left()} left"
         )
-    images = [_read_image(r, i) for i in range(1, count + 1)]
+    images = [_read_image(r, i, version) for i in range(1, count + 1)]
     if r.left():
         raise BitstreamError(f"{r.left()} trailing bytes after the last image")
-    return RdpFile(fingerprint=fp.hex(), images=images, arch=arch_raw.decode("ascii"))
+    return RdpFile(
+        fingerprint=fp.hex(), images=images, arch=arch_raw.decode("ascii"), exact=bool(flags & FLAG_EXACT), version=version
+    )
 
 
-def _read_image(r: _Reader, i: int) -> EncodedImage:
+def _read_image(r: _Reader, i: int, version: int) -> EncodedImage:
     start = r.pos
     where = f"image {i}"
     stem_len = r.u16(f"{where} stem length")
@@ -337,11 +363,13 @@ def _read_image(r: _Reader, i: int) -> EncodedImage:
     n_streams = r.u16(f"{where} stream count")
     if n_streams > MAX_STREAMS:
         raise BitstreamError(f"{where}: stream count {n_streams} exceeds {MAX_STREAMS}")
-    r.need(4 * n_streams + 4, f"{where} stream lengths and CRC")  # cheap early reject
+    tail = 4 if version == 1 else 8  # (symbol CRC +) record CRC
+    r.need(4 * n_streams + tail, f"{where} stream lengths and CRC")  # cheap early reject
     streams: list[bytes] = []
     for j in range(1, n_streams + 1):
         n = r.u32(f"{where} stream {j} length")
         streams.append(bytes(r.take(n, f"{where} stream {j}")))
+    symbols_crc = None if version == 1 else r.u32(f"{where} symbol CRC")
     crc = zlib.crc32(r.buf[start : r.pos])
     if r.u32(f"{where} CRC") != crc:
         shown = stem_raw.decode("utf-8", errors="replace")
@@ -354,7 +382,7 @@ def _read_image(r: _Reader, i: int) -> EncodedImage:
     where = f"{where} ({stem!r})"
     size, padded, latent = (dims[0], dims[1]), (dims[2], dims[3]), (dims[4], dims[5], dims[6])
     _check_geometry(size, padded, latent, where)
-    return EncodedImage(stem, size, padded, latent, streams)
+    return EncodedImage(stem, size, padded, latent, streams, symbols_crc)
 
 
 def read_rdp(path: str | os.PathLike[str]) -> RdpFile:

@@ -51,7 +51,12 @@ def cli(debug: bool) -> None:
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the per-image report as JSON.")
 @click.option("--estimate/--no-estimate", default=True, show_default=True, help="Also report the model's own rate estimate (one more entropy-model pass).")
-def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, device: str, as_json: bool, estimate: bool) -> None:
+@click.option(
+    "--entropy", "entropy_path", type=click.Choice(["exact", "float"]), default="exact", show_default=True,
+    help="Entropy parameters: exact (fixed-point, decodes identically on any machine) or float (CompressAI's own path: "
+         "byte-identical strings to a zoo model's compress(), may not decode on another machine; mismatches are detected).",
+)
+def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, device: str, as_json: bool, estimate: bool, entropy_path: str) -> None:
     """Encode IMAGE... into one .rdp file (bpp from the file's bytes)."""
     from tqdm import tqdm
 
@@ -60,7 +65,7 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
 
     system = load_system(system_dir, device)
     bar = tqdm(images, desc="compress", unit="img", disable=len(images) < 2, file=sys.stderr)
-    enc = compress_images(bar, system, estimate)
+    enc = compress_images(bar, system, estimate, exact=entropy_path == "exact")
     nbytes = write_rdp(output, enc.rdp)
     pixels = sum(h * w for h, w in (im.image_size for im in enc.rdp.images))
     rows = [
@@ -70,7 +75,7 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
          "bpp_estimated": b / (im.image_size[0] * im.image_size[1]) if estimate else None}
         for im, b in zip(enc.rdp.images, enc.estimated_bits)
     ]
-    summary = {"file": str(output), "bytes": nbytes, "images": len(rows), "bpp_file": 8 * nbytes / pixels,
+    summary = {"file": str(output), "bytes": nbytes, "images": len(rows), "entropy": entropy_path, "bpp_file": 8 * nbytes / pixels,
                "bpp_estimated": sum(enc.estimated_bits) / pixels if estimate else None, "per_image": rows}
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -108,12 +113,39 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
     stems = [im.stem for im in rdp.images]
     if len(set(stems)) != len(stems):
         raise RdpflexError(f"{file} holds two images with the same stem; their PNGs would overwrite each other")
+    if rdp.version == 1:
+        click.echo(f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding mismatch cannot be detected", err=True)
     written = []
     with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
         for stem, img in decode_images(rdp, system, decoder, options, seed):
             written.append(save_png(img, output / f"{stem}.png"))
             bar.update()
     click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@system_option
+@click.option("--encode-threads", default=2, show_default=True, help="Thread count of the encoding process.")
+@click.option("--threads", "decode_threads", default="1,2,4", show_default=True, help="Comma-separated thread counts of the decoding processes.")
+@click.option("--entropy", "entropy_path", type=click.Choice(["exact", "float"]), default="exact", show_default=True, help="Entropy path to encode with.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
+def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_threads: int, decode_threads: str, entropy_path: str, as_json: bool) -> None:
+    """Encode IMAGE... in one process, decode in others with other thread counts; compare latents and pixels."""
+    from rdpflex.determinism import as_json as to_json
+    from rdpflex.determinism import run_check, table
+
+    try:
+        counts = [int(t) for t in decode_threads.split(",") if t.strip()]
+    except ValueError:
+        raise RdpflexError(f"--threads expects comma-separated integers, got {decode_threads!r}") from None
+    if not counts or min(counts) < 1:
+        raise RdpflexError(f"--threads expects positive integers, got {decode_threads!r}")
+    outcomes = run_check(list(images), system_dir, encode_threads, counts, exact=entropy_path == "exact")
+    click.echo(to_json(outcomes) if as_json else table(outcomes))
+    bad = sum(not o.latent_identical for o in outcomes)
+    click.echo(f"{entropy_path} entropy path: {len(outcomes) - bad}/{len(outcomes)} decodes reproduced the encoder's latent, "
+               f"{sum(o.mismatch_detected for o in outcomes)} mismatches detected", err=True)
 
 
 @cli.command()

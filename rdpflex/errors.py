@@ -41,3 +41,7 @@ class WeightsMissingError(RdpflexError):
 
 class RecipeError(RdpflexError):
     """A training recipe that does not validate; the message lists every failing field."""
+
+
+class EntropyMismatchError(BitstreamError):
+    """The entropy decoder did not reproduce the encoder's symbols (entropy parameters computed differently)."""

@@ -47,12 +47,16 @@ def _named(images: Iterable[Path | str | tuple[str, Tensor]]) -> Iterator[tuple[
 
 
 @torch.no_grad()
-def encode_image(x: Tensor, system: System, stem: str = "image", estimate: bool = True) -> tuple[EncodedImage, float, Tensor]:
+def encode_image(
+    x: Tensor, system: System, stem: str = "image", estimate: bool = True, exact: bool = True
+) -> tuple[EncodedImage, float, Tensor]:
     """Entropy-code one image (1, 3, H, W) in [0, 1]. Returns (record, estimated bits, y_hat).
 
     ``estimate`` also runs the entropy model's forward pass for the model's own bit estimate
     (reported beside the bpp from file bytes); without it the estimate is NaN and encoding does
-    exactly CompressAI's work.
+    exactly CompressAI's work. ``exact`` selects the entropy-parameter path (see
+    :meth:`rdpflex.codecs.Codec.compress`): exact fixed-point (decodes identically everywhere) or
+    compressai's float path (byte-identical to CompressAI's strings).
     """
     codec = system.codec
     H, W = x.shape[-2:]
@@ -60,7 +64,7 @@ def encode_image(x: Tensor, system: System, stem: str = "image", estimate: bool 
     device = next(codec.parameters()).device
     xp = codec.pad(x.to(device))
     y = codec.g_a(xp)
-    out = codec.latent_codec.compress(y)
+    out = codec.entropy_encode(y, exact)
     bits = math.nan
     if estimate:
         est = codec.latent_codec(y)["likelihoods"]
@@ -71,22 +75,25 @@ def encode_image(x: Tensor, system: System, stem: str = "image", estimate: bool 
         padded_size=tuple(xp.shape[-2:]),
         latent_shape=tuple(out["y_hat"].shape[1:]),
         streams=[s[0] for s in out["strings"]],
+        symbols_crc=out["symbols_crc"],
     )
     return record, bits, out["y_hat"]
 
 
-def compress_images(images: Iterable[Path | str | tuple[str, Tensor]], system: System, estimate: bool = True) -> Encoded:
-    """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile` (``estimate``: see :func:`encode_image`)."""
+def compress_images(
+    images: Iterable[Path | str | tuple[str, Tensor]], system: System, estimate: bool = True, exact: bool = True
+) -> Encoded:
+    """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile` (``estimate``, ``exact``: see :func:`encode_image`)."""
     records, bits = [], []
     seen: set[str] = set()
     for stem, x in _named(images):
         if stem in seen:
             raise BitstreamError(f"two images share the stem {stem!r}; their outputs would overwrite each other")
         seen.add(stem)
-        record, b, _ = encode_image(x, system, stem, estimate)
+        record, b, _ = encode_image(x, system, stem, estimate, exact)
         records.append(record)
         bits.append(b)
-    return Encoded(RdpFile(fingerprint=system.fingerprint, images=records, arch=system.codec.arch), bits)
+    return Encoded(RdpFile(fingerprint=system.fingerprint, images=records, arch=system.codec.arch, exact=exact), bits)
 
 
 def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None:
@@ -100,7 +107,12 @@ def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None
 
 
 def latents(rdp: RdpFile, system: System, source: str = "file") -> Iterator[Latent]:
-    """Entropy-decode every image of a file into :class:`Latent`s (checked against the codec)."""
+    """Entropy-decode every image of a file into :class:`Latent`s, checked against the codec.
+
+    Each image's decoded symbols are checked against the CRC the encoder recorded (format version
+    2): a decoder that computed other entropy parameters raises :class:`EntropyMismatchError`
+    instead of yielding a garbage latent. Version-1 files carry no such checksum.
+    """
     check_compatible(rdp, system, source)
     codec = system.codec
     for i, im in enumerate(rdp.images):
@@ -110,7 +122,10 @@ def latents(rdp: RdpFile, system: System, source: str = "file") -> Iterator[Late
             raise BitstreamError(f"image {i} ({im.stem!r}): padded size {im.padded_size} inconsistent with {im.image_size}")
         if tuple(im.latent_shape) != codec.latent_shape(im.padded_size):
             raise BitstreamError(f"image {i} ({im.stem!r}): latent shape {im.latent_shape} does not fit codec {codec.arch}")
-        y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size))
+        try:
+            y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
+        except BitstreamError as exc:
+            raise type(exc)(f"image {i} ({im.stem!r}): {exc}") from exc
         yield Latent(y_hat, tuple(im.image_size), tuple(im.padded_size), im.stem)
 
 
@@ -130,10 +145,14 @@ def decode_latent(
 def decode_images(
     rdp: RdpFile, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
 ) -> Iterator[tuple[str, Tensor]]:
-    """``(stem, image)`` for every image of the file. Image ``i`` is sampled with seed ``seed + i``."""
+    """``(stem, image)`` for every image of the file. Image ``i`` is sampled with seed ``seed + i``.
+
+    Every latent is entropy-decoded and checked before the first image is yielded, so a file that
+    does not decode exactly (:class:`~rdpflex.errors.EntropyMismatchError`) yields nothing.
+    """
     dec = system.decoder(decoder)
     opts = options if isinstance(options, BaseModel) else parse_options(dec, options or {})
-    for i, lat in enumerate(latents(rdp, system)):
+    for i, lat in enumerate(list(latents(rdp, system))):
         yield lat.stem, decode_latent(lat, system, decoder, opts, seed + i)
 
 

@@ -29,7 +29,7 @@ DIMS = (17, 23, 32, 32, 8, 2, 2)  # H, W, Hp, Wp, C, h, w
 
 
 def _img(stem: str = "a", streams: list[bytes] | None = None, **kw) -> EncodedImage:
-    args = dict(image_size=(17, 23), padded_size=(32, 32), latent_shape=(8, 2, 2))
+    args = dict(image_size=(17, 23), padded_size=(32, 32), latent_shape=(8, 2, 2), symbols_crc=0x1234ABCD)
     args.update(kw)
     return EncodedImage(stem, streams=[b"xy", b""] if streams is None else streams, **args)
 
@@ -51,6 +51,7 @@ def raw_record(
     n_streams: int | None = None,
     stream_lens: tuple[int, ...] | None = None,
     crc: int | None = None,
+    symbols_crc: int | None = 0x1234ABCD,  # None: a version-1 record (no symbol CRC field)
 ) -> bytes:
     rec = struct.pack("<H", len(stem) if stem_len is None else stem_len) + stem
     rec += struct.pack("<7I", *dims)
@@ -58,6 +59,8 @@ def raw_record(
     lens = stream_lens or tuple(len(s) for s in streams)
     for n, s in zip(lens, streams):
         rec += struct.pack("<I", n) + s
+    if symbols_crc is not None:
+        rec += struct.pack("<I", symbols_crc)
     return rec + struct.pack("<I", zlib.crc32(rec) if crc is None else crc)
 
 
@@ -66,7 +69,7 @@ def raw_file(
     count: int | None = None,
     magic: bytes = MAGIC,
     version: int = FORMAT_VERSION,
-    flags: int = 0,
+    flags: int = bs.FLAG_EXACT,
     arch: bytes = b"",
     arch_len: int | None = None,
     crc: int | None = None,
@@ -121,6 +124,26 @@ def test_layout_matches_documented_offsets():
     data = dumps(RdpFile(FP, [_img("ab", [b"xyz"])], arch="elic"))
     assert data == raw_file((raw_record(b"ab", streams=(b"xyz",)),), arch=b"elic")
     assert len(data) == bs.HEADER_MIN_BYTES + 4 + bs.RECORD_MIN_BYTES + 1 + 4 + 3
+
+
+def test_version_1_layout_is_still_read_and_written():
+    """Version 1: flags 0, no symbol CRC field; read as a float-entropy file without checksums."""
+    data = raw_file((raw_record(b"ab", streams=(b"xyz",), symbols_crc=None),), version=1, flags=0, arch=b"msh")
+    rdp = loads(data)
+    assert rdp.version == 1 and rdp.exact is False and rdp.images[0].symbols_crc is None
+    assert rdp.images[0].streams == [b"xyz"]
+    assert dumps(rdp) == data  # a version-1 file re-serialises byte for byte
+    with pytest.raises(BitstreamError, match="version 1 has no exact"):
+        dumps(RdpFile(FP, [], version=1, exact=True))
+
+
+def test_version_2_records_need_a_symbol_checksum():
+    with pytest.raises(BitstreamError, match="symbols_crc must be a 32-bit"):
+        dumps(RdpFile(FP, [_img(symbols_crc=None)]))
+    with pytest.raises(BitstreamError, match="symbols_crc must be a 32-bit"):
+        dumps(RdpFile(FP, [_img(symbols_crc=1 << 32)]))
+    rdp = loads(dumps(RdpFile(FP, [_img(symbols_crc=0xFFFFFFFF)], exact=False)))
+    assert rdp.images[0].symbols_crc == 0xFFFFFFFF and rdp.exact is False and rdp.version == 2
 
 
 # ------------------------------------------------------------------------ corrupted input
@@ -209,9 +232,10 @@ def test_field_fuzz_with_valid_crcs_only_raises_bitstream_error():
         (b"PK\x03\x04" + b"\0" * 60, ("not an rdpflex file", "b'PK\\x03\\x04'", "b'RDPF'")),
         (b"RDPX" + b"\0" * 60, ("not an rdpflex file",)),
         (b"", ("empty file",)),
-        (raw_file(version=7), ("unsupported format version 7", "reads version 1")),
+        (raw_file(version=7), ("unsupported format version 7", "reads versions 1, 2")),
         (raw_file(version=0), ("unsupported format version 0",)),
-        (raw_file(flags=1), ("unsupported flags 0x0001",)),
+        (raw_file(flags=2), ("unsupported flags 0x0002",)),
+        (raw_file(version=1, flags=1), ("unsupported flags 0x0001", "version 1 allows 0x0000")),
         (raw_file(crc=0), ("CRC mismatch in header",)),
         (raw_file(arch=b"a" * 200), ("arch length 200",)),
         (raw_file(arch=b"\xe9lic"), ("not printable ASCII",)),

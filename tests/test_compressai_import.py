@@ -44,7 +44,7 @@ def test_mbt2018_mean_parity_through_the_cli(tmp_path, rgb64):
     run = lambda *a: subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True)  # noqa: E731
     r = run("import-compressai", "mbt2018-mean", "--quality", "3", "--checkpoint", str(ckpt), "-o", str(sysdir))
     assert r.returncode == 0, r.stderr
-    r = run("compress", str(rgb64), "-o", str(tmp_path / "k.rdp"), "--system", str(sysdir))
+    r = run("compress", str(rgb64), "-o", str(tmp_path / "k.rdp"), "--system", str(sysdir), "--entropy", "float")
     assert r.returncode == 0, r.stderr
 
     x = load_image(rgb64)
@@ -68,11 +68,22 @@ def test_other_zoo_archs_byte_identical(arch, tmp_path, rgb64):
     codec = load_zoo_codec(arch, 1, ckpt)
     x = load_image(rgb64)
     ref = net.eval().compress(x)
-    ours = codec.eval().compress(x)
+    ours = codec.eval().compress(x, exact=False)
     assert [s[0] for s in ours["strings"]] == [s[0] for s in ref["strings"]]
-    y_hat = codec.decompress_latent([s[0] for s in ours["strings"]], (64, 128))
+    y_hat = codec.decompress_latent([s[0] for s in ours["strings"]], (64, 128), exact=False, symbols_crc=ours["symbols_crc"])
     x_ours = codec.synthesize(y_hat).clamp(0, 1)
     assert torch.allclose(x_ours, net.decompress(ref["strings"], ref["shape"])["x_hat"], atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor"])
+def test_zoo_archs_exact_entropy_path_round_trip(arch, tmp_path, rgb64):
+    """The exact path codes every zoo architecture; the decoder reproduces the encoder's latent bit for bit."""
+    _, ckpt = compressai_checkpoint(arch, tmp_path)
+    codec = load_zoo_codec(arch, 1, ckpt).eval()
+    x = load_image(rgb64)
+    out = codec.compress(x, exact=True)
+    y_hat = codec.decompress_latent([s[0] for s in out["strings"]], (64, 128), exact=True, symbols_crc=out["symbols_crc"])
+    assert torch.equal(y_hat, out["y_hat"])
 
 
 def test_offline_without_checkpoint_names_the_file(tmp_path, monkeypatch):

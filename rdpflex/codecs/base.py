@@ -20,7 +20,9 @@ import torch.nn.functional as F
 from compressai.models import CompressionModel
 from torch import Tensor
 
-from rdpflex.errors import BitstreamError
+from rdpflex.codecs.checksum import symbol_checksum
+from rdpflex.codecs.exact import ExactPathError, exact_entropy_parameters
+from rdpflex.errors import BitstreamError, EntropyMismatchError
 
 
 class Codec(CompressionModel):
@@ -81,24 +83,55 @@ class Codec(CompressionModel):
         return {"y": (h // s, w // s), "hyper": (h // (4 * s), w // (4 * s))}
 
     @torch.no_grad()
-    def compress(self, x: Tensor) -> dict[str, Any]:  # type: ignore[override]
-        """Entropy-code a padded batch. Returns ``{"strings": [[bytes]*B]*S, "y_hat"}``."""
+    def compress(self, x: Tensor, exact: bool = True) -> dict[str, Any]:  # type: ignore[override]
+        """Entropy-code a padded batch: ``{"strings": [[bytes]*B]*S, "y_hat", "symbols_crc"}``.
+
+        ``exact=True`` computes the entropy parameters with the order-independent fixed-point path
+        (:mod:`rdpflex.codecs.exact`), so any machine decodes the same latent; ``exact=False`` is
+        compressai's float path (byte-identical to a zoo model's own ``compress()``).
+        ``symbols_crc`` is the CRC32 of every coded symbol (:mod:`rdpflex.codecs.checksum`), one
+        value for the whole batch: encode one image at a time to record it per image.
+        """
         self._check_padded(x)
-        out = self.latent_codec.compress(self.g_a(x))
-        return {"strings": out["strings"], "y_hat": out["y_hat"]}
+        return self.entropy_encode(self.g_a(x), exact)
 
     @torch.no_grad()
-    def decompress_latent(self, streams: list[bytes], padded_hw: tuple[int, int]) -> Tensor:
-        """Entropy-decode one image's streams (as written in the file) into y_hat (1, C, h, w)."""
+    def entropy_encode(self, y: Tensor, exact: bool = True) -> dict[str, Any]:
+        """Entropy-code the latent ``y`` of a padded batch (see :meth:`compress`)."""
         try:
-            out = self.latent_codec.decompress([[s] for s in streams], self.decompress_shape(padded_hw))
+            with exact_entropy_parameters(self.latent_codec, exact), symbol_checksum(self.latent_codec, "encode") as crc:
+                out = self.latent_codec.compress(y)
+        except ExactPathError as exc:
+            raise BitstreamError(f"cannot encode: {exc}") from exc
+        return {"strings": out["strings"], "y_hat": out["y_hat"], "symbols_crc": crc.value}
+
+    @torch.no_grad()
+    def decompress_latent(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True, symbols_crc: int | None = None) -> Tensor:
+        """Entropy-decode one image's streams (as written in the file) into y_hat (1, C, h, w).
+
+        ``exact`` must match the encoder's entropy path. With ``symbols_crc`` the decoded symbols
+        are checked against the encoder's: a mismatch raises :class:`EntropyMismatchError`.
+        """
+        try:
+            with exact_entropy_parameters(self.latent_codec, exact), symbol_checksum(self.latent_codec, "decode") as crc:
+                out = self.latent_codec.decompress([[s] for s in streams], self.decompress_shape(padded_hw))
+        except ExactPathError as exc:
+            raise BitstreamError(str(exc)) from exc
         except (RuntimeError, ValueError, AssertionError, IndexError) as exc:
             raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): {exc}") from exc
+        if symbols_crc is not None and crc.value != symbols_crc:
+            path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
+            raise EntropyMismatchError(
+                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says {symbols_crc:08x}): "
+                f"the entropy parameters were computed differently from the encoder's {path} path - another device, "
+                "thread count, precision (TF32/bf16) or codec build; re-encode with the exact entropy path "
+                "(the default) or decode where the file was made"
+            )
         return out["y_hat"]
 
     @torch.no_grad()
-    def decompress(self, streams: list[bytes], padded_hw: tuple[int, int]) -> dict[str, Tensor]:  # type: ignore[override]
-        y_hat = self.decompress_latent(streams, padded_hw)
+    def decompress(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True) -> dict[str, Tensor]:  # type: ignore[override]
+        y_hat = self.decompress_latent(streams, padded_hw, exact)
         return {"y_hat": y_hat, "x_hat": self.g_s(y_hat).clamp(0, 1)}
 
     # -- helpers ---------------------------------------------------------------------------------

@@ -47,12 +47,13 @@ class ChannelSlicesLatentCodec(LatentCodec):
             )
             for k in range(slices)
         )
-        self.lrp = nn.ModuleList(_param_net(side_channels + (k + 1) * c, hidden, c) for k in range(slices)) if lrp else None
+        # tanh is the last layer (no parameters: state-dict keys unchanged) so the exact entropy path covers it
+        self.lrp = nn.ModuleList(nn.Sequential(*_param_net(side_channels + (k + 1) * c, hidden, c), nn.Tanh()) for k in range(slices)) if lrp else None
 
     def _refine(self, k: int, side: Tensor, done: list[Tensor], y_hat_k: Tensor) -> Tensor:
         if self.lrp is None:
             return y_hat_k
-        return y_hat_k + 0.5 * torch.tanh(self.lrp[k](torch.cat([side, *done, y_hat_k], dim=1)))
+        return y_hat_k + 0.5 * self.lrp[k](torch.cat([side, *done, y_hat_k], dim=1))
 
     def forward(self, y: Tensor, side_params: Tensor) -> dict[str, Any]:
         done: list[Tensor] = []

@@ -20,13 +20,13 @@ from compressai.latent_codecs import (
     GaussianConditionalLatentCodec,
     HyperLatentCodec,
     HyperpriorLatentCodec,
-    RasterScanLatentCodec,
 )
 from compressai.zoo.image import cfgs, model_architectures, model_urls
 from compressai.zoo.pretrained import load_pretrained
 from torch import Tensor, nn
 
 from rdpflex.codecs.base import Codec
+from rdpflex.codecs.rasterscan import ExactCapableRasterScan
 from rdpflex.errors import RdpflexError, WeightsMissingError
 
 SUPPORTED = ("bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor")
@@ -61,7 +61,7 @@ class CompressAIZooCodec(Codec):
             y_codec = GaussianConditionalLatentCodec(gaussian_conditional=net.gaussian_conditional, chunks=("scales", "means"), quantizer="noise")
             h_a = net.h_a
         else:
-            y_codec = RasterScanLatentCodec(net.gaussian_conditional, net.entropy_parameters, net.context_prediction)
+            y_codec = ExactCapableRasterScan(net.gaussian_conditional, net.entropy_parameters, net.context_prediction)
             h_a = net.h_a
         self.latent_codec = HyperpriorLatentCodec(
             latent_codec={"y": y_codec, "hyper": HyperLatentCodec(entropy_bottleneck=net.entropy_bottleneck, h_a=h_a, h_s=net.h_s)}

@@ -1,0 +1,75 @@
+"""A CRC32 of every entropy-coded symbol, in coding order: what the decoder must reproduce.
+
+The ``.rdp`` record CRC covers bytes; it cannot see a decoder that reads intact bytes with the
+wrong CDFs (entropy parameters computed differently from the encoder's). This checksum covers the
+integer symbols themselves: the encoder records them as compressai quantises them
+(``EntropyModel.quantize(..., "symbols")``), the decoder as they leave the rANS decoder
+(``EntropyModel.dequantize``), for every entropy model of the codec (hyper-latent z and every y
+stream, raster-scan context models included), in the order they are coded.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import torch
+from compressai.entropy_models import EntropyModel
+from torch import Tensor, nn
+
+__all__ = ["SymbolChecksum", "symbol_checksum"]
+
+
+class SymbolChecksum:
+    """A running CRC32 over int32 little-endian symbols."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.count = 0
+
+    def update(self, symbols: Tensor) -> None:
+        data = symbols.detach().to(device="cpu", dtype=torch.int32).contiguous().reshape(-1)
+        self.count += data.numel()
+        self.value = zlib.crc32(data.numpy().astype("<i4", copy=False).tobytes(), self.value)
+
+
+@contextmanager
+def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"]) -> Iterator[SymbolChecksum]:
+    """Within the block, every entropy model of ``module`` feeds the symbols it codes into the checksum.
+
+    ``role="encode"`` records the symbols quantised for coding; ``"decode"`` records the symbols the
+    rANS decoder returns. The wrappers are instance attributes, removed when the block ends.
+    """
+    crc = SymbolChecksum()
+    models = [m for m in module.modules() if isinstance(m, EntropyModel)]
+
+    def wrap(model: EntropyModel) -> None:
+        if role == "encode":
+            quantize = model.quantize
+
+            def recording_quantize(inputs: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
+                out = quantize(inputs, mode, means)
+                if mode == "symbols":
+                    crc.update(out)
+                return out
+
+            model.quantize = recording_quantize  # type: ignore[method-assign]
+        else:
+            dequantize = model.dequantize
+
+            def recording_dequantize(inputs: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+                crc.update(inputs)
+                return dequantize(inputs, *args, **kwargs)
+
+            model.dequantize = recording_dequantize  # type: ignore[method-assign]
+
+    try:
+        for m in models:
+            wrap(m)
+        yield crc
+    finally:
+        for m in models:
+            m.__dict__.pop("quantize", None)
+            m.__dict__.pop("dequantize", None)

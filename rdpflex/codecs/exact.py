@@ -1,0 +1,259 @@
+"""Exact entropy parameters: the same scale-table indices and means on every machine.
+
+Why: a Gaussian entropy model codes each symbol with the CDF picked by the scale predicted from
+side information (``GaussianConditional.build_indexes``). Those scales and means come out of
+convolutions; a different summation order (thread count, CPU, GPU, TF32) moves a scale across a
+table boundary, the rANS decoder reads with another CDF and every later symbol is garbage
+(Ballé, Johnston, Minnen, "Integer Networks for Data Compression with Latent-Variable Models",
+ICLR 2019, Sec. 1 and 3; CompressAI issues #279 and #309).
+
+How: while a codec entropy-codes, every network that computes entropy parameters (``h_s``, the
+Gaussian ``entropy_parameters``, Charm's slice and LRP networks, a raster-scan context model) is
+evaluated by :func:`exact_forward`, a fixed-point interpreter in float64 in the spirit of Ballé et
+al.'s integer networks, without retraining:
+
+* weights are rounded to ``WEIGHT_BITS`` significant bits per tensor (a power-of-two scale), biases
+  and every activation to the grid ``2**-GRID_BITS``;
+* so every product is a multiple of ``2**-(GRID_BITS + weight scale)`` and every partial sum is an
+  integer multiple of that unit below ``2**53``: float64 adds it *exactly*, so the result does not
+  depend on the order of the sums (threads, BLAS, device). The bound is checked on every call;
+* nonlinearities use only correctly rounded IEEE operations (+, *, /, round, comparisons; ReLU,
+  leaky ReLU, and GELU / tanh through a polynomial ``exp`` built here), never a libm whose last
+  bit differs between CPUs and GPUs; the result is rounded back to the grid;
+* cuDNN is switched off for these convolutions (it may pick FFT or Winograd algorithms, which are
+  not sums of exact products); the native im2col + GEMM kernels are.
+
+The encoder runs the same path, so encoder and decoder agree bit for bit; the rounding costs a
+fraction of a percent of rate (measured in ``docs/reliability.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from compressai.latent_codecs import (
+    GaussianConditionalLatentCodec,
+    HyperLatentCodec,
+    HyperpriorLatentCodec,
+    LatentCodec,
+    RasterScanLatentCodec,
+)
+from torch import Tensor, nn
+
+from rdpflex.errors import RdpflexError
+
+__all__ = ["GRID_BITS", "WEIGHT_BITS", "ExactPathError", "exact_forward", "exact_valid_conv", "exact_entropy_parameters", "exact_exp", "exact_tanh", "exact_gelu"]
+
+#: activations (and biases) are multiples of 2**-GRID_BITS
+GRID_BITS = 14
+#: each weight tensor keeps this many significant bits (relative to its largest magnitude)
+WEIGHT_BITS = 14
+_GRID = float(2**GRID_BITS)
+#: every partial sum must stay below this many units of its grid (2**53 is float64's exact range)
+_SUM_LIMIT = float(2**52)
+
+
+class ExactPathError(RdpflexError):
+    """A network cannot be evaluated exactly (unsupported layer, or values beyond the exact range)."""
+
+
+def to_grid(x: Tensor) -> Tensor:
+    """Round to the activation grid (multiplying by a power of two and rounding are exact)."""
+    return torch.round(x * _GRID) / _GRID
+
+
+# ------------------------------------------------------------------------- exact nonlinearities
+
+_LN2 = math.log(2.0)
+# Taylor coefficients of exp(r) for |r| <= ln(2)/2, degree 13: truncation error < 1e-17.
+_EXP_COEFFS = [1.0 / math.factorial(k) for k in range(13, -1, -1)]
+
+
+def exact_exp(x: Tensor) -> Tensor:
+    """exp(x) in float64 from correctly rounded operations only: identical on every device.
+
+    x = k ln2 + r with |r| <= ln2/2; exp(r) by Horner's rule; 2**k assembled from its bits.
+    """
+    x = x.clamp(-700.0, 700.0)
+    k = torch.floor(x / _LN2 + 0.5)
+    r = x - k * _LN2
+    p = torch.full_like(r, _EXP_COEFFS[0])
+    for c in _EXP_COEFFS[1:]:
+        p = p * r + c
+    two_k = ((k.to(torch.int64) + 1023) << 52).view(torch.float64)
+    return p * two_k
+
+
+def exact_tanh(x: Tensor) -> Tensor:
+    """tanh(x) = sign(x) (1 - e) / (1 + e), e = exp(-2|x|), with :func:`exact_exp`."""
+    e = exact_exp(-2.0 * x.abs())
+    return torch.where(x < 0, -1.0, 1.0) * ((1.0 - e) / (1.0 + e))
+
+
+# Abramowitz & Stegun 7.1.26: erf(x) = 1 - t (a1 + t (a2 + ...)) exp(-x^2), t = 1/(1 + p x),
+# absolute error below 1.5e-7 (far under the 2**-14 activation grid).
+_AS_P = 0.3275911
+_AS_A = [1.061405429, -1.453152027, 1.421413741, -0.284496736, 0.254829592]
+
+
+def _exact_erf(x: Tensor) -> Tensor:
+    ax = x.abs()
+    t = 1.0 / (1.0 + _AS_P * ax)
+    poly = torch.full_like(t, _AS_A[0])
+    for a in _AS_A[1:]:
+        poly = poly * t + a
+    y = 1.0 - (poly * t) * exact_exp(-(ax * ax))
+    return torch.where(x < 0, -y, y)
+
+
+def exact_gelu(x: Tensor) -> Tensor:
+    """GELU(x) = x Phi(x) = x (1 + erf(x / sqrt 2)) / 2 (Hendrycks & Gimpel 2016, arXiv:1606.08415)."""
+    return x * (1.0 + _exact_erf(x / math.sqrt(2.0))) * 0.5
+
+
+# ---------------------------------------------------------------------------- the interpreter
+
+
+def _quantised_weight(w: Tensor) -> tuple[Tensor, float]:
+    """(weight rounded to WEIGHT_BITS significant bits, 1 / its unit). Deterministic: max and frexp are exact."""
+    w = w.detach().to(torch.float64)
+    peak = w.abs().max()
+    if float(peak) == 0.0:
+        return torch.zeros_like(w), 1.0
+    exponent = int(torch.frexp(peak).exponent)
+    scale = 2.0 ** (WEIGHT_BITS - exponent)  # |w| * scale < 2**WEIGHT_BITS
+    return torch.round(w * scale) / scale, scale
+
+
+def _check_range(weight: Tensor, scale: float, x: Tensor, bias: Tensor | None, l1_dims: tuple[int, ...], name: str) -> None:
+    """Every partial sum is bounded by max_o sum|w_o| * max|x| (+ |b|): keep it below 2**52 units."""
+    l1 = weight.abs().sum(dim=l1_dims)  # exact: few terms on a coarse grid
+    bound = float(l1.max()) * scale * float(x.abs().max()) * _GRID
+    if bias is not None:
+        bound += float(bias.abs().max()) * scale * _GRID
+    if not bound < _SUM_LIMIT:
+        raise ExactPathError(
+            f"exact entropy path: values in {name} exceed the exact float64 range (bound {bound:.3g} >= 2**52 units); "
+            "the latent is far outside what the codec was trained on"
+        )
+
+
+def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
+    weight = m.weight * m.mask if hasattr(m, "mask") else m.weight  # compressai MaskedConv2d
+    w, scale = _quantised_weight(weight)
+    b = to_grid(m.bias.detach().to(torch.float64)) if m.bias is not None else None
+    _check_range(w, scale, x, b, (1, 2, 3), type(m).__name__)
+    if m.padding_mode != "zeros":
+        raise ExactPathError(f"exact entropy path: padding_mode={m.padding_mode!r} is not supported")
+    out = F.conv2d(x, w, None, m.stride, m.padding if padding is None else padding, m.dilation, m.groups)
+    return out if b is None else out + b.view(1, -1, 1, 1)
+
+
+def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
+    w, scale = _quantised_weight(m.weight)
+    b = to_grid(m.bias.detach().to(torch.float64)) if m.bias is not None else None
+    _check_range(w, scale, x, b, (0, 2, 3), type(m).__name__)
+    out = F.conv_transpose2d(x, w, None, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
+    return out if b is None else out + b.view(1, -1, 1, 1)
+
+
+def _layer(m: nn.Module, x: Tensor) -> Tensor:
+    """One layer on grid values; the result is rounded back to the grid."""
+    if isinstance(m, nn.Sequential):
+        for child in m:
+            x = _layer(child, x)
+        return x
+    if isinstance(m, nn.Identity):
+        return x
+    if isinstance(m, nn.PixelShuffle):
+        return F.pixel_shuffle(x, m.upscale_factor)
+    if isinstance(m, nn.ReLU):
+        return x.clamp_min(0.0)
+    if isinstance(m, nn.Conv2d):
+        out = _conv(m, x)
+    elif isinstance(m, nn.ConvTranspose2d):
+        out = _deconv(m, x)
+    elif isinstance(m, nn.LeakyReLU):
+        out = torch.where(x >= 0, x, x * m.negative_slope)
+    elif isinstance(m, nn.GELU):
+        out = exact_gelu(x)
+    elif isinstance(m, nn.Tanh):
+        out = exact_tanh(x)
+    else:
+        raise ExactPathError(
+            f"exact entropy path: layer {type(m).__name__} is not supported "
+            "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, Identity, Sequential are)"
+        )
+    return to_grid(out)
+
+
+def exact_forward(module: nn.Module, x: Tensor) -> Tensor:
+    """Evaluate ``module`` on ``x`` with order-independent arithmetic; float32 result on the grid."""
+    return _layer(module, to_grid(x.detach().to(torch.float64))).to(x.dtype)
+
+
+def exact_valid_conv(m: nn.Conv2d, x: Tensor) -> Tensor:
+    """``m`` applied without padding (a raster-scan context crop), exactly; float32 on the grid."""
+    return to_grid(_conv(m, to_grid(x.detach().to(torch.float64)), padding=0)).to(x.dtype)
+
+
+class ExactModule(nn.Module):
+    """Stands in for an entropy-parameter network while the codec entropy-codes."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *xs: Tensor) -> Tensor:
+        x = xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)
+        return exact_forward(self.inner, x)
+
+
+# --------------------------------------------------------------------------- the swap points
+
+
+def _swap_points(latent_codec: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(parent, attribute) of every network that computes entropy parameters in ``latent_codec``."""
+    from rdpflex.codecs.charm import ChannelSlicesLatentCodec  # a leaf module; imported late only to avoid a cycle
+
+    points: list[tuple[nn.Module, str]] = []
+    for m in latent_codec.modules():
+        if isinstance(m, HyperLatentCodec):
+            points.append((m, "h_s"))
+        elif isinstance(m, GaussianConditionalLatentCodec):
+            points.append((m, "entropy_parameters"))
+        elif isinstance(m, RasterScanLatentCodec):
+            if not getattr(m, "supports_exact", False):
+                raise ExactPathError("exact entropy path: compressai's RasterScanLatentCodec convolves its context outside the module")
+            points += [(m, "entropy_parameters"), (m, "context_prediction")]
+        elif isinstance(m, ChannelSlicesLatentCodec):
+            if m.lrp is not None:
+                points += [(m.lrp, str(k)) for k in range(len(m.lrp))]
+        elif isinstance(m, LatentCodec) and not isinstance(m, HyperpriorLatentCodec):
+            raise ExactPathError(
+                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the float entropy path"
+            )
+    return points
+
+
+@contextlib.contextmanager
+def exact_entropy_parameters(latent_codec: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """Within the block, ``latent_codec`` computes its entropy parameters with :func:`exact_forward`."""
+    if not enabled:
+        yield
+        return
+    points = _swap_points(latent_codec)
+    originals = [getattr(parent, name) for parent, name in points]
+    try:
+        for (parent, name), inner in zip(points, originals):
+            setattr(parent, name, ExactModule(inner))
+        with torch.backends.cudnn.flags(enabled=False):
+            yield
+    finally:
+        for (parent, name), inner in zip(points, originals):
+            setattr(parent, name, inner)

@@ -1,0 +1,130 @@
+"""Cross-process determinism check: encode under one thread count, decode under others.
+
+Each encode and decode runs in its own Python process (``python -m rdpflex.determinism``) with
+``OMP_NUM_THREADS`` / ``torch.set_num_threads`` set before torch is imported, as a receiver on
+another machine would. For every image it reports whether the decoded latent is bit-identical to
+the encoder's, whether the symbol checksum caught a mismatch, and the pixel difference of the
+``mse`` reconstruction (floating-point noise of the synthesis network).
+
+    rdpflex determinism IMAGE... [--system DIR] [--threads 1,2,4] [--entropy exact|float]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+__all__ = ["Outcome", "run_check", "main"]
+
+
+@dataclass
+class Outcome:
+    """One image decoded under ``decode_threads`` from a file encoded under ``encode_threads``."""
+
+    stem: str
+    encode_threads: int
+    decode_threads: int
+    latent_identical: bool  # y_hat bit-identical to the encoder's
+    mismatch_detected: bool  # the symbol checksum raised EntropyMismatchError
+    max_abs_pixel_diff: float  # mse reconstruction vs the encoder process's, in 0..255 (NaN if not decoded)
+    mean_abs_pixel_diff: float
+
+
+def _worker(argv: list[str]) -> None:
+    """``encode SYSTEM OUT.rdp OUTDIR IMAGE...`` or ``decode SYSTEM FILE.rdp OUTDIR``; threads come from the env."""
+    import torch
+    from safetensors.torch import save_file
+
+    torch.set_num_threads(int(os.environ["RDPFLEX_THREADS"]))
+    from rdpflex.bitstream import read_rdp, write_rdp
+    from rdpflex.errors import EntropyMismatchError
+    from rdpflex.pipeline import compress_images
+    from rdpflex.system import System
+
+    mode, system_dir, rdp_path, out_dir, *images = argv
+    system = System.load(None if system_dir == "-" else Path(system_dir))
+    codec = system.codec
+    out, tensors, failed = Path(out_dir), {}, []
+    if mode == "encode":
+        enc = compress_images([Path(p) for p in images], system, estimate=False, exact=os.environ["RDPFLEX_EXACT"] == "1")
+        write_rdp(rdp_path, enc.rdp)
+    rdp = read_rdp(rdp_path)
+    with torch.no_grad():
+        for im in rdp.images:
+            try:
+                y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
+            except EntropyMismatchError:
+                failed.append(im.stem)
+                continue
+            H, W = im.image_size
+            tensors[f"{im.stem}/y_hat"] = y_hat.contiguous()
+            tensors[f"{im.stem}/x_hat"] = (codec.g_s(y_hat)[..., :H, :W].clamp(0, 1) * 255).contiguous()
+    save_file(tensors, str(out / "latents.safetensors"))
+    (out / "failed.json").write_text(json.dumps(failed))
+
+
+def _spawn(args: list[str], threads: int, exact: bool) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), RDPFLEX_THREADS=str(threads),
+               RDPFLEX_EXACT="1" if exact else "0")
+    proc = subprocess.run([sys.executable, "-m", "rdpflex.determinism", *args], env=env, capture_output=True, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"determinism worker failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+
+
+def run_check(
+    images: list[Path], system_dir: Path | None, encode_threads: int, decode_threads: list[int], exact: bool = True
+) -> list[Outcome]:
+    """Encode ``images`` once under ``encode_threads``, decode under each of ``decode_threads``."""
+    from safetensors.torch import load_file
+
+    sysarg = "-" if system_dir is None else str(system_dir)
+    outcomes: list[Outcome] = []
+    with tempfile.TemporaryDirectory(prefix="rdpflex-determinism-") as tmp:
+        t = Path(tmp)
+        rdp, enc_dir = t / "file.rdp", t / "enc"
+        enc_dir.mkdir()
+        _spawn(["encode", sysarg, str(rdp), str(enc_dir), *map(str, images)], encode_threads, exact)
+        ref = load_file(str(enc_dir / "latents.safetensors"))
+        stems = sorted({k.split("/")[0] for k in ref}, key=[Path(p).stem for p in images].index)
+        for n in decode_threads:
+            dec_dir = t / f"dec{n}"
+            dec_dir.mkdir()
+            _spawn(["decode", sysarg, str(rdp), str(dec_dir)], n, exact)
+            got, failed = load_file(str(dec_dir / "latents.safetensors")), json.loads((dec_dir / "failed.json").read_text())
+            for stem in stems:
+                if stem in failed:
+                    outcomes.append(Outcome(stem, encode_threads, n, False, True, float("nan"), float("nan")))
+                    continue
+                diff = (got[f"{stem}/x_hat"] - ref[f"{stem}/x_hat"]).abs()
+                outcomes.append(Outcome(
+                    stem, encode_threads, n, bool((got[f"{stem}/y_hat"] == ref[f"{stem}/y_hat"]).all()), False,
+                    float(diff.max()), float(diff.mean()),
+                ))
+    return outcomes
+
+
+def table(outcomes: list[Outcome]) -> str:
+    """A markdown table of outcomes."""
+    rows = ["| image | encode threads | decode threads | latent identical | mismatch detected | max / mean abs pixel diff (0..255) |",
+            "|---|---|---|---|---|---|"]
+    for o in outcomes:
+        rows.append(f"| {o.stem} | {o.encode_threads} | {o.decode_threads} | {'yes' if o.latent_identical else 'NO'} | "
+                    f"{'yes' if o.mismatch_detected else 'no'} | {o.max_abs_pixel_diff:.4g} / {o.mean_abs_pixel_diff:.3g} |")
+    return "\n".join(rows)
+
+
+def as_json(outcomes: list[Outcome]) -> str:
+    return json.dumps([asdict(o) for o in outcomes], indent=2)
+
+
+def main() -> None:
+    _worker(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
