@@ -17,7 +17,7 @@ All integers are little-endian; the full field-by-field description is in ``docs
     | S  u16 | stem | H   | W   | Hp  | Wp  | C   | h   | w   | K   u16 | K x (L u32 +  | SYM    | CRC32 |
     | 1..255 | UTF-8| u32 | u32 | u32 | u32 | u32 | u32 | u32 | streams |   L bytes)    | CRC u32| u32   |
     +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+--------+-------+
-      SYM CRC: CRC32 of every entropy-coded symbol (int32 LE) in coding order, checked after decoding
+      SYM CRC: CRC32 of every scale-table index and coded symbol (int32 LE) in coding order, checked after decoding
       CRC32 covers the record from S to the SYM CRC
 
     version 1 (still read): flags 0 (float entropy path), no SYM CRC field, records of at least 37 bytes

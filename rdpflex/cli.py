@@ -99,7 +99,7 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
     from rdpflex.bitstream import read_rdp
     from rdpflex.decoders import parse_options
     from rdpflex.images import save_png
-    from rdpflex.pipeline import check_compatible, decode_images
+    from rdpflex.pipeline import check_compatible, decode_latents, latents
     from rdpflex.plugins import get_decoder_class
 
     options = parse_options(get_decoder_class(decoder), list(settings))  # validate before any work
@@ -115,9 +115,10 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
         raise RdpflexError(f"{file} holds two images with the same stem; their PNGs would overwrite each other")
     if rdp.version == 1:
         click.echo(f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding mismatch cannot be detected", err=True)
+    lats = list(latents(rdp, system, str(file)))  # every latent entropy-decoded and checked before anything is written
     written = []
     with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
-        for stem, img in decode_images(rdp, system, decoder, options, seed):
+        for stem, img in decode_latents(lats, system, decoder, options, seed):
             written.append(save_png(img, output / f"{stem}.png"))
             bar.update()
     click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")

@@ -142,6 +142,16 @@ def decode_latent(
     return x[..., :H, :W].clamp(0, 1)
 
 
+def decode_latents(
+    lats: Iterable[Latent], system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
+) -> Iterator[tuple[str, Tensor]]:
+    """``(stem, image)`` for every latent. Image ``i`` is sampled with seed ``seed + i``."""
+    dec = system.decoder(decoder)
+    opts = options if isinstance(options, BaseModel) else parse_options(dec, options or {})
+    for i, lat in enumerate(lats):
+        yield lat.stem, decode_latent(lat, system, decoder, opts, seed + i)
+
+
 def decode_images(
     rdp: RdpFile, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
 ) -> Iterator[tuple[str, Tensor]]:
@@ -150,10 +160,7 @@ def decode_images(
     Every latent is entropy-decoded and checked before the first image is yielded, so a file that
     does not decode exactly (:class:`~rdpflex.errors.EntropyMismatchError`) yields nothing.
     """
-    dec = system.decoder(decoder)
-    opts = options if isinstance(options, BaseModel) else parse_options(dec, options or {})
-    for i, lat in enumerate(list(latents(rdp, system))):
-        yield lat.stem, decode_latent(lat, system, decoder, opts, seed + i)
+    return decode_latents(list(latents(rdp, system)), system, decoder, options, seed)
 
 
 def psnr(x: Tensor, x_hat: Tensor) -> float:

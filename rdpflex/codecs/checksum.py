@@ -1,11 +1,16 @@
-"""A CRC32 of every entropy-coded symbol, in coding order: what the decoder must reproduce.
+"""A CRC32 of every scale-table index and entropy-coded symbol, in coding order.
 
 The ``.rdp`` record CRC covers bytes; it cannot see a decoder that reads intact bytes with the
-wrong CDFs (entropy parameters computed differently from the encoder's). This checksum covers the
-integer symbols themselves: the encoder records them as compressai quantises them
-(``EntropyModel.quantize(..., "symbols")``), the decoder as they leave the rANS decoder
-(``EntropyModel.dequantize``), for every entropy model of the codec (hyper-latent z and every y
-stream, raster-scan context models included), in the order they are coded.
+wrong CDFs (entropy parameters computed differently from the encoder's). This checksum covers what
+the entropy decoder must reproduce: the CDF indices a Gaussian model derives from its predicted
+scales (``GaussianConditional.build_indexes``) and the integer symbols, which the encoder records as
+compressai quantises them (``EntropyModel.quantize(..., "symbols")``) and the decoder as they leave
+the rANS decoder (``EntropyModel.dequantize``), for every entropy model of the codec (hyper-latent z
+and every y stream, raster-scan context models included), in the order they are coded.
+
+Not covered: the Gaussian means. On the float path a mean that differs in its last bits shifts
+y_hat by as much without garbling a symbol; on the exact path means are bit-identical by
+construction (:mod:`rdpflex.codecs.exact`).
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 import torch
-from compressai.entropy_models import EntropyModel
+from compressai.entropy_models import EntropyModel, GaussianConditional
 from torch import Tensor, nn
 
 __all__ = ["SymbolChecksum", "symbol_checksum"]
 
 
 class SymbolChecksum:
-    """A running CRC32 over int32 little-endian symbols."""
+    """A running CRC32 over int32 little-endian indices and symbols."""
 
     def __init__(self) -> None:
         self.value = 0
@@ -46,6 +51,15 @@ def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"]) -> Ite
     models = [m for m in module.modules() if isinstance(m, EntropyModel)]
 
     def wrap(model: EntropyModel) -> None:
+        if isinstance(model, GaussianConditional):
+            build_indexes = model.build_indexes
+
+            def recording_build_indexes(scales: Tensor) -> Tensor:
+                indexes = build_indexes(scales)
+                crc.update(indexes)
+                return indexes
+
+            model.build_indexes = recording_build_indexes  # type: ignore[method-assign]
         if role == "encode":
             quantize = model.quantize
 
@@ -71,5 +85,6 @@ def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"]) -> Ite
         yield crc
     finally:
         for m in models:
+            m.__dict__.pop("build_indexes", None)
             m.__dict__.pop("quantize", None)
             m.__dict__.pop("dequantize", None)

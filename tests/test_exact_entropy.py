@@ -1,0 +1,186 @@
+"""The exact entropy-parameter path: order-independent arithmetic, checksums, mismatch detection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+from torch import nn
+
+from rdpflex import cli
+from rdpflex.bitstream import dumps, loads, read_rdp, write_rdp
+from rdpflex.codecs import exact
+from rdpflex.codecs.exact import ExactModule, ExactPathError, exact_exp, exact_forward, exact_gelu, exact_tanh
+from rdpflex.errors import EntropyMismatchError
+from rdpflex.images import load_image
+from rdpflex.pipeline import compress_images, decode_images, latents
+from rdpflex.system import System
+
+
+def test_exact_nonlinearities_match_torch():
+    x = torch.linspace(-12, 12, 20001, dtype=torch.float64)
+    assert torch.allclose(exact_exp(x.clamp(max=5)), torch.exp(x.clamp(max=5)), rtol=1e-14, atol=0)
+    assert (exact_tanh(x) - torch.tanh(x)).abs().max() < 1e-14
+    assert (exact_gelu(x) - nn.functional.gelu(x)).abs().max() < 2e-6  # A&S 7.1.26: |erf error| < 1.5e-7
+
+
+def test_exact_nonlinearities_do_not_depend_on_layout():
+    """Elementwise and correctly rounded: the same value whether computed alone, strided or in a big tensor."""
+    x = torch.randn(4099, dtype=torch.float64) * 4
+    for f in (exact_exp, exact_tanh, exact_gelu):
+        whole = f(x)
+        assert torch.equal(whole[1::3], f(x[1::3]))
+        assert torch.equal(whole[17:18], f(x[17:18]))
+
+
+def _net() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.ConvTranspose2d(24, 32, 5, stride=2, padding=2, output_padding=1), nn.LeakyReLU(),
+        nn.Conv2d(32, 40, 3, padding=1), nn.GELU(), nn.Conv2d(40, 8, 1), nn.Tanh(),
+    )
+
+
+def test_exact_forward_is_independent_of_summation_order():
+    """Split the input channels in two and add the halves: float32 changes, the exact path does not."""
+    net, x = _net(), torch.randn(1, 24, 6, 7) * 3
+    first = net[0]
+    whole = exact_forward(first, x)
+    w, _ = exact._quantised_weight(first.weight)
+    with torch.no_grad():
+        xs = exact.to_grid(x.double())
+        bias = exact.to_grid(first.bias.double()).view(1, -1, 1, 1)
+        halves = nn.functional.conv_transpose2d(xs[:, :12], w[:12], None, 2, 2, 1) + nn.functional.conv_transpose2d(xs[:, 12:], w[12:], None, 2, 2, 1)
+    assert torch.equal(whole, exact.to_grid(halves + bias).float())
+
+
+def test_exact_forward_is_independent_of_thread_count():
+    net, x = _net(), torch.randn(2, 24, 16, 12) * 3
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = exact_forward(net, x)
+        torch.set_num_threads(max(2, threads))
+        many = exact_forward(net, x)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, many)
+    assert (one - net(x)).abs().max() < 1e-2  # the fixed-point network stays close to the float one
+
+
+def test_exact_forward_refuses_what_it_cannot_do():
+    with pytest.raises(ExactPathError, match="layer Sigmoid is not supported"):
+        exact_forward(nn.Sequential(nn.Conv2d(2, 2, 1), nn.Sigmoid()), torch.zeros(1, 2, 2, 2))
+    huge = nn.Conv2d(4, 4, 3)
+    with pytest.raises(ExactPathError, match="exceed the exact float64 range"):
+        exact_forward(huge, torch.full((1, 4, 5, 5), 1e9))
+
+
+# ------------------------------------------------------------------------- codecs end to end
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("photo") / "astronaut.png"
+    Image.fromarray(np.asarray(data.astronaut()[40:168, 120:248])).save(path)
+    return path
+
+
+@pytest.mark.parametrize("arch", ["msh", "elic"])
+def test_exact_round_trip_reproduces_the_encoder_latent(arch, photo):
+    system = System.tiny(arch, seed=2)
+    enc = compress_images([photo], system, estimate=False)
+    assert enc.rdp.exact and enc.rdp.images[0].symbols_crc is not None
+    out = system.codec.compress(system.codec.pad(load_image(photo)))
+    assert enc.rdp.images[0].streams == [s[0] for s in out["strings"]]
+    (lat,) = latents(loads(dumps(enc.rdp)), system)
+    assert torch.equal(lat.y_hat, out["y_hat"])
+
+
+def test_entropy_path_is_restored_after_coding():
+    system = System.tiny("elic", seed=0)
+    before = {name: type(m) for name, m in system.codec.named_modules()}
+    system.codec.compress(torch.rand(1, 3, 64, 64))
+    assert {name: type(m) for name, m in system.codec.named_modules()} == before
+    assert not any(isinstance(m, ExactModule) for m in system.codec.modules())
+
+
+def _perturb_hyper_synthesis(monkeypatch, latent_channels: int, delta: float = 1e-3) -> None:
+    """Add ``delta`` to the hyper-synthesis output (2M channels: scales and means) on the exact path,
+    as a machine computing other entropy parameters would. Patched on the class: it reaches the copy
+    of the system that the command line loads too."""
+    forward = ExactModule.forward
+
+    def perturbed(self, *xs):
+        out = forward(self, *xs)
+        return out + delta if out.shape[1] == 2 * latent_channels else out
+
+    monkeypatch.setattr(ExactModule, "forward", perturbed)
+
+
+def test_perturbed_entropy_parameters_are_detected(photo, monkeypatch):
+    system = System.load(None)  # the bundled, trained system
+    rdp = compress_images([photo], system, estimate=False).rdp
+    _perturb_hyper_synthesis(monkeypatch, system.codec.latent_channels)
+    with pytest.raises(EntropyMismatchError, match="entropy parameters were computed differently"):
+        list(latents(rdp, system))
+
+
+def test_cli_refuses_a_mismatch_and_writes_nothing(photo, tmp_path, monkeypatch, capsys):
+    rdp_path, out = tmp_path / "a.rdp", tmp_path / "out"
+    system = System.load(None)
+    write_rdp(rdp_path, compress_images([("first", load_image(photo)), ("second", load_image(photo))], system, estimate=False).rdp)
+    _perturb_hyper_synthesis(monkeypatch, system.codec.latent_channels)
+    with pytest.raises(SystemExit) as ei:
+        cli.main(["decompress", str(rdp_path), "-o", str(out)])
+    assert ei.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "decoded symbols differ" in err[0] and "thread count" in err[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_flipped_symbol_checksum_is_refused(photo, tmp_path):
+    system = System.load(None)
+    rdp = compress_images([photo], system, estimate=False).rdp
+    rdp.images[0].symbols_crc ^= 0x01000000  # a valid file (record CRC recomputed) with another checksum
+    path = tmp_path / "flipped.rdp"
+    write_rdp(path, rdp)
+    with pytest.raises(EntropyMismatchError, match="decoded symbols differ"):
+        list(decode_images(read_rdp(path), system))
+
+
+def test_version_1_file_still_decodes():
+    """A file written by rdpflex 0.1 (format version 1, float entropy path, no checksums)."""
+    from pathlib import Path
+
+    here = Path(__file__).parent / "data"
+    rdp = read_rdp(here / "v1-astronaut-crop.rdp")
+    assert rdp.version == 1 and not rdp.exact
+    system = System.load(None)
+    ((stem, x_hat),) = decode_images(rdp, system)
+    x = load_image(here / "v1-astronaut-crop.png")
+    mse = float(((x_hat - x) ** 2).mean())
+    assert stem == "v1-astronaut-crop" and 10 * math.log10(1 / mse) > 20
+
+
+def test_cli_notes_a_version_1_file(tmp_path, capsys):
+    from pathlib import Path
+
+    src = Path(__file__).parent / "data" / "v1-astronaut-crop.rdp"
+    cli.main(["decompress", str(src), "-o", str(tmp_path / "out")])
+    assert "version-1 .rdp" in capsys.readouterr().err
+    assert (tmp_path / "out" / "v1-astronaut-crop.png").is_file()
+
+
+def test_float_path_still_detects_and_rate_cost_is_small(photo):
+    system = System.load(None)
+    exact_rdp = compress_images([photo], system, estimate=False).rdp
+    float_rdp = compress_images([photo], system, estimate=False, exact=False).rdp
+    assert not float_rdp.exact
+    (lat,) = latents(loads(dumps(float_rdp)), system)  # same process: the float path decodes too
+    assert lat.y_hat.shape[1] == system.codec.latent_channels
+    assert abs(exact_rdp.num_bytes() / float_rdp.num_bytes() - 1) < 0.02
