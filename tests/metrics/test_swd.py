@@ -6,7 +6,10 @@ import math
 import pytest
 import torch
 
+from rdpflex.evaluation.compare import CompareResult
+from rdpflex.evaluation.report import realism_axis
 from rdpflex.evaluation.selection import select_metrics
+from rdpflex.evaluation.specs import DecoderSetting
 from rdpflex.metrics import DEFAULT_SET_METRICS, compute_image_metrics, compute_set_metrics, get_metric
 from rdpflex.metrics.swd import laplacian_pyramid, level_count, pyr_down, pyr_up, swd_scores
 
@@ -128,3 +131,10 @@ def test_registered_set_metric_weight_free_and_selected_by_default():
     with pytest.raises(ValueError, match="reconstruction 0"):
         m.compute_set(a, [a[1], a[0]])  # a set metric of paired reconstructions: sizes must match
 
+
+def test_swd_is_the_realism_axis_without_fid():
+    meta = {"label": "x", "kind": "set", "stand_in": False, "higher_is_better": False, "description": ""}
+    summary = [{"decoder": "mse", "setting": "default", "psnr": 30.0, "swd": 12.0, "lpips": 0.2, "fid": math.nan}]
+    result = CompareResult(rows=[], summary=summary, metrics={n: meta for n in ("psnr", "fid", "swd", "lpips")},
+                           settings=[DecoderSetting("mse")])
+    assert realism_axis(result) == ("swd", " (FID/256, FID unavailable)")
