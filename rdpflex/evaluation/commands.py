@@ -57,7 +57,7 @@ def _compare_options(f):
                      help="Decoder and knob values (cartesian product over knobs separated by ':'). Repeatable. "
                           "Default: mse + every decoder trained in the system, at its sweep."),
         click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...",
-                     help="Metric names (psnr, ms_ssim, lpips, fid, kid, fid256, kid256, plugin metrics ...); auto: every metric whose weights are present."),
+                     help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin metrics ...); auto: every metric whose weights are present (detail and swd need none)."),
         click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i)."),
         click.option("--baselines/--no-baselines", default=True, show_default=True, help="JPEG and WebP (Pillow) reference curves."),
         click.option("--quality", "qualities", default=None, metavar="Q1,Q2,...",

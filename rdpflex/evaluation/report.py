@@ -7,7 +7,7 @@
       metrics.csv                per-image rows (level=image) + per-setting aggregates (level=set)
       metrics.json               the same rows, plus metric labels, notes, system and timing info
       rate_distortion.png        bpp vs PSNR: the codec's point(s) and the JPEG / WebP curves
-      distortion_realism.png     PSNR vs FID/256 (or FID, or LPIPS): one chain per decoder knob
+      distortion_realism.png     PSNR vs FID/256 (or FID, SWD, LPIPS, detail): one chain per decoder knob
       crops/<i>_<stem>/*.png     center crops of the original and of every decoder setting
       report.html                table + plots + side-by-side crops (refers to the PNGs above)
 
@@ -37,10 +37,10 @@ BASE_COLUMNS = ["level", "decoder", "setting", "options", "image", "index", "hei
                 "bpp_estimated", "quality"]
 TAIL_COLUMNS = ["decode_ms_per_mp", "stand_in", "stand_in_metrics", "notes"]
 #: realism axis of the distortion-realism plot, in order of preference
-REALISM_METRICS = ("fid256", "fid", "lpips", "detail")
-_AXIS_NAMES = {"fid256": "FID/256", "fid": "FID", "lpips": "LPIPS", "detail": "detail ratio"}
+REALISM_METRICS = ("fid256", "fid", "swd", "lpips", "detail")
+_AXIS_NAMES = {"fid256": "FID/256", "fid": "FID", "swd": "SWD", "lpips": "LPIPS", "detail": "detail ratio"}
 _FMT = {"bpp": 4, "bpp_estimated": 4, "psnr": 2, "ms_ssim": 4, "lpips": 4, "fid": 2, "fid256": 2, "kid": 4,
-        "kid256": 4, "decode_ms_per_mp": 1}
+        "kid256": 4, "swd": 2, "decode_ms_per_mp": 1}
 
 
 def _finite(v: Any) -> bool:
@@ -125,8 +125,8 @@ def _learned(result: "CompareResult") -> list[dict[str, Any]]:
 
 
 def realism_axis(result: "CompareResult") -> tuple[str | None, str]:
-    """(metric name, why) for the realism axis: FID/256 when it has values, else FID, else LPIPS, else
-    the weight-free detail ratio (a blur indicator, not a realism metric)."""
+    """(metric name, why) for the realism axis: FID/256 when it has values, else FID, else the weight-free
+    SWD (a distributional proxy), else LPIPS, else the detail ratio (a blur indicator, not a realism metric)."""
     rows = _learned(result)
     missing = []
     for name in REALISM_METRICS:
@@ -134,7 +134,7 @@ def realism_axis(result: "CompareResult") -> tuple[str | None, str]:
             why = "" if not missing else f" ({', '.join(m for m in missing)} unavailable)"
             return name, why
         missing.append(_AXIS_NAMES[name])
-    return None, "no realism metric (FID/256, FID, LPIPS, detail) was computed"
+    return None, "no realism metric (FID/256, FID, SWD, LPIPS, detail) was computed"
 
 
 def _figure():
@@ -202,11 +202,13 @@ def plot_distortion_realism(result: "CompareResult", path: Path) -> tuple[Path |
             if len(rows) > 1 or rows[0]["setting"] != "default":
                 for r, x, y in zip(rows, xs, ys):
                     ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        suffix = {"lpips": " (lower: perceptually closer)", "detail": " (1: as much detail as the original, <1: blur)"}
+        suffix = {"lpips": " (lower: perceptually closer)", "detail": " (1: as much detail as the original, <1: blur)",
+                  "swd": " x1e3 (lower: patch statistics closer to the originals')"}
         ax.set_xlabel(_label(result, name) + suffix.get(name, " (lower: more realistic)"))
         ax.set_ylabel(f"{_label(result, 'psnr')} [dB]")
         ax.margins(x=0.15, y=0.1)  # room for the setting labels
-        title = {"lpips": "distortion–perception (LPIPS)", "detail": "distortion–detail (a blur proxy)"}
+        title = {"lpips": "distortion–perception (LPIPS)", "detail": "distortion–detail (a blur proxy)",
+                 "swd": "distortion–realism (SWD, weight-free proxy)"}
         title = title.get(name, "distortion–realism plane")
         ax.set_title(title + why, fontsize=10)
         _save(fig, ax, path)

@@ -2,14 +2,14 @@
 
 ::
 
-    per image (kind "image"):   psnr  ms_ssim  lpips                 compute(x, x_hat) -> float
-    per set   (kind "set"):     fid  kid  fid256  kid256              compute_set(originals, recons) -> {key: float}
+    per image (kind "image"):   psnr  ms_ssim  lpips  detail         compute(x, x_hat) -> float
+    per set   (kind "set"):     fid  kid  fid256  kid256  swd         compute_set(originals, recons) -> {key: float}
 
     compute_image_metrics(x, x_hat, names)       -> {name: MetricResult}   (value, label, stand_in, notes, extra)
     compute_set_metrics(originals, recons, names) -> {name: MetricResult}
 
 Metric networks (Inception for FID/KID, AlexNet for LPIPS) are never downloaded: their weights are
-looked up as described in :mod:`rdpflex.metrics.weights`. Plugins add metrics through the
+looked up as described in :mod:`rdpflex.metrics.weights`; ``detail`` and ``swd`` need none. Plugins add metrics through the
 ``register_metrics`` hook; :func:`all_metrics` lists built-ins and plugin metrics together.
 """
 
@@ -42,6 +42,7 @@ from rdpflex.metrics.registry import (
     metric_names,
     split_by_kind,
 )
+from rdpflex.metrics.swd import SlicedWasserstein, swd_scores
 from rdpflex.metrics.weights import ALEXNET, INCEPTION, describe_weights
 
 __all__ = [
@@ -59,6 +60,7 @@ __all__ = [
     "PSNR",
     "PSNR_CAP_DB",
     "SetMetric",
+    "SlicedWasserstein",
     "all_metrics",
     "available",
     "builtin_metrics",
@@ -76,4 +78,5 @@ __all__ = [
     "quantize",
     "skipped",
     "split_by_kind",
+    "swd_scores",
 ]

@@ -8,9 +8,10 @@ from rdpflex.errors import RdpflexError, UnknownPluginError
 from rdpflex.metrics.base import Metric, check_metric, label_for
 from rdpflex.metrics.fidelity import PATCH_SIZE, FidelityMetric
 from rdpflex.metrics.image import LPIPS, MSSSIM, PSNR, DetailRatio
+from rdpflex.metrics.swd import SlicedWasserstein
 
 DEFAULT_IMAGE_METRICS = ("psnr", "ms_ssim", "lpips", "detail")
-DEFAULT_SET_METRICS = ("fid", "kid", f"fid{PATCH_SIZE}", f"kid{PATCH_SIZE}")
+DEFAULT_SET_METRICS = ("fid", "kid", f"fid{PATCH_SIZE}", f"kid{PATCH_SIZE}", "swd")
 
 
 @cache
@@ -24,6 +25,7 @@ def _builtins() -> tuple[Metric, ...]:
         FidelityMetric("kid"),
         FidelityMetric("fid", PATCH_SIZE),
         FidelityMetric("kid", PATCH_SIZE),
+        SlicedWasserstein(),
     )
 
 

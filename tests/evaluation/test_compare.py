@@ -121,6 +121,7 @@ def test_end_to_end_report(eval_image_dir, eval_system_dir, stand_in_home, tmp_p
     assert noisy["fid"] > 1.0 and noisy["psnr"] < 40
     assert "fid" in oracle["stand_in_metrics"].split(";") and data["metrics"]["fid"]["label"] == "FID (stand-in weights)"
     assert noisy["fid256"] is None and noisy["fid256_patches"] == 0
+    assert oracle["swd"] == 0.0 and noisy["swd"] > 1.0 and noisy["swd_levels"] >= 2  # weight-free, always computed
     assert noisy["ms_ssim"] is None  # images too small for MS-SSIM: NaN -> null
     assert noisy["decode_ms_per_mp"] > 0
     assert any("STAND-IN" in n for n in data["notes"])

@@ -25,7 +25,7 @@ from rdpflex.plugins import reset_plugins
 
 from .helpers import to_tensor, u8_image
 
-BUILTINS = ["psnr", "ms_ssim", "lpips", "detail", "fid", "kid", "fid256", "kid256"]
+BUILTINS = ["psnr", "ms_ssim", "lpips", "detail", "fid", "kid", "fid256", "kid256", "swd"]
 
 
 def test_builtins_follow_the_protocol():
