@@ -70,27 +70,60 @@ def bench_vs_compressai(size: tuple[int, int] = (512, 768), N: int = 128, M: int
     mp = size[0] * size[1] / 1e6
     ref = net.compress(x)
 
-    with torch.no_grad():
-        blob = dumps(compress_images([("img", x)], system).rdp)
+    def enc(exact: bool, estimate: bool = False) -> Callable[[], bytes]:
+        return lambda: dumps(compress_images([("img", x)], system, estimate=estimate, exact=exact).rdp)
 
-        def rdp_dec():
+    def dec(blob: bytes) -> Callable[[], None]:
+        def run() -> None:
             lat = next(latents(loads(blob), system))
             system.codec.synthesize(lat.y_hat)
+        return run
 
-        t_cai_enc, t_rdp_enc = paired(lambda: net.compress(x), lambda: dumps(compress_images([("img", x)], system, estimate=False).rdp), repeats)
-        _, t_rdp_est = paired(lambda: None, lambda: dumps(compress_images([("img", x)], system).rdp), repeats)
-        t_cai_dec, t_rdp_dec = paired(lambda: net.decompress(ref["strings"], ref["shape"]), rdp_dec, repeats)
-    same = loads(blob).images[0].streams == [ref["strings"][0][0], ref["strings"][1][0]]
+    with torch.no_grad():
+        blobs = {exact: enc(exact)() for exact in (False, True)}
+        t_cai_enc, t_flt_enc = paired(lambda: net.compress(x), enc(False), repeats)
+        _, t_ex_enc = paired(lambda: net.compress(x), enc(True), repeats)
+        _, t_ex_est = paired(lambda: None, enc(True, estimate=True), repeats)
+        t_cai_dec, t_flt_dec = paired(lambda: net.decompress(ref["strings"], ref["shape"]), dec(blobs[False]), repeats)
+        _, t_ex_dec = paired(lambda: net.decompress(ref["strings"], ref["shape"]), dec(blobs[True]), repeats)
+    same = loads(blobs[False]).images[0].streams == [ref["strings"][0][0], ref["strings"][1][0]]
+    name = f"{size[1]}x{size[0]} (mbt2018-mean N={N} M={M})"
+
+    def row(task: str, t: float, t_ref: float, note: str) -> dict:
+        return {"task": task, "compressai_ms": 1e3 * t_ref, "rdpflex_ms": 1e3 * t, "ratio": t / t_ref, "ms_per_MP": 1e3 * t / mp, "note": note}
+
     return [
-        {"task": f"encode {size[1]}x{size[0]} (mbt2018-mean N={N} M={M})", "compressai_ms": 1e3 * t_cai_enc,
-         "rdpflex_ms": 1e3 * t_rdp_enc, "ratio": t_rdp_enc / t_cai_enc, "ms_per_MP": 1e3 * t_rdp_enc / mp,
-         "note": ".rdp container included" + ("; strings byte-identical" if same else "; STRINGS DIFFER")},
-        {"task": f"encode {size[1]}x{size[0]} + the model's rate estimate", "compressai_ms": 1e3 * t_cai_enc,
-         "rdpflex_ms": 1e3 * t_rdp_est, "ratio": t_rdp_est / t_cai_enc, "ms_per_MP": 1e3 * t_rdp_est / mp,
-         "note": "what `rdpflex compress` does by default (--no-estimate skips it)"},
-        {"task": f"decode {size[1]}x{size[0]} (mse)", "compressai_ms": 1e3 * t_cai_dec, "rdpflex_ms": 1e3 * t_rdp_dec,
-         "ratio": t_rdp_dec / t_cai_dec, "ms_per_MP": 1e3 * t_rdp_dec / mp, "note": "parse + CRC + entropy decode + g_s"},
+        row(f"encode {name}, float entropy path", t_flt_enc, t_cai_enc,
+            ".rdp container included" + ("; strings byte-identical" if same else "; STRINGS DIFFER")),
+        row(f"encode {name}, exact entropy path", t_ex_enc, t_cai_enc, f"{t_ex_enc / t_flt_enc:.2f}x the float path"),
+        row(f"encode {name}, exact + the model's rate estimate", t_ex_est, t_cai_enc, "what `rdpflex compress` does by default (--no-estimate skips it)"),
+        row(f"decode {name}, float entropy path (mse)", t_flt_dec, t_cai_dec, "parse + CRCs + entropy decode + g_s"),
+        row(f"decode {name}, exact entropy path (mse)", t_ex_dec, t_cai_dec, f"{t_ex_dec / t_flt_dec:.2f}x the float path"),
     ]
+
+
+def bench_exact_rate(system_dir=None, names: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "retina", "motorcycle"),
+                     max_side: int = 512) -> list[dict]:
+    """File bytes of the exact entropy path against the float path on photographs (the rate cost of exactness)."""
+    from rdpflex.pipeline import compress_images
+    from rdpflex.system import System
+    from rdpflex.train.data import _sample_array
+
+    system = System.load(system_dir)
+    rows = []
+    for n in names:
+        img = torch.from_numpy(_sample_array(n)).permute(2, 0, 1).float().div(255)[None]
+        scale = max_side / max(img.shape[-2:])
+        if scale < 1:
+            img = torch.nn.functional.interpolate(img, scale_factor=scale, mode="area")
+        sizes = {exact: compress_images([(n, img)], system, estimate=False, exact=exact).rdp.num_bytes() for exact in (False, True)}
+        px = img.shape[-2] * img.shape[-1]
+        rows.append({"image": f"{n} {img.shape[-1]}x{img.shape[-2]}", "float_bpp": 8 * sizes[False] / px,
+                     "exact_bpp": 8 * sizes[True] / px, "cost_pct": 100 * (sizes[True] / sizes[False] - 1)})
+    total = {k: sum(r[k] for r in rows) for k in ("float_bpp", "exact_bpp")}
+    rows.append({"image": "mean", "float_bpp": total["float_bpp"] / len(names), "exact_bpp": total["exact_bpp"] / len(names),
+                 "cost_pct": 100 * (total["exact_bpp"] / total["float_bpp"] - 1)})
+    return rows
 
 
 def bench_decoders(system_dir=None, size: tuple[int, int] = (256, 256), repeats: int = 3, device: str = "cpu",
@@ -137,6 +170,7 @@ def report(system_dir=None, device: str = "cpu", quick: bool = False) -> str:
     size = (256, 384) if quick else (512, 768)
     parts = [f"## rdpflex bench — {stamp}", "", f"Machine: {machine()}", ""]
     parts.append(to_markdown(bench_vs_compressai(size, repeats=3 if quick else 5), "rdpflex vs CompressAI, same model, CPU"))
+    parts.append(to_markdown(bench_exact_rate(system_dir, max_side=256 if quick else 512), "Rate cost of the exact entropy path (file bytes, this system)"))
     dtypes = ("fp32", "bf16") if device.startswith("cuda") else ("fp32",)
     parts.append(to_markdown(bench_decoders(system_dir, device=device, dtypes=dtypes), f"Decoders ({device})"))
     return "\n".join(parts)
