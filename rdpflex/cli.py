@@ -92,7 +92,11 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Decoder option, validated by its Options.")
 @click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i).")
 @device_option
-def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, settings: tuple[str, ...], seed: int, device: str) -> None:
+@click.option("--batch-size", default=4, show_default=True, help="Same-size images decoded together (memory bound).")
+@click.option("--tile", default=0, show_default=True, help="Decode in overlapping tiles of this many pixels (0: whole images; tiling decoders only).")
+@click.option("--tile-overlap", default=32, show_default=True, help="Pixels shared by neighbouring tiles (with --tile).")
+def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, settings: tuple[str, ...], seed: int, device: str,
+               batch_size: int, tile: int, tile_overlap: int) -> None:
     """Decode FILE.rdp with any registered decoder into DIR/<stem>.png."""
     from tqdm import tqdm
 
@@ -118,10 +122,17 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
     lats = list(latents(rdp, system, str(file)))  # every latent entropy-decoded and checked before anything is written
     written = []
     with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
-        for stem, img in decode_latents(lats, system, decoder, options, seed):
+        for stem, img in decode_latents(lats, system, decoder, options, seed, batch_size, tile_spec(system, tile, tile_overlap)):
             written.append(save_png(img, output / f"{stem}.png"))
             bar.update()
     click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")
+
+
+def tile_spec(system, tile: int, overlap: int):
+    """``--tile``/``--tile-overlap`` as a checked :class:`~rdpflex.tiling.TileSpec` (None without ``--tile``)."""
+    from rdpflex.tiling import TileSpec
+
+    return TileSpec(tile, overlap).check(system.codec.latent_stride) if tile else None
 
 
 @cli.command()
@@ -162,6 +173,8 @@ def decoders(as_json: bool) -> None:
         return
     for info in infos:
         click.echo(f"{info['name']:<14} {info['description']}")
+        flags = [k for k, v in info["capabilities"].items() if v]
+        click.echo(f"{'':<14} capabilities: {', '.join(flags) or 'none'}")
         for key, prop in info["options"].get("properties", {}).items():
             bounds = f" [{prop.get('minimum', '')}..{prop.get('maximum', '')}]" if "minimum" in prop or "maximum" in prop else ""
             doc = f": {prop['description']}" if prop.get("description") else ""

@@ -8,14 +8,34 @@ plugin module::
     def register_decoders(register):
         register(MyDecoder)
 
-Trained decoders live in ``SYSTEM/decoders/<name>/`` (``config.json`` + ``model.safetensors``);
-:meth:`rdpflex.system.System.decoder` loads them and refuses weights trained on another codec.
+Decoding is batched: ``decode_batch(latents, codec, options, generators)`` takes same-size latents
+and one ``torch.Generator`` per image, so image ``i`` gets the same pixels alone or in a batch.
+:class:`DecoderBase` gives every family the defaults (a ``decode_batch`` that decodes one latent
+at a time, tiling, save/load of a weight-free family) and declares the capability flags once::
+
+    flag               default  meaning
+    stochastic         False    output depends on the generator (seed)
+    needs_grad         False    decode runs with autograd enabled (guidance); otherwise inference mode
+    needs_weights      True     loaded from SYSTEM/decoders/<name>/
+    trained_on_codec   True     weights belong to one codec: its fingerprint is recorded and checked
+                                (False: codec-independent weights, e.g. an unconditional prior)
+    supports_tiling    False    a large image may be decoded in overlapping tiles (rdpflex.tiling)
+
+Classes that do not subclass :class:`DecoderBase` (third-party plugins written against the
+protocol) still work: :func:`capabilities` and :func:`decode_batch` fill in the same defaults.
+
+Trained decoders live in ``SYSTEM/decoders/<name>/``: a ``config.json`` plus either
+``model.safetensors`` or component folders in diffusers' ``save_pretrained`` layout
+(:mod:`rdpflex.components`), safetensors only; :meth:`rdpflex.system.System.decoder` loads them
+and refuses weights trained on another codec.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -25,6 +45,9 @@ from rdpflex.codecs import Codec
 from rdpflex.errors import OptionsError
 from rdpflex.latent import Latent
 
+if TYPE_CHECKING:
+    from rdpflex.tiling import TileSpec
+
 
 class NoOptions(BaseModel):
     """Options model of a decoder without decode-time knobs."""
@@ -32,16 +55,33 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a decoder family declares about itself (see the module docstring for each flag)."""
+
+    stochastic: bool = False
+    needs_grad: bool = False
+    needs_weights: bool = True
+    trained_on_codec: bool = True
+    supports_tiling: bool = False
+
+
+CAPABILITY_FLAGS = tuple(Capabilities.__dataclass_fields__)
+
+
+def capabilities(decoder: Any) -> Capabilities:
+    """The flags of a decoder class or instance, defaults filled in for classes written against the protocol."""
+    return Capabilities(**{f: bool(getattr(decoder, f, getattr(Capabilities, f))) for f in CAPABILITY_FLAGS})
+
+
 @runtime_checkable
 class Decoder(Protocol):
-    """What every decoder family provides."""
+    """What every decoder family provides (:class:`DecoderBase` implements all but ``decode``)."""
 
     name: ClassVar[str]
     #: one line for ``rdpflex decoders``
     description: ClassVar[str]
     Options: ClassVar[type[BaseModel]]
-    #: False when the family needs no weights of its own (``mse``)
-    needs_weights: ClassVar[bool]
 
     @classmethod
     def from_pretrained(cls, path: Path | None, codec: Codec) -> "Decoder":
@@ -49,12 +89,84 @@ class Decoder(Protocol):
         ...
 
     def save_pretrained(self, path: Path) -> None:
-        """Write ``config.json`` + ``model.safetensors`` into ``path``."""
+        """Write ``config.json`` + ``model.safetensors`` or component folders into ``path``."""
         ...
 
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         """Images (1, 3, *latent.padded_size) in [0, 1] from one latent. ``generator`` seeds any sampling."""
         ...
+
+
+class DecoderBase:
+    """Defaults and capability flags of a decoder family; subclasses set ``name``/``Options`` and ``decode``.
+
+    Override :meth:`decode_batch` when the family batches natively (``cdiff`` does) and
+    :meth:`decode_tiled` when tiles must be blended inside the decoder (``cdiff`` blends every
+    denoising step); the default tiles the latent and blends the decoded tiles.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    stochastic: ClassVar[bool] = False
+    needs_grad: ClassVar[bool] = False
+    needs_weights: ClassVar[bool] = True
+    trained_on_codec: ClassVar[bool] = True
+    supports_tiling: ClassVar[bool] = False
+
+    @classmethod
+    def from_pretrained(cls, path: Path | None, codec: Codec) -> "DecoderBase":
+        if cls.needs_weights:
+            raise NotImplementedError(f"{cls.__name__} needs weights: implement from_pretrained")
+        return cls()
+
+    def save_pretrained(self, path: Path) -> None:
+        if self.needs_weights:
+            raise NotImplementedError(f"{type(self).__name__} needs weights: implement save_pretrained")
+
+    def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
+        raise NotImplementedError
+
+    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
+                     generators: Sequence[torch.Generator]) -> Tensor:
+        """(B, 3, Hp, Wp) from B latents of one padded size; default: one :meth:`decode` per latent."""
+        return torch.cat([self.decode(lat, codec, options, g) for lat, g in zip(latents, generators)])
+
+    def decode_tiled(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator,
+                     tile: "TileSpec") -> Tensor:
+        """One latent decoded tile by tile (bounded memory), seams blended (:func:`rdpflex.tiling.decode_in_tiles`)."""
+        from rdpflex.tiling import decode_in_tiles
+
+        return decode_in_tiles(lambda sub: self.decode(sub, codec, options, generator), latent, codec, tile)
+
+
+def decode_batch(decoder: Any, latents: Sequence[Latent], codec: Codec, options: BaseModel,
+                 generators: Sequence[torch.Generator], tile: "TileSpec | None" = None) -> Tensor:
+    """Decode same-size latents with any decoder (base class or bare protocol) under the right grad mode.
+
+    Inference mode by default; autograd enabled for a family that declares ``needs_grad``. With
+    ``tile`` (families with ``supports_tiling`` only), each latent is decoded in overlapping tiles.
+    Returns (B, 3, Hp, Wp) float32 in [0, 1] (not yet cropped to the image size).
+    """
+    if len(latents) != len(generators):
+        raise ValueError(f"{len(latents)} latents but {len(generators)} generators: pass one generator per image")
+    if len({tuple(lat.y_hat.shape) for lat in latents}) > 1:
+        raise ValueError("decode_batch needs latents of one shape; group them first (rdpflex.pipeline.batches)")
+    caps = capabilities(decoder)
+    if tile is not None and not caps.supports_tiling:
+        raise OptionsError(f"decoder {decoder.name!r} does not support tiling; decode it whole (no --tile)")
+    mode = torch.enable_grad() if caps.needs_grad else torch.inference_mode()
+    with mode:
+        if tile is not None:
+            tiled = getattr(decoder, "decode_tiled", None) or DecoderBase.decode_tiled.__get__(decoder)
+            out = torch.cat([tiled(lat, codec, options, g, tile) for lat, g in zip(latents, generators)])
+        elif hasattr(decoder, "decode_batch"):
+            out = decoder.decode_batch(list(latents), codec, options, list(generators))
+        else:
+            out = torch.cat([decoder.decode(lat, codec, options, g) for lat, g in zip(latents, generators)])
+    # cloned outside inference mode: callers may modify the result in place
+    return out.detach().float().clamp(0, 1).clone()
 
 
 def parse_options(decoder_cls: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
@@ -98,7 +210,8 @@ def describe(decoder_cls: type) -> dict[str, Any]:
     return {
         "name": decoder_cls.name,
         "description": getattr(decoder_cls, "description", ""),
-        "needs_weights": getattr(decoder_cls, "needs_weights", True),
+        "needs_weights": capabilities(decoder_cls).needs_weights,
+        "capabilities": asdict(capabilities(decoder_cls)),
         "options": decoder_cls.Options.model_json_schema(),
         "module": decoder_cls.__module__,
     }

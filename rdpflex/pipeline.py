@@ -3,13 +3,13 @@
 ::
 
     compress_images(images, system)  ─► RdpFile (+ estimated bits)   write_rdp(path, rdp)
-    read_rdp(path) ─► latents(rdp, system) ─► decode_images(..., decoder="mse"|"multirealism"|...)
+    read_rdp(path) ─► latents(rdp, system) ─► batches (same size) ─► decode_images(..., decoder="mse"|"cdiff"|...)
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,11 +18,12 @@ from pydantic import BaseModel
 from torch import Tensor
 
 from rdpflex.bitstream import EncodedImage, RdpFile
-from rdpflex.decoders import parse_options
-from rdpflex.errors import BitstreamError, FingerprintMismatchError
+from rdpflex.decoders import decode_batch, parse_options
+from rdpflex.errors import BitstreamError, FingerprintMismatchError, RdpflexError
 from rdpflex.images import check_size, load_image
 from rdpflex.latent import Latent
 from rdpflex.system import System
+from rdpflex.tiling import TileSpec
 
 
 @dataclass
@@ -126,41 +127,88 @@ def latents(rdp: RdpFile, system: System, source: str = "file") -> Iterator[Late
             y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
         except BitstreamError as exc:
             raise type(exc)(f"image {i} ({im.stem!r}): {exc}") from exc
-        yield Latent(y_hat, tuple(im.image_size), tuple(im.padded_size), im.stem)
+        yield Latent(y_hat, tuple(im.image_size), tuple(im.padded_size), im.stem, tuple(im.streams), rdp.exact)
+
+
+#: default images per decoder call, and the pixel budget that bounds a batch (memory)
+DEFAULT_BATCH_SIZE = 4
+MAX_BATCH_PIXELS = 4 * 1024 * 1024
+
+
+def batches(indexed: Iterable[tuple[int, Latent]], batch_size: int = DEFAULT_BATCH_SIZE,
+            max_pixels: int = MAX_BATCH_PIXELS) -> Iterator[list[tuple[int, Latent]]]:
+    """Group ``(index, latent)`` pairs into batches of one padded size: at most ``batch_size`` images and
+    ``max_pixels`` padded pixels each (a single larger image still forms a batch of one)."""
+    if batch_size < 1:
+        raise RdpflexError(f"batch size must be at least 1, got {batch_size}")
+    open_: dict[tuple[int, int], list[tuple[int, Latent]]] = {}
+    for i, lat in indexed:
+        group = open_.setdefault(tuple(lat.padded_size), [])
+        h, w = lat.padded_size
+        if group and (len(group) >= batch_size or (len(group) + 1) * h * w > max_pixels):
+            yield open_.pop(tuple(lat.padded_size))
+            group = open_.setdefault(tuple(lat.padded_size), [])
+        group.append((i, lat))
+    yield from (g for g in open_.values() if g)
+
+
+def _resolve(decoder: str, system: System, options: BaseModel | dict | None) -> tuple[object, BaseModel]:
+    dec = system.decoder(decoder)
+    return dec, options if isinstance(options, BaseModel) else parse_options(dec, options or {})
+
+
+def seed_of(options: BaseModel, seed: int) -> int:
+    """The base seed: a decoder's own ``seed`` option, when it has one and it is set, overrides ``seed``."""
+    own = getattr(options, "seed", None)
+    return int(own) if own is not None else seed
+
+
+def decode_group(group: list[tuple[int, Latent]], system: System, decoder: str = "mse",
+                 options: BaseModel | dict | None = None, seed: int = 0, tile: TileSpec | None = None) -> list[Tensor]:
+    """Images (1, 3, H, W) in [0, 1], cropped, for a batch of same-size ``(index, latent)`` pairs.
+
+    Image ``index`` is sampled with ``torch.Generator().manual_seed(seed + index)``: the same pixels
+    whether it is decoded alone or in a batch.
+    """
+    dec, opts = _resolve(decoder, system, options)
+    base = seed_of(opts, seed)
+    device = group[0][1].y_hat.device
+    gens = [torch.Generator(device=device).manual_seed(base + i) for i, _ in group]
+    x = decode_batch(dec, [lat for _, lat in group], system.codec, opts, gens, tile)
+    return [x[k: k + 1, :, : lat.image_size[0], : lat.image_size[1]] for k, (_, lat) in enumerate(group)]
 
 
 def decode_latent(
-    latent: Latent, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
+    latent: Latent, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
+    tile: TileSpec | None = None,
 ) -> Tensor:
-    """One image (1, 3, H, W) in [0, 1], cropped to the original size."""
-    dec = system.decoder(decoder)
-    opts = options if isinstance(options, BaseModel) else parse_options(dec, options or {})
-    device = latent.y_hat.device
-    gen = torch.Generator(device=device).manual_seed(seed)
-    x = dec.decode(latent, system.codec, opts, gen)
-    H, W = latent.image_size
-    return x[..., :H, :W].clamp(0, 1)
-
-
-def decode_latents(
-    lats: Iterable[Latent], system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
-) -> Iterator[tuple[str, Tensor]]:
-    """``(stem, image)`` for every latent. Image ``i`` is sampled with seed ``seed + i``."""
-    dec = system.decoder(decoder)
-    opts = options if isinstance(options, BaseModel) else parse_options(dec, options or {})
-    for i, lat in enumerate(lats):
-        yield lat.stem, decode_latent(lat, system, decoder, opts, seed + i)
+    """One image (1, 3, H, W) in [0, 1], cropped to the original size (sampled with ``seed``)."""
+    return decode_group([(0, latent)], system, decoder, options, seed, tile)[0]
 
 
 def decode_images(
-    rdp: RdpFile, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0
+    rdp: RdpFile, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE, tile: TileSpec | None = None,
 ) -> Iterator[tuple[str, Tensor]]:
-    """``(stem, image)`` for every image of the file. Image ``i`` is sampled with seed ``seed + i``.
+    """``(stem, image)`` for every image of the file, same-size images decoded in batches of up to
+    ``batch_size`` (yielded batch by batch, so not necessarily in file order). Image ``i`` is sampled
+    with seed ``seed + i`` (or the decoder's own ``seed`` option + i).
 
     Every latent is entropy-decoded and checked before the first image is yielded, so a file that
     does not decode exactly (:class:`~rdpflex.errors.EntropyMismatchError`) yields nothing.
     """
-    return decode_latents(list(latents(rdp, system)), system, decoder, options, seed)
+    return decode_latents(list(latents(rdp, system)), system, decoder, options, seed, batch_size, tile)
+
+
+def decode_latents(
+    lats: Sequence[Latent], system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE, tile: TileSpec | None = None,
+) -> Iterator[tuple[str, Tensor]]:
+    """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses seed ``seed + i``."""
+    _, opts = _resolve(decoder, system, options)
+    for group in batches(enumerate(lats), 1 if tile is not None else batch_size):
+        for (_, lat), x in zip(group, decode_group(group, system, decoder, opts, seed, tile)):
+            yield lat.stem, x
 
 
 def psnr(x: Tensor, x_hat: Tensor) -> float:

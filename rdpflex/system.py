@@ -6,7 +6,8 @@
       system.json              rdpflex version, codec arch + config, codec fingerprint
       codec/config.json        arch + constructor config
       codec/model.safetensors  all weights and buffers, entropy tables included (no update() on load)
-      decoders/<name>/         config.json (with the codec fingerprint it was trained on) + model.safetensors
+      decoders/<name>/         config.json (with the codec fingerprint it was trained on) + model.safetensors,
+                               or component folders (unet/, scheduler/ ...) in diffusers' layout, safetensors only
 
 The fingerprint is sha256 over the canonical codec config and all codec tensors; ``.rdp`` files
 carry it, so a file or decoder made with another codec is refused with both fingerprints named.
@@ -23,6 +24,7 @@ import torch
 
 from rdpflex import __version__
 from rdpflex.codecs import TINY, Codec, build_codec
+from rdpflex.decoders import capabilities
 from rdpflex.errors import FingerprintMismatchError, RdpflexError
 from rdpflex.weights import fingerprint, load_weights, read_json, save_weights, write_json
 
@@ -94,7 +96,7 @@ class System:
         if self.root and self.root.resolve() != root.resolve() and (self.root / "decoders").is_dir():
             shutil.copytree(self.root / "decoders", root / "decoders", dirs_exist_ok=True)
         for name, dec in self._decoders.items():
-            if getattr(dec, "needs_weights", True):
+            if capabilities(dec).needs_weights:
                 self._save_decoder(root, name, dec)
         self.root, self.info = root, info
         return root
@@ -115,9 +117,10 @@ class System:
     def _save_decoder(self, root: Path, name: str, decoder: Any) -> None:
         path = root / "decoders" / name
         decoder.save_pretrained(path)
-        cfg = read_json(path / "config.json")
-        cfg["codec_fingerprint"] = self.fingerprint
-        write_json(path / "config.json", cfg)
+        if capabilities(decoder).trained_on_codec:
+            cfg = read_json(path / "config.json")
+            cfg["codec_fingerprint"] = self.fingerprint
+            write_json(path / "config.json", cfg)
 
     def decoder(self, name: str) -> Any:
         """The decoder ``name`` ready for this codec; refuses weights trained on another codec."""
@@ -126,8 +129,9 @@ class System:
         if name in self._decoders:
             return self._decoders[name]
         cls = get_decoder_class(name)
+        caps = capabilities(cls)
         path = None
-        if getattr(cls, "needs_weights", True):
+        if caps.needs_weights:
             path = self.root / "decoders" / name if self.root else None
             if path is None or not (path / "config.json").is_file():
                 trained = ", ".join(self.trained_decoders()) or "none"
@@ -136,7 +140,7 @@ class System:
                     f"train one with a recipe whose stage trains {name!r}"
                 )
             got = read_json(path / "config.json").get("codec_fingerprint")
-            if got != self.fingerprint:
+            if caps.trained_on_codec and got != self.fingerprint:
                 raise FingerprintMismatchError(
                     f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's codec {self.fingerprint[:16]}"
                 )

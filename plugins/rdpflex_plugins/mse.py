@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Sequence
 from typing import ClassVar
 
 import torch
@@ -10,29 +10,26 @@ from pydantic import BaseModel
 from torch import Tensor
 
 from rdpflex.codecs import Codec
-from rdpflex.decoders import NoOptions
+from rdpflex.decoders import DecoderBase, NoOptions
 from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
 
 
-class MSEDecoder:
-    """x_hat = clamp(g_s(y_hat), 0, 1); no options, no weights of its own."""
+class MSEDecoder(DecoderBase):
+    """x_hat = clamp(g_s(y_hat), 0, 1); no options, no weights of its own, deterministic, tileable."""
 
     name: ClassVar[str] = "mse"
     description: ClassVar[str] = "the codec's own synthesis g_s (minimal distortion, deterministic)"
     Options: ClassVar[type[BaseModel]] = NoOptions
     needs_weights: ClassVar[bool] = False
+    supports_tiling: ClassVar[bool] = True
 
-    @classmethod
-    def from_pretrained(cls, path: Path | None, codec: Codec) -> "MSEDecoder":
-        return cls()
-
-    def save_pretrained(self, path: Path) -> None:  # nothing to save: g_s belongs to the codec
-        return None
-
-    @torch.no_grad()
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         return codec.synthesize(latent.y_hat).clamp(0, 1)
+
+    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
+                     generators: Sequence[torch.Generator]) -> Tensor:
+        return codec.synthesize(torch.cat([lat.y_hat for lat in latents])).clamp(0, 1)
 
 
 @hookimpl

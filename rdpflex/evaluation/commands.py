@@ -65,6 +65,8 @@ def _compare_options(f):
         click.option("--mixed-precision", default="no", show_default=True, type=click.Choice(["no", "bf16", "fp16"]),
                      help="Autocast while decoding (fp16: GPU only)."),
         click.option("--cpu", is_flag=True, help="Use the CPU even when a GPU is present."),
+        click.option("--batch-size", default=1, show_default=True,
+                     help="Same-size images decoded together per decoder call (memory bound; 1: timings per image)."),
         click.option("--crop", "crop_size", default=256, show_default=True, help="Side of the center crops in the report."),
         click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table."),
     ]
@@ -91,8 +93,8 @@ def _qualities(text: str | None):
 @system_option
 @_compare_options
 def compare_command(image_dir: Path, output: Path, system_dir: Path | None, decoders: tuple[str, ...], metrics: str,
-                    seed: int, baselines: bool, qualities: str | None, mixed_precision: str, cpu: bool, crop_size: int,
-                    as_json: bool) -> None:
+                    seed: int, baselines: bool, qualities: str | None, mixed_precision: str, cpu: bool, batch_size: int,
+                    crop_size: int, as_json: bool) -> None:
     """Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics.
 
     Writes OUTPUT/bitstream.rdp, metrics.csv, metrics.json, rate_distortion.png,
@@ -107,7 +109,7 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
     try:
         result = compare(image_dir, system_dir, decoders=list(decoders) or None, metrics=metrics, out_dir=output, seed=seed,
                          baselines=baselines, qualities=_qualities(qualities), mixed_precision=mixed_precision, cpu=cpu,
-                         crop_size=crop_size)
+                         crop_size=crop_size, batch_size=batch_size)
         _emit(result, as_json)
         ok = True
     finally:

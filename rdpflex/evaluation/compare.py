@@ -221,6 +221,7 @@ def compare(
     crop_size: int = DEFAULT_CROP,
     progress: bool = True,
     warmup: bool = True,
+    batch_size: int = 1,
 ) -> CompareResult:
     """Encode ``images`` once, decode the bitstream with every decoder setting, measure, report.
 
@@ -239,13 +240,15 @@ def compare(
     :param cpu: force the CPU even when a GPU is present.
     :param accelerator: an existing :class:`accelerate.Accelerator` (otherwise one is made).
     :param crop_size: side of the center crops shown side by side in the report.
+    :param batch_size: same-size images decoded together (at most this many; see
+        :func:`rdpflex.pipeline.batches`). Default 1: ``decode_ms_per_mp`` is then per image.
     :param warmup: before timing, decode one 64x64-pixel corner of a latent once per decoder family
         (one-time initialisation then does not count in ``decode_ms_per_mp``).
     """
     from accelerate.utils import broadcast_object_list, gather_object
     from tqdm.auto import tqdm
 
-    from rdpflex.pipeline import compress_images, decode_latent, latents
+    from rdpflex.pipeline import batches, compress_images, decode_group, latents
     from rdpflex.system import System
 
     t_start = time.perf_counter()
@@ -257,6 +260,8 @@ def compare(
     # -- validate everything on every process before any work --------------------------------
     if crop_size < 8:
         raise RdpflexError(f"crop size must be at least 8 px, got {crop_size}")
+    if batch_size < 1:
+        raise RdpflexError(f"batch size must be at least 1, got {batch_size}")
     if baselines and any(not 1 <= int(q) <= 100 for q in qualities):
         raise RdpflexError(f"baseline qualities must lie in 1..100, got {list(qualities)}")
     pairs = load_image_set(images, quiet=not main)
@@ -329,38 +334,42 @@ def compare(
                 _warm_up(lats[0], system, settings, device, acc)
             bar = tqdm(total=len(mine) * len(settings), desc="decode", unit="img", file=sys.stderr,
                        disable=not (progress and main), dynamic_ncols=True)
-            for i, lat in zip(mine, lats):
+            for i in mine:
                 stem, x_cpu = pairs[i]
-                x = x_cpu.to(device)
-                lat_d = lat.to(device)
-                mp = pixels[i] / 1e6
-                orig_u8 = _u8_hwc(x_cpu)
-                local_crops.append(("original", stem, center_crop(orig_u8, crop_size)))
-                for s_idx, s in enumerate(settings):
-                    bar.set_postfix_str(s.key, refresh=False)
+                local_crops.append(("original", stem, center_crop(_u8_hwc(x_cpu), crop_size)))
+            lats_d = [(i, lat.to(device)) for i, lat in zip(mine, lats)]
+            for s_idx, s in enumerate(settings):
+                bar.set_postfix_str(s.key, refresh=False)
+                for group in batches(lats_d, batch_size):
                     _sync(device)
                     t0 = time.perf_counter()
-                    with torch.no_grad(), acc.autocast():
-                        x_hat = decode_latent(lat_d, system, s.decoder, s.options, seed + i)
+                    with acc.autocast():
+                        x_hats = decode_group(group, system, s.decoder, s.options, seed)
                     _sync(device)
                     dt = time.perf_counter() - t0
                     timing["decode_s"] += dt
-                    x_hat = x_hat.float()
-                    t0 = time.perf_counter()
-                    values, stand_in, mnotes = _image_metric_values(x, x_hat, image_names)
-                    timing["image_metrics_s"] += time.perf_counter() - t0
-                    u8 = _u8_hwc(x_hat)
-                    row = _row("image", s.decoder, s.label, s.options_json(), stem, i, sizes[i],
-                               rec_bytes[i], 8.0 * rec_bytes[i] / pixels[i], est_bits[i] / pixels[i])
-                    row.update(values)
-                    row["decode_ms_per_mp"] = dt * 1000.0 / mp
-                    row["stand_in_metrics"] = ";".join(stand_in)
-                    row["notes"] = "; ".join(dict.fromkeys(mnotes))
-                    local_rows.append(row)
-                    local_crops.append((s.key, stem, center_crop(u8, crop_size)))
-                    if need_images:
-                        local_images.append((s_idx, i, u8))
-                    bar.update()
+                    group_mp = sum(pixels[i] for i, _ in group) / 1e6
+                    for (i, _), x_hat in zip(group, x_hats):
+                        stem, x_cpu = pairs[i]
+                        x = x_cpu.to(device)
+                        x_hat = x_hat.float()
+                        t0 = time.perf_counter()
+                        values, stand_in, mnotes = _image_metric_values(x, x_hat, image_names)
+                        timing["image_metrics_s"] += time.perf_counter() - t0
+                        u8 = _u8_hwc(x_hat)
+                        row = _row("image", s.decoder, s.label, s.options_json(), stem, i, sizes[i],
+                                   rec_bytes[i], 8.0 * rec_bytes[i] / pixels[i], est_bits[i] / pixels[i])
+                        row.update(values)
+                        # a batch's time is shared by its images: ms per megapixel of the batch
+                        row["decode_ms_per_mp"] = dt * 1000.0 / group_mp
+                        row["batch_images"] = len(group)
+                        row["stand_in_metrics"] = ";".join(stand_in)
+                        row["notes"] = "; ".join(dict.fromkeys(mnotes))
+                        local_rows.append(row)
+                        local_crops.append((s.key, stem, center_crop(u8, crop_size)))
+                        if need_images:
+                            local_images.append((s_idx, i, u8))
+                        bar.update()
             bar.close()
 
             t_base = time.perf_counter()
@@ -490,7 +499,7 @@ def _warm_up(lat: Any, system: Any, settings: list[DecoderSetting], device: torc
         if s.decoder in done:
             continue
         done.add(s.decoder)
-        with torch.no_grad(), acc.autocast():
+        with acc.autocast():
             decode_latent(small, system, s.decoder, s.options, 0)
     _sync(device)
 

@@ -18,6 +18,7 @@ Saved as ``config.json`` (generator settings incl. conditioning type, ``beta_max
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -27,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from torch import Tensor, nn
 
 from rdpflex.codecs import Codec
+from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
@@ -75,7 +77,7 @@ def options_for(beta_max: float, beta_min: float = 0.0) -> type[BaseModel]:
     )
 
 
-class MultiRealismDecoder(nn.Module):
+class MultiRealismDecoder(DecoderBase, nn.Module):
     """The ``multirealism`` decoder family: G(y_hat, beta) (+ an optional training-time D).
 
     Build a fresh one for a codec with :meth:`for_codec`; load trained weights with
@@ -88,7 +90,8 @@ class MultiRealismDecoder(nn.Module):
         "beta=0 lowest distortion ... beta_max most realistic"
     )
     Options: ClassVar[type[BaseModel]] = MultiRealismOptions
-    needs_weights: ClassVar[bool] = True
+    #: G is deterministic and fully convolutional (trained on the codec, needs weights: the defaults)
+    supports_tiling: ClassVar[bool] = True
     #: the knob sweep `rdpflex compare` uses by default (the paper's evaluation betas)
     sweep: ClassVar[dict[str, list[float]]] = {"beta": [0.0, 0.64, 1.28, 2.56]}
 
@@ -216,23 +219,30 @@ class MultiRealismDecoder(nn.Module):
         return MultiRealismTrainer
 
     # -- decoding ------------------------------------------------------------------------------
-    @torch.no_grad()
     def decode(self, latent: Latent, codec: Codec, options: BaseModel | dict[str, Any] | None,
                generator: torch.Generator | None = None) -> Tensor:
         """x_hat_beta = clamp(G(y_hat, beta), 0, 1): (1, 3, *latent.padded_size). G is deterministic,
         so the random ``generator`` is not used. Offsets for beta are precomputed and cached (Sec. 3.3)."""
+        return self._generate(latent.y_hat, options)
+
+    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel | dict[str, Any] | None,
+                     generators: Sequence[torch.Generator]) -> Tensor:
+        """One G call for a batch of same-size latents (B, 3, Hp, Wp)."""
+        return self._generate(torch.cat([lat.y_hat for lat in latents]), options)
+
+    def _generate(self, y_hat: Tensor, options: BaseModel | dict[str, Any] | None) -> Tensor:
         beta = self.resolve_beta(options)
         g = self.generator
-        y_hat = latent.y_hat
         if y_hat.shape[1] != g.config["latent_channels"]:
             raise RdpflexError(f"latent has {y_hat.shape[1]} channels; this multirealism decoder expects {g.config['latent_channels']}")
         was_training = g.training
         if was_training:
             g.eval()
         try:
-            g.precompute(beta)
-            p = next(g.parameters())
-            x_hat = g(y_hat.to(p.device, p.dtype), beta)
+            with torch.no_grad():
+                g.precompute(beta)
+                p = next(g.parameters())
+                x_hat = g(y_hat.to(p.device, p.dtype), beta)
         finally:
             if was_training:
                 g.train()
