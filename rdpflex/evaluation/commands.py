@@ -68,6 +68,8 @@ def _compare_options(f):
         click.option("--batch-size", default=1, show_default=True,
                      help="Same-size images decoded together per decoder call (memory bound; 1: timings per image)."),
         click.option("--crop", "crop_size", default=256, show_default=True, help="Side of the center crops in the report."),
+        click.option("--reencode/--no-reencode", default=True, show_default=True,
+                     help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse PSNR of the re-encoding."),
         click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table."),
     ]
     for option in reversed(options):  # click lists options in decoration order, innermost first
@@ -94,7 +96,7 @@ def _qualities(text: str | None):
 @_compare_options
 def compare_command(image_dir: Path, output: Path, system_dir: Path | None, decoders: tuple[str, ...], metrics: str,
                     seed: int, baselines: bool, qualities: str | None, mixed_precision: str, cpu: bool, batch_size: int,
-                    crop_size: int, as_json: bool) -> None:
+                    crop_size: int, reencode: bool, as_json: bool) -> None:
     """Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics.
 
     Writes OUTPUT/bitstream.rdp, metrics.csv, metrics.json, rate_distortion.png,
@@ -109,7 +111,7 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
     try:
         result = compare(image_dir, system_dir, decoders=list(decoders) or None, metrics=metrics, out_dir=output, seed=seed,
                          baselines=baselines, qualities=_qualities(qualities), mixed_precision=mixed_precision, cpu=cpu,
-                         crop_size=crop_size, batch_size=batch_size)
+                         crop_size=crop_size, batch_size=batch_size, reencode=reencode)
         _emit(result, as_json)
         ok = True
     finally:

@@ -33,6 +33,8 @@ from torch import Tensor
 from rdpflex.bitstream import RdpFile, dumps, loads
 from rdpflex.errors import ImageError, RdpflexError
 from rdpflex.evaluation.baselines import DEFAULT_QUALITIES, available_baselines, encode_baseline
+from rdpflex.evaluation.reencode import REENCODE_COLUMNS
+from rdpflex.evaluation.reencode import reencode as reencode_output
 from rdpflex.evaluation.selection import AUTO, MetricSelection, select_metrics
 from rdpflex.evaluation.specs import DecoderSetting, DecoderSpec, resolve_settings
 
@@ -222,6 +224,7 @@ def compare(
     progress: bool = True,
     warmup: bool = True,
     batch_size: int = 1,
+    reencode: bool = True,
 ) -> CompareResult:
     """Encode ``images`` once, decode the bitstream with every decoder setting, measure, report.
 
@@ -240,6 +243,9 @@ def compare(
     :param cpu: force the CPU even when a GPU is present.
     :param accelerator: an existing :class:`accelerate.Accelerator` (otherwise one is made).
     :param crop_size: side of the center crops shown side by side in the report.
+    :param reencode: re-encode every decoded output with the same codec and report the re-encoding
+        consistency (:mod:`rdpflex.evaluation.reencode`): ``reencode_agreement``, ``reencode_identical``,
+        ``reencode_mse_psnr``.
     :param batch_size: same-size images decoded together (at most this many; see
         :func:`rdpflex.pipeline.batches`). Default 1: ``decode_ms_per_mp`` is then per image.
     :param warmup: before timing, decode one 64x64-pixel corner of a latent once per decoder family
@@ -324,7 +330,7 @@ def compare(
         mine = list(mine)
         # entropy decoding of this process's share, on the CPU
         t0 = time.perf_counter()
-        sub = RdpFile(rdp.fingerprint, [rdp.images[i] for i in mine], rdp.arch)
+        sub = RdpFile(rdp.fingerprint, [rdp.images[i] for i in mine], rdp.arch, exact=rdp.exact, version=rdp.version)
         lats = list(latents(sub, system, "bitstream"))
         timing["entropy_decode_s"] = time.perf_counter() - t0
         timing.update(decode_s=0.0, image_metrics_s=0.0, baselines_s=0.0)
@@ -349,7 +355,7 @@ def compare(
                     dt = time.perf_counter() - t0
                     timing["decode_s"] += dt
                     group_mp = sum(pixels[i] for i, _ in group) / 1e6
-                    for (i, _), x_hat in zip(group, x_hats):
+                    for (i, lat), x_hat in zip(group, x_hats):
                         stem, x_cpu = pairs[i]
                         x = x_cpu.to(device)
                         x_hat = x_hat.float()
@@ -360,6 +366,12 @@ def compare(
                         row = _row("image", s.decoder, s.label, s.options_json(), stem, i, sizes[i],
                                    rec_bytes[i], 8.0 * rec_bytes[i] / pixels[i], est_bits[i] / pixels[i])
                         row.update(values)
+                        if reencode:
+                            t0 = time.perf_counter()
+                            re = reencode_output(_hwc_to_tensor(_u8_hwc(x_hat), device), lat, rdp.images[i], system.codec, rdp.exact)
+                            timing["reencode_s"] = timing.get("reencode_s", 0.0) + time.perf_counter() - t0
+                            row.update(reencode_agreement=re.latent_agreement, reencode_identical=float(re.bitstream_identical),
+                                       reencode_mse_psnr=re.mse_psnr)
                         # a batch's time is shared by its images: ms per megapixel of the batch
                         row["decode_ms_per_mp"] = dt * 1000.0 / group_mp
                         row["batch_images"] = len(group)
@@ -525,7 +537,7 @@ def _summarise(rows, settings, selection, decoded, originals, file_bytes, total_
     for r in rows:
         groups.setdefault((r["decoder"], r["setting"]), []).append(r)
     key_to_idx = {(s.decoder, s.label): k for k, s in enumerate(settings)}
-    metric_names = [n for n in selection.image]
+    metric_names = [n for n in selection.image] + list(REENCODE_COLUMNS)
     summary = []
     set_notes: dict[tuple[str, str], list[str]] = {}
     for (decoder, setting), grp in groups.items():

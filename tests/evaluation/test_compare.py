@@ -124,6 +124,9 @@ def test_end_to_end_report(eval_image_dir, eval_system_dir, stand_in_home, tmp_p
     assert oracle["swd"] == 0.0 and noisy["swd"] > 1.0 and noisy["swd_levels"] >= 2  # weight-free, always computed
     assert noisy["ms_ssim"] is None  # images too small for MS-SSIM: NaN -> null
     assert noisy["decode_ms_per_mp"] > 0
+    # re-encoding consistency: the oracle's output is the original, so it re-encodes to the very file
+    assert oracle["reencode_agreement"] == 1.0 and oracle["reencode_identical"] == 1.0
+    assert 0.0 <= noisy["reencode_agreement"] <= 1.0  # a random test codec barely moves its latent
     assert any("STAND-IN" in n for n in data["notes"])
 
 
