@@ -1,0 +1,1 @@
+"""The ``idempotence`` decoder family: an unconditional diffusion prior inverted under a re-encoding constraint."""
