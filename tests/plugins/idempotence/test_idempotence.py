@@ -19,8 +19,8 @@ from tests.conftest import smooth_image
 
 @pytest.fixture(scope="module")
 def setup():
-    """A tiny codec, a tiny random prior (T=50), and the latents of two 32x48 images from one file."""
-    system = System.tiny("msh", seed=0)
+    """The bundled (trained) codec, a tiny random prior (T=50), and the latents of two 32x48 images from one file."""
+    system = System.load(None)
     torch.manual_seed(0)
     unet = build_prior(32, (8, 16), 1, norm_num_groups=4)
     sched = build_scheduler(50)
