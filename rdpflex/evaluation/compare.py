@@ -506,11 +506,16 @@ def _warm_up(lat: Any, system: Any, settings: list[DecoderSetting], device: torc
     if lat.y_hat.shape[-2] < h or lat.y_hat.shape[-1] < w:
         return
     small = Latent(lat.y_hat[..., :h, :w].contiguous(), (side, side), (side, side), lat.stem).to(device)
+    from rdpflex.decoders import capabilities
+    from rdpflex.plugins import get_decoder_class
+
     done: set[str] = set()
     for s in settings:
         if s.decoder in done:
             continue
         done.add(s.decoder)
+        if capabilities(get_decoder_class(s.decoder)).needs_grad:
+            continue  # guided families re-derive the file's grid from its streams: no corner crop to warm up with
         with acc.autocast():
             decode_latent(small, system, s.decoder, s.options, 0)
     _sync(device)
