@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 JOBS ?= 2
 
-.PHONY: install test test-slow demo demo-system bench clean
+.PHONY: install test test-slow fuzz demo demo-system bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -26,6 +26,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# The .rdp fuzz run of `make test` with many more mutants; outcome counts in fuzz-report.json.
+FUZZ_EXAMPLES ?= 2000
+fuzz: $(STAMP)
+	RDPFLEX_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) RDPFLEX_FUZZ_REPORT=fuzz-report.json $(PY) -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 demo: $(STAMP)
 	$(VENV)/bin/rdpflex demo -o demo-out

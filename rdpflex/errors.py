@@ -45,3 +45,7 @@ class RecipeError(RdpflexError):
 
 class EntropyMismatchError(BitstreamError):
     """The entropy decoder did not reproduce the encoder's symbols (entropy parameters computed differently)."""
+
+
+class ForeignFileError(FingerprintMismatchError, BitstreamError):
+    """A ``.rdp`` file written by another codec than the system's: both a bitstream and a fingerprint error."""

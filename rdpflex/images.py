@@ -1,7 +1,7 @@
 """Image I/O. PNG and JPEG (anything Pillow reads) in, 8-bit RGB PNG out.
 
-Modes: grayscale (L, I;16, I, F) and palette images are converted to RGB; an alpha channel
-(RGBA, LA, PA) is dropped — both with a one-line note on stderr, never silently. Images smaller than
+Modes: grayscale (L, I;16, I, F; 16-bit scaled to 8), palette, CMYK and other colour spaces are
+converted to RGB; an alpha channel (RGBA, LA, PA) is dropped — both with a one-line note on stderr, never silently. Images smaller than
 ``MIN_SIDE`` on either side or larger than ``MAX_SIDE`` are refused with :class:`ImageError`.
 """
 
@@ -16,6 +16,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from rdpflex.errors import ImageError
+from rdpflex.limits import max_pixels, pixel_cap_message
 
 MIN_SIDE = 8
 MAX_SIDE = 1 << 15
@@ -35,6 +36,8 @@ def to_rgb(img: Image.Image, name: str = "image", quiet: bool = False) -> Image.
             _note(f"{name}: alpha channel dropped (rdpflex codes RGB)")
     elif img.mode in ("L", "1", "I", "I;16", "F") and not quiet:
         _note(f"{name}: grayscale converted to RGB")
+    elif img.mode != "P" and not quiet:  # CMYK, YCbCr, LAB, HSV: Pillow's conversion, no colour management
+        _note(f"{name}: {img.mode} converted to RGB")
     if img.mode in ("I", "I;16", "F"):
         arr = np.asarray(img, dtype=np.float64)
         scale = 65535.0 if arr.max() > 255 else 255.0
@@ -45,6 +48,8 @@ def to_rgb(img: Image.Image, name: str = "image", quiet: bool = False) -> Image.
 def check_size(h: int, w: int, name: str = "image") -> None:
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
         raise ImageError(f"{name} is {w}x{h}; rdpflex codes images from {MIN_SIDE}x{MIN_SIDE} to {MAX_SIDE}x{MAX_SIDE} pixels")
+    if h * w > max_pixels():
+        raise ImageError(pixel_cap_message(name, h, w, max_pixels()))
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
@@ -58,13 +63,15 @@ def load_image(path: Path | str, quiet: bool = False) -> Tensor:
     path = Path(path)
     try:
         with Image.open(path) as img:
+            check_size(img.height, img.width, path.name)  # from the header, before the pixels are decoded
             img.load()
             rgb = to_rgb(img, path.name, quiet)
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own cap (Image.MAX_IMAGE_PIXELS)
+        raise ImageError(f"{path}: refused by Pillow's decompression-bomb limit: {exc}") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise ImageError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
-    check_size(rgb.height, rgb.width, path.name)
     return pil_to_tensor(rgb)
 
 
@@ -76,12 +83,16 @@ def to_uint8(x: Tensor) -> np.ndarray:
 
 
 def save_png(x: Tensor, path: Path | str) -> Path:
-    """Write an image tensor as an 8-bit RGB PNG (atomically: temp file then rename)."""
+    """Write an image tensor as an 8-bit RGB PNG (atomically: temp file then rename; one-line ImageError on failure)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(to_uint8(x), "RGB").save(tmp, format="PNG")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(to_uint8(x), "RGB").save(tmp, format="PNG")
+        tmp.replace(path)
+    except OSError as exc:  # disk full, read-only, permissions: the old file (if any) is untouched
+        tmp.unlink(missing_ok=True)
+        raise ImageError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -19,11 +19,13 @@ from torch import Tensor
 
 from rdpflex.bitstream import EncodedImage, RdpFile
 from rdpflex.decoders import decode_batch, parse_options
-from rdpflex.errors import BitstreamError, FingerprintMismatchError, RdpflexError
+from rdpflex.errors import BitstreamError, ForeignFileError, RdpflexError
 from rdpflex.images import check_size, load_image
 from rdpflex.latent import Latent
+from rdpflex.limits import max_pixels as pixel_cap
+from rdpflex.limits import pixel_cap_message
 from rdpflex.system import System
-from rdpflex.tiling import TileSpec
+from rdpflex.tiling import TileSpec, analyse
 
 
 @dataclass
@@ -64,7 +66,7 @@ def encode_image(
     check_size(H, W, stem)
     device = next(codec.parameters()).device
     xp = codec.pad(x.to(device))
-    y = codec.g_a(xp)
+    y = analyse(codec.g_a, xp, codec.latent_stride)  # tiled on large images (bounded memory)
     out = codec.entropy_encode(y, exact)
     bits = math.nan
     if estimate:
@@ -101,21 +103,27 @@ def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None
     """Refuse a file written by another codec, naming both fingerprints."""
     if rdp.fingerprint != system.fingerprint:
         where = system.root or "(in memory)"
-        raise FingerprintMismatchError(
+        raise ForeignFileError(
             f"{source} was written by codec {rdp.fingerprint[:16]} ({rdp.arch or '?'}), not by the codec of system "
             f"{where} ({system.fingerprint[:16]}, {system.codec.arch}); pass --system with the system that wrote it"
         )
 
 
-def latents(rdp: RdpFile, system: System, source: str = "file") -> Iterator[Latent]:
+def latents(rdp: RdpFile, system: System, source: str = "file", max_pixels: int | None = None) -> Iterator[Latent]:
     """Entropy-decode every image of a file into :class:`Latent`s, checked against the codec.
 
     Each image's decoded symbols are checked against the CRC the encoder recorded (format version
     2): a decoder that computed other entropy parameters raises :class:`EntropyMismatchError`
     instead of yielding a garbage latent. Version-1 files carry no such checksum.
+    Every image's padded size is checked against the pixel cap (:mod:`rdpflex.limits`) before
+    anything is entropy-decoded: a header claiming a huge image is refused before it is allocated.
     """
     check_compatible(rdp, system, source)
     codec = system.codec
+    cap = pixel_cap(max_pixels)
+    for i, im in enumerate(rdp.images):
+        if im.padded_size[0] * im.padded_size[1] > cap:
+            raise BitstreamError(pixel_cap_message(f"image {i} ({im.stem!r}) of {source}", *im.padded_size, cap))
     for i, im in enumerate(rdp.images):
         if len(im.streams) != codec.num_streams:
             raise BitstreamError(f"image {i} ({im.stem!r}) has {len(im.streams)} streams; codec {codec.arch} writes {codec.num_streams}")

@@ -26,7 +26,7 @@ from rdpflex import __version__
 from rdpflex.codecs import TINY, Codec, build_codec
 from rdpflex.decoders import capabilities
 from rdpflex.errors import FingerprintMismatchError, RdpflexError
-from rdpflex.weights import fingerprint, load_weights, read_json, save_weights, write_json
+from rdpflex.weights import fingerprint, load_error, load_weights, read_json, save_weights, write_json
 
 SYSTEM_JSON = "system.json"
 ASSETS = Path(__file__).parent / "assets"
@@ -79,7 +79,7 @@ class System:
             codec = build_codec(cfg["arch"], **cfg["config"])
             codec.load_state_dict(state)
         except (KeyError, TypeError, RuntimeError) as exc:
-            raise RdpflexError(f"{root}/codec does not match its config: {str(exc).splitlines()[0]}") from exc
+            raise RdpflexError(f"{root}/codec does not match its config: {load_error(exc)}") from exc
         system = cls(codec, root, info)
         if info.get("fingerprint") != system.fingerprint:
             raise RdpflexError(f"{root} is corrupted: codec weights do not match the fingerprint in {SYSTEM_JSON}")

@@ -29,8 +29,21 @@ def save_weights(directory: Path, state: dict[str, Tensor], config: dict[str, An
     write_json(directory / CONFIG, config)
 
 
+#: files that are (or usually are) pickles: refused in system folders, never opened
+PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")
+
+
+def refuse_pickles(directory: Path) -> None:
+    """One-line error if a weights folder holds a pickle file: rdpflex reads safetensors only, and says so."""
+    found = sorted(p.name for p in Path(directory).rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
+    if found:
+        raise RdpflexError(f"{directory} holds pickle file(s) {', '.join(found)}: rdpflex loads safetensors only "
+                           "(a pickle can run code); remove them or convert them with safetensors.torch.save_file")
+
+
 def load_weights(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     directory = Path(directory)
+    refuse_pickles(directory)
     for f in (WEIGHTS, CONFIG):
         if not (directory / f).is_file():
             raise RdpflexError(f"{directory} is incomplete: {f} is missing")
@@ -39,6 +52,12 @@ def load_weights(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     except (SafetensorError, OSError, ValueError) as exc:
         raise RdpflexError(f"{directory / WEIGHTS} is not a valid safetensors file: {exc}") from exc
     return state, read_json(directory / CONFIG)
+
+
+def load_error(exc: BaseException) -> str:
+    """The informative line of a ``load_state_dict`` error (``size mismatch for g_a.0.weight: ...``)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and not ln.startswith("Error(s) in loading")]
+    return lines[0] if lines else exc.__class__.__name__
 
 
 def write_json(path: Path, obj: Any) -> None:

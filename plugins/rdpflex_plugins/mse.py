@@ -13,6 +13,7 @@ from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase, NoOptions
 from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
+from rdpflex.tiling import synthesize
 
 
 class MSEDecoder(DecoderBase):
@@ -25,7 +26,7 @@ class MSEDecoder(DecoderBase):
     supports_tiling: ClassVar[bool] = True
 
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
-        return codec.synthesize(latent.y_hat).clamp(0, 1)
+        return synthesize(codec.synthesize, latent.y_hat, codec.latent_stride).clamp(0, 1)  # tiled on large images
 
     def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
                      generators: Sequence[torch.Generator]) -> Tensor:

@@ -5,7 +5,8 @@
     OUTPUT/
       recipe.yaml                  the resolved recipe (after --set)
       checkpoints/step-00000400/   accelerator.save_state (model.safetensors, optimizer*.bin, RNG states)
-                                   + trainer_state.json (written last: a checkpoint without it is incomplete)
+                                   + trainer_state.json, written in a temporary directory and published
+                                   with one rename (rdpflex.train.checkpoints); resumed with weights_only=True
       logs/<project>/              TensorBoard events (Accelerate's tracker)
       metrics.jsonl                validation metrics, one JSON object per evaluation
       system/                      the export (codec stage: a loadable system directory)
@@ -21,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -31,6 +31,7 @@ import torch
 import yaml
 
 from rdpflex.errors import RdpflexError
+from rdpflex.train import checkpoints as ckpt
 from rdpflex.train.recipe import LoadedRecipe, Recipe
 from rdpflex.train.stage import StepContext
 
@@ -257,20 +258,23 @@ class Trainer:
                 f"{r.train.steps} steps -> {self.output}")
 
     def _save(self, acc: Any, step: int) -> None:
+        """Write the checkpoint into a temporary directory, then publish it with one rename (crash-safe)."""
         d = self.output / "checkpoints" / f"{CKPT_PREFIX}{step:08d}"
-        if acc.is_main_process and d.exists():
-            shutil.rmtree(d)
+        tmp = ckpt.temp_dir(d)
+        if acc.is_main_process:
+            ckpt.clean_stale(d.parent)  # temporaries of a killed run
         acc.wait_for_everyone()
-        acc.save_state(str(d))
+        acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if acc.is_main_process:
             state = {"step": step, "total_steps": self.recipe.train.steps, "num_processes": acc.num_processes,
-                     "recipe_sha256": self.loaded.digest(), "stage": self.recipe.stage}
-            (d / TRAINER_STATE).write_text(json.dumps(state, indent=2) + "\n")
+                     "recipe_sha256": self.loaded.digest(), "stage": self.recipe.stage, "recipe": self.loaded.raw}
+            (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2, default=str) + "\n")
+            ckpt.publish(tmp, d)
             keep = self.recipe.checkpoint.keep
             if keep:
                 for _, old in checkpoint_dirs(self.output)[:-keep]:
-                    shutil.rmtree(old, ignore_errors=True)
+                    ckpt.discard(old)
         acc.wait_for_everyone()
 
     def _load(self, acc: Any, found: tuple[int, Path]) -> int:
@@ -281,16 +285,19 @@ class Trainer:
                                f"resume it with the same number (this run has {acc.num_processes})")
         if state.get("stage") != self.recipe.stage:
             raise RdpflexError(f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is {self.recipe.stage!r}")
+        prev = self.output / "recipe.yaml"
+        old = state.get("recipe") or (yaml.safe_load(prev.read_text()) or {} if prev.is_file() else None)
+        if old is not None:
+            changed = ckpt.incompatible_changes(json.loads(json.dumps(old, default=str)), json.loads(json.dumps(self.loaded.raw, default=str)))
+            if changed:
+                raise RdpflexError(f"cannot resume from {d}: the recipe changed incompatibly ({'; '.join(changed)}); "
+                                   f"only {', '.join(p.rstrip('.') + ('.*' if p.endswith('.') else '') for p in ckpt.RESUMABLE_CHANGES)} may change on --resume")
+        ckpt.verify_pickles(d)  # every pickle opens with weights_only=True, or the resume is refused
         try:
-            acc.load_state(str(d))
+            with ckpt.forced_weights_only():
+                acc.load_state(str(d))
         except (RuntimeError, KeyError, ValueError, FileNotFoundError) as exc:
             raise RdpflexError(f"cannot resume from {d}: {str(exc).splitlines()[0]} (did the recipe's model change?)") from exc
-        prev = self.output / "recipe.yaml"
-        if prev.is_file() and acc.is_main_process:
-            old = yaml.safe_load(prev.read_text()) or {}
-            changed = sorted(k for k in set(old) | set(self.loaded.raw) if old.get(k) != self.loaded.raw.get(k))
-            if changed:
-                acc.print(f"note: resuming with changed recipe sections: {', '.join(changed)}")
         acc.print(f"resumed from {d} (step {step})")
         return step
 

@@ -32,7 +32,8 @@ from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
-from rdpflex.weights import load_weights, save_weights
+from rdpflex.tiling import synthesize
+from rdpflex.weights import load_error, load_weights, save_weights
 from rdpflex_plugins.multirealism.conditioning import BETA_TRAIN_MAX, COND_HIDDEN
 from rdpflex_plugins.multirealism.discriminator import HIFIC_CHANNELS, ConditionalPatchDiscriminator
 from rdpflex_plugins.multirealism.generator import MultiRealismGenerator, build_generator_for
@@ -175,7 +176,7 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
         try:
             generator.load_state_dict(state)
         except RuntimeError as exc:
-            raise RdpflexError(f"{path}/model.safetensors does not match its config: {str(exc).splitlines()[0]}") from None
+            raise RdpflexError(f"{path}/model.safetensors does not match its config: {load_error(exc)}") from None
         dec = cls(generator, beta_max=beta_max).eval()
         device = _device_of(codec)
         return dec.to(device) if device is not None else dec
@@ -242,7 +243,8 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
             with torch.no_grad():
                 g.precompute(beta)
                 p = next(g.parameters())
-                x_hat = g(y_hat.to(p.device, p.dtype), beta)
+                stride = latent.padded_size[0] // y_hat.shape[-2]
+                x_hat = synthesize(lambda t: g(t, beta), y_hat.to(p.device, p.dtype), stride)  # tiled on large images
         finally:
             if was_training:
                 g.train()
