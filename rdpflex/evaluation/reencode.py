@@ -4,7 +4,7 @@ Xu, Zhang, Li, Ma, "Idempotence and Perceptual Image Compression" (ICLR 2024, ar
 Sec. 3) show that a perceptual decoder that samples the true posterior is idempotent: re-encoding
 its output with the same codec gives back the same quantised latent. This measures it for any
 decoder: the output is re-encoded with the codec (the file's entropy path), and compared with the
-file's latent (fraction of latent elements equal), its bitstream (byte-identical or not), and the
+file's latent (fraction of latent elements in the same quantisation bin, |Δŷ| < 0.5), its bitstream (byte-identical or not), and the
 ``mse`` reconstructions of both (PSNR between them: how far a receiver that decodes the
 re-encoded file with ``mse`` lands from one that decodes the original).
 """
@@ -28,7 +28,7 @@ REENCODE_COLUMNS = ("reencode_agreement", "reencode_identical", "reencode_mse_ps
 
 @dataclass
 class Reencoding:
-    latent_agreement: float  # fraction of y_hat elements of the re-encoded output equal to the file's
+    latent_agreement: float  # fraction of y_hat elements of the re-encoded output in the file's quantisation bin (|diff| < 0.5)
     bitstream_identical: bool  # every re-encoded stream byte-identical to the file's
     mse_psnr: float  # PSNR (dB) between g_s of the re-encoded latent and g_s of the file's latent
 
@@ -41,7 +41,9 @@ def reencode(image: Tensor, latent: Latent, record: EncodedImage, codec, exact: 
     out = codec.compress(x, exact=exact)
     y_file = latent.y_hat.to(device)
     y_new = out["y_hat"]
-    agreement = float((y_new == y_file).float().mean())
+    # the same quantisation bin: the re-encoded means (from the output's own side information) shift
+    # y_hat continuously, a different symbol moves it by about one step
+    agreement = float(((y_new - y_file).abs() < 0.5).float().mean())
     identical = [s[0] for s in out["strings"]] == list(record.streams)
     H, W = latent.image_size
     a = (codec.g_s(y_new)[..., :H, :W].clamp(0, 1) * 255).round()

@@ -32,8 +32,10 @@ from rdpflex.weights import read_json, write_json
 from .guidance import SCHEDULERS, guided_sample, make_constraint
 from .prior import load_prior, save_prior
 
-#: the reference implementation's guidance scale (Xu et al. 2024, code release)
+#: the reference implementation's guidance scale per DDPM step over 1000 steps (Xu et al. 2024, code release)
 PAPER_ZETA = 0.6
+#: rdpflex's default per sampling step for its few-step default (measured, docs/decoders/idempotence.md)
+DEFAULT_ZETA = 20.0
 
 
 class IdempotenceOptions(BaseModel):
@@ -41,12 +43,13 @@ class IdempotenceOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    zeta: float = Field(PAPER_ZETA, ge=0.0, le=100.0, allow_inf_nan=False,
-                        description="guidance scale: higher keeps the re-encoding closer to the file (lower distortion), lower trusts the prior (more realism)")
-    steps: int = Field(20, ge=1, le=1000, description="sampling steps (at most the prior's training timesteps)")
+    zeta: float = Field(DEFAULT_ZETA, ge=0.0, le=1000.0, allow_inf_nan=False,
+                        description="guidance scale per sampling step: higher keeps the re-encoding closer to the file, lower trusts the prior "
+                                    f"(the reference code's {PAPER_ZETA} is per step of 1000 DDPM steps)")
+    steps: int = Field(30, ge=1, le=1000, description="sampling steps of the full schedule (at most the prior's training timesteps; strength x steps are run)")
     scheduler: Literal["ddpm", "ddim"] = Field("ddim", description="diffusers sampler built from the prior's scheduler config")
-    constraint: Literal["x", "y"] = Field("x", description="x: compare g_s(Q(g_a(x))) with the MSE reconstruction; y: compare g_a(x) with the file's latent")
-    strength: float = Field(0.6, gt=0.0, le=1.0, description="start from the MSE reconstruction noised to this fraction of the schedule (1 = pure noise, as in the paper)")
+    constraint: Literal["x", "y"] = Field("y", description="x: compare g_s(Q(g_a(x))) with the MSE reconstruction; y: compare g_a(x) with the file's latent")
+    strength: float = Field(0.3, gt=0.0, le=1.0, description="start from the MSE reconstruction noised to this fraction of the schedule (1 = pure noise, as in the paper)")
     retries: int = Field(0, ge=0, le=5, description="resample an image whose re-encoding agreement stays below `target`, with zeta x1.5 each time (as the reference code)")
     target: float = Field(0.9, ge=0.0, le=1.0, description="re-encoding agreement (fraction of latent symbols) that ends retries")
 
@@ -60,7 +63,7 @@ class IdempotenceDecoder(DecoderBase):
     stochastic: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
     trained_on_codec: ClassVar[bool] = False
-    sweep: ClassVar[dict[str, list[Any]]] = {"zeta": [0.3, 0.6, 1.2]}
+    sweep: ClassVar[dict[str, list[Any]]] = {"zeta": [5.0, 10.0, 20.0]}
 
     def __init__(self, unet: Any, scheduler_config: dict[str, Any], reference: str | None = None) -> None:
         self.unet = unet.eval().requires_grad_(False)
