@@ -82,7 +82,7 @@ def estimated_bits(codec: Any, x: torch.Tensor) -> float:
 @torch.no_grad()
 def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tuple[dict, dict]:
     """Time ratios and sizes for one model and one image ``x`` (1, 3, H, W), H and W multiples of 64."""
-    from rdpflex.bitstream import dumps, loads
+    from rdpflex.bitstream import HEADER_MIN_BYTES, dumps, loads
     from rdpflex.pipeline import compress_images, latents
 
     codec = system.codec
@@ -113,6 +113,8 @@ def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tup
     sizes = {
         "estimated_bytes": est / 8, "compressai_bytes": payload, "rdp_float_bytes": len(blobs[False]),
         "rdp_exact_bytes": len(blobs[True]), "container_bytes": len(blobs[False]) - payload,
+        # the file header (magic ... arch, once per file) aside, what each image record adds to its strings
+        "per_image_container_bytes": len(blobs[False]) - payload - HEADER_MIN_BYTES - len(codec.arch.encode()),
         "rans_overhead_pct": 100 * (8 * payload / est - 1), "file_overhead_pct": 100 * (8 * len(blobs[False]) / est - 1),
         "exact_file_overhead_pct": 100 * (8 * len(blobs[True]) / est - 1),
     }
