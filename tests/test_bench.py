@@ -60,3 +60,19 @@ def test_bench_codec_command_prints_and_writes_json(tiny_system_dir, tmp_path):
     assert "rdpflex bench codec" in r.output and "| msh |" in r.output
     payload = json.loads(out.read_text())
     assert payload["bench"] == "codec" and payload["machine"]["torch"] and payload["tables"]
+
+
+def test_bench_without_subcommand_runs_all_three(monkeypatch, tmp_path):
+    import rdpflex.bench.codec as codec
+    import rdpflex.bench.decoders as decoders
+    import rdpflex.bench.train as train
+    from rdpflex.cli import cli
+
+    monkeypatch.setattr(codec, "bench_codec", lambda *a, **k: {"time": [{"model": "x"}], "size": [{"model": "x"}]})
+    monkeypatch.setattr(codec, "bench_exact_rate", lambda *a, **k: [{"image": "y"}])
+    monkeypatch.setattr(decoders, "bench_decoders", lambda *a, **k: [{"decoder": "mse"}])
+    monkeypatch.setattr(train, "bench_train", lambda *a, **k: [{"stage": "codec"}])
+    r = CliRunner().invoke(cli, ["bench", "--json", str(tmp_path / "all.json"), "-o", str(tmp_path / "b.md")])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all-codec.json", "all-decoders.json", "all-train.json", "b.md"]
+    assert (tmp_path / "b.md").read_text().count("## rdpflex bench ") == 3
