@@ -6,6 +6,7 @@ Errors caused by input (:class:`~rdpflex.errors.RdpflexError`) print one line ``
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -35,7 +36,60 @@ def load_system(system_dir: Path | None, device: str = "cpu"):
     return System.load(system_dir).to(device)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+#: commands defined next to the code they drive: ``name: ("module:attribute", short help)``. The module is
+#: imported only when the command runs; ``--help`` prints the short help (tests keep it equal to the command's).
+LAZY_COMMANDS = {
+    "train": ("rdpflex.train.commands:train_command", "Train from RECIPE (a YAML file or a shipped recipe name such as quick/codec)."),
+    "recipes": ("rdpflex.train.commands:recipes_group", "Shipped training recipes: list, show, validate, schema."),
+    "compare": ("rdpflex.evaluation.commands:compare_command", "Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics."),
+    "demo": ("rdpflex.evaluation.commands:demo_command", "The embedded demo: scikit-image photographs, the default system, every trained decoder at its sweep, JPEG/WebP baselines, metrics auto."),
+    "bench": ("rdpflex.bench.commands:bench_group", "Measure speed and size against peers: codec, decoders, train (all three without a subcommand)."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command runs (click's "lazily loading
+    subcommands" pattern) and asks plugins for their commands only when a name is not built in or the
+    commands are listed: ``rdpflex --help`` imports neither torch nor compressai."""
+
+    _plugins_added = False
+    _listing = False
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self._listing = False
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS and name not in self.commands:
+            if self._listing:
+                return click.Command(name, help=LAZY_COMMANDS[name][1])
+            self.add_command(load_command(name), name)
+        if name not in self.commands:
+            self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+    def _add_plugin_commands(self) -> None:
+        if not self._plugins_added:
+            from rdpflex.plugins import get_plugin_manager
+
+            self._plugins_added = True
+            get_plugin_manager(own=False).hook.register_commands(cli=self)
+
+
+def load_command(name: str) -> click.Command:
+    """Import a lazily registered built-in command."""
+    module, attr = LAZY_COMMANDS[name][0].split(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="rdpflex")
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def cli(debug: bool) -> None:
@@ -200,44 +254,19 @@ def import_compressai(arch: str, quality: int, checkpoint: Path | None, metric: 
     click.echo(f"wrote system {output}: {codec.describe()}, fingerprint {system.fingerprint[:16]}")
 
 
-@cli.command()
-@system_option
-@device_option
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None, help="Append the results to this markdown file.")
-@click.option("--quick", is_flag=True, help="Smaller images and fewer repeats.")
-def bench(system_dir: Path | None, device: str, output: Path | None, quick: bool) -> None:
-    """Measure speed against CompressAI on the same model, and every decoder's ms per megapixel."""
-    from rdpflex.bench import report
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
+def plugins_command(as_json: bool) -> None:
+    """List installed plugins (entry points of group `rdpflex`) without importing them."""
+    from rdpflex.plugins import list_plugins
 
-    text = report(system_dir, device, quick)
-    click.echo(text)
-    if output is not None:
-        with open(output, "a") as f:
-            f.write("\n" + text)
-        click.echo(f"appended to {output}", err=True)
-
-
-def _builtin_commands() -> list[tuple[str, str]]:
-    """(module, attribute) of commands defined next to the code they drive."""
-    return [
-        ("rdpflex.train.commands", "train_command"),
-        ("rdpflex.train.commands", "recipes_group"),
-        ("rdpflex.evaluation.commands", "compare_command"),
-        ("rdpflex.evaluation.commands", "demo_command"),
-    ]
-
-
-def _add_commands() -> None:
-    import importlib
-
-    for mod, attr in _builtin_commands():
-        try:
-            cli.add_command(getattr(importlib.import_module(mod), attr))
-        except (ImportError, AttributeError):
-            continue
-    from rdpflex.plugins import get_plugin_manager
-
-    get_plugin_manager().hook.register_commands(cli=cli)
+    rows = list_plugins()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        origin = "built in" if r["builtin"] else f"{r['distribution'] or 'RDPFLEX_PLUGIN_MODULES'} {r['version'] or ''}".rstrip()
+        click.echo(f"{r['name']:<22} {r['module']:<40} {origin}{'  (blocked)' if r['blocked'] else ''}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -247,7 +276,6 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
-        _add_commands()
         cli.main(args=argv, prog_name="rdpflex", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)

@@ -6,6 +6,11 @@ too. Environment variables:
 - ``RDPFLEX_PLUGINS=a,b``: load only these entry points (empty value: load none);
 - ``RDPFLEX_BLOCK_PLUGINS=a,b``: never load these;
 - ``RDPFLEX_PLUGIN_MODULES=pkg.mod,...``: also load these modules as plugins (development, tests).
+
+Loading a plugin imports its module, and rdpflex's own plugin modules import torch and compressai
+(seconds). :func:`list_plugins` reads entry-point metadata only, and the command line adds plugin
+commands from :func:`get_plugin_manager` ``(own=False)``, which skips rdpflex's own plugins (they
+add no commands; tested) so that ``rdpflex --help`` imports neither.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import importlib
 import os
 import sys
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 import pluggy
@@ -23,6 +28,8 @@ from rdpflex import hookspecs
 from rdpflex.errors import RdpflexError, UnknownPluginError
 
 GROUP = "rdpflex"
+#: the distribution whose entry points are rdpflex's built-in plugins
+OWN_DISTRIBUTION = "rdpflex"
 
 
 def _names(var: str) -> set[str] | None:
@@ -31,14 +38,26 @@ def _names(var: str) -> set[str] | None:
     return {n.strip() for n in os.environ[var].split(",") if n.strip()}
 
 
+def _is_blocked(name: str) -> bool:
+    allow, block = _names("RDPFLEX_PLUGINS"), _names("RDPFLEX_BLOCK_PLUGINS") or set()
+    return name in block or (allow is not None and name not in allow)
+
+
+def _is_own(ep: EntryPoint) -> bool:
+    return ep.dist is not None and ep.dist.name == OWN_DISTRIBUTION
+
+
 @cache
-def get_plugin_manager() -> pluggy.PluginManager:
+def get_plugin_manager(own: bool = True) -> pluggy.PluginManager:
+    """The loaded plugins; ``own=False`` leaves out rdpflex's own entry points (built-in decoders, stages)."""
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
-    allow, block = _names("RDPFLEX_PLUGINS"), _names("RDPFLEX_BLOCK_PLUGINS") or set()
+    block = _names("RDPFLEX_BLOCK_PLUGINS") or set()
     for ep in entry_points(group=GROUP):
-        if ep.name in block or (allow is not None and ep.name not in allow):
+        if _is_blocked(ep.name):
             pm.set_blocked(ep.name)
+            continue
+        if not own and _is_own(ep):
             continue
         if pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
             continue
@@ -55,6 +74,19 @@ def get_plugin_manager() -> pluggy.PluginManager:
             raise RdpflexError(f"RDPFLEX_PLUGIN_MODULES names {mod!r}, which cannot be imported: {exc}") from exc
     pm.check_pending()
     return pm
+
+
+def list_plugins() -> list[dict[str, Any]]:
+    """Installed plugins from entry-point metadata, without importing them (``rdpflex plugins``)."""
+    rows = [
+        {"name": ep.name, "module": ep.value, "distribution": ep.dist.name if ep.dist else None,
+         "version": ep.dist.version if ep.dist else None, "builtin": _is_own(ep), "blocked": _is_blocked(ep.name)}
+        for ep in entry_points(group=GROUP)
+    ]
+    rows += [{"name": mod, "module": mod, "distribution": None, "version": None, "builtin": False,
+              "blocked": mod in (_names("RDPFLEX_BLOCK_PLUGINS") or set())}
+             for mod in sorted(_names("RDPFLEX_PLUGIN_MODULES") or ())]
+    return sorted(rows, key=lambda r: r["name"])
 
 
 def reset_plugins() -> None:

@@ -1,21 +1,78 @@
-from rdpflex.bench import bench_decoders, bench_exact_rate, bench_vs_compressai, to_markdown
+"""Smoke tests of `rdpflex bench`: tiny sizes, one repeat, no timing asserts."""
+
+import json
+
+from click.testing import CliRunner
+
+from rdpflex.bench.codec import bench_codec, bench_exact_rate, sample_image
+from rdpflex.bench.common import interleaved, peak_rss_increase, to_markdown
+from rdpflex.bench.decoders import bench_decoders
+from rdpflex.bench.train import bench_train
 
 
-def test_bench_vs_compressai_small():
-    rows = bench_vs_compressai(size=(64, 64), N=8, M=12, repeats=1)
-    assert len(rows) == 5
-    assert all(r["compressai_ms"] > 0 and r["rdpflex_ms"] > 0 for r in rows)
-    assert "byte-identical" in rows[0]["note"]
-    md = to_markdown(rows, "t")
-    assert md.count("\n|") >= 3
+def test_bench_codec_small_rows_and_byte_parity(tiny_system_dir):
+    result = bench_codec(("mbt2018-mean", "msh"), ((64, 64),), repeats=1, system_dir=tiny_system_dir)
+    assert [r["model"] for r in result["time"]] == ["mbt2018-mean", "msh"]
+    assert all(r["strings_identical"] for r in result["time"])
+    assert all(r["float_enc_ratio"] > 0 and r["exact_dec_ratio"] > 0 for r in result["time"])
+    sizes = result["size"]
+    assert len(sizes) == 3 and sizes[-1]["weights"] == "trained"
+    assert all(r["rdp_float_bytes"] == r["compressai_bytes"] + r["container_bytes"] for r in sizes)
+    assert to_markdown(result["time"], "t").count("\n|") >= 3
 
 
-def test_bench_decoders_lists_mse(tiny_system_dir):
-    rows = bench_decoders(tiny_system_dir, size=(64, 64), repeats=1)
-    assert rows[0]["decoder"] == "mse" and rows[0]["ms_per_MP"] > 0
+def test_sample_image_has_the_requested_size():
+    assert sample_image("coffee", (512, 768)).shape == (1, 3, 512, 768)
+    assert sample_image("astronaut", (64, 64)).shape == (1, 3, 64, 64)
+
+
+def test_bench_decoders_ratio_to_mse_and_batches(tiny_system_dir):
+    rows = bench_decoders(tiny_system_dir, size=(64, 64), batches=(1, 2), repeats=1)
+    assert [(r["decoder"], r["batch"]) for r in rows] == [("mse", 1), ("mse", 2)]
+    assert all(r["ms_per_MP"] > 0 and r["ratio_to_mse"] > 0 and r["peak_MiB"] >= 0 for r in rows)
 
 
 def test_bench_exact_rate_reports_the_cost(tiny_system_dir):
     rows = bench_exact_rate(tiny_system_dir, names=("astronaut", "coffee"), max_side=64)
     assert [r["image"].split()[0] for r in rows] == ["astronaut", "coffee", "mean"]
     assert all(r["float_bpp"] > 0 and r["exact_bpp"] > 0 for r in rows)
+
+
+def test_bench_train_runs_a_tiny_recipe():
+    rows = bench_train(("tiny",), scaling=False, table=(("tiny", "codec", "tiny/codec", ()),))
+    assert len(rows) == 1 and rows[0]["stage"] == "codec" and rows[0]["steps_per_s"] > 0
+
+
+def test_interleaved_and_peak_memory():
+    calls = []
+    t = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2, warmup=0)
+    assert calls == ["a", "b", "a", "b"] and set(t) == {"a", "b"}
+    assert peak_rss_increase(lambda: bytearray(32 << 20)) >= 0
+
+
+def test_bench_codec_command_prints_and_writes_json(tiny_system_dir, tmp_path):
+    from rdpflex.cli import cli
+
+    out = tmp_path / "codec.json"
+    r = CliRunner().invoke(cli, ["bench", "codec", "--system", str(tiny_system_dir), "--models", "msh", "--sizes", "64x64",
+                                 "--repeats", "1", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "rdpflex bench codec" in r.output and "| msh |" in r.output
+    payload = json.loads(out.read_text())
+    assert payload["bench"] == "codec" and payload["machine"]["torch"] and payload["tables"]
+
+
+def test_bench_without_subcommand_runs_all_three(monkeypatch, tmp_path):
+    import rdpflex.bench.codec as codec
+    import rdpflex.bench.decoders as decoders
+    import rdpflex.bench.train as train
+    from rdpflex.cli import cli
+
+    monkeypatch.setattr(codec, "bench_codec", lambda *a, **k: {"time": [{"model": "x"}], "size": [{"model": "x"}]})
+    monkeypatch.setattr(codec, "bench_exact_rate", lambda *a, **k: [{"image": "y"}])
+    monkeypatch.setattr(decoders, "bench_decoders", lambda *a, **k: [{"decoder": "mse"}])
+    monkeypatch.setattr(train, "bench_train", lambda *a, **k: [{"stage": "codec"}])
+    r = CliRunner().invoke(cli, ["bench", "--json", str(tmp_path / "all.json"), "-o", str(tmp_path / "b.md")])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["all-codec.json", "all-decoders.json", "all-train.json", "b.md"]
+    assert (tmp_path / "b.md").read_text().count("## rdpflex bench ") == 3

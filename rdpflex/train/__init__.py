@@ -9,8 +9,24 @@ Public API: :func:`load_recipe`, :func:`train`, :class:`Stage`, :class:`StepCont
 :func:`make_optimizer`, :class:`Strict` (base of a stage's ``Config``).
 """
 
-from rdpflex.train.recipe import LoadedRecipe, Recipe, Strict, load_recipe, validate_recipe
-from rdpflex.train.stage import Stage, StepContext, make_optimizer
-from rdpflex.train.trainer import train
+import importlib
+from typing import Any
 
-__all__ = ["LoadedRecipe", "Recipe", "Strict", "load_recipe", "validate_recipe", "Stage", "StepContext", "make_optimizer", "train"]
+# Exports are imported on first use (PEP 562): `rdpflex recipes ls` imports rdpflex.train.commands,
+# which must not pull in torch through this package's __init__.
+_EXPORTS = {
+    **dict.fromkeys(["LoadedRecipe", "Recipe", "Strict", "load_recipe", "validate_recipe"], "rdpflex.train.recipe"),
+    **dict.fromkeys(["Stage", "StepContext", "make_optimizer"], "rdpflex.train.stage"),
+    "train": "rdpflex.train.trainer",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(_EXPORTS)
