@@ -224,14 +224,14 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
                generator: torch.Generator | None = None) -> Tensor:
         """x_hat_beta = clamp(G(y_hat, beta), 0, 1): (1, 3, *latent.padded_size). G is deterministic,
         so the random ``generator`` is not used. Offsets for beta are precomputed and cached (Sec. 3.3)."""
-        return self._generate(latent.y_hat, options)
+        return self._generate(latent.y_hat, options, codec.latent_stride)
 
     def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel | dict[str, Any] | None,
                      generators: Sequence[torch.Generator]) -> Tensor:
         """One G call for a batch of same-size latents (B, 3, Hp, Wp)."""
-        return self._generate(torch.cat([lat.y_hat for lat in latents]), options)
+        return self._generate(torch.cat([lat.y_hat for lat in latents]), options, codec.latent_stride)
 
-    def _generate(self, y_hat: Tensor, options: BaseModel | dict[str, Any] | None) -> Tensor:
+    def _generate(self, y_hat: Tensor, options: BaseModel | dict[str, Any] | None, stride: int = 16) -> Tensor:
         beta = self.resolve_beta(options)
         g = self.generator
         if y_hat.shape[1] != g.config["latent_channels"]:
@@ -243,7 +243,6 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
             with torch.no_grad():
                 g.precompute(beta)
                 p = next(g.parameters())
-                stride = latent.padded_size[0] // y_hat.shape[-2]
                 x_hat = synthesize(lambda t: g(t, beta), y_hat.to(p.device, p.dtype), stride)  # tiled on large images
         finally:
             if was_training:
