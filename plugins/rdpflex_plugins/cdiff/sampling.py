@@ -49,6 +49,10 @@ def make_scheduler(name: str, base_config: dict[str, Any], steps: int) -> Any:
 
 Denoise = Callable[[Tensor, Tensor], Tensor]
 
+#: DDIM's eta is applied as at most this: with eta = 1 exactly, the first step from t = T-1 (alpha_bar ~ 0)
+#: takes the square root of 1 - alpha_bar_prev - sigma^2 = 0, which float32 rounding can make negative (NaN)
+MAX_DDIM_ETA = 0.999
+
 
 def tiled_denoiser(denoiser: Any, cond: Tensor, tile: TileSpec | None) -> Denoise:
     """(x_t, t) -> model output over the whole image, or blended over overlapping tiles (bounded activations)."""
@@ -72,7 +76,7 @@ def sample(denoise: Denoise, scheduler: Any, shape: tuple[int, ...], generators:
     x = randn_tensor(shape, generator=gens, device=device, dtype=dtype) * scheduler.init_noise_sigma
     step_kwargs: dict[str, Any] = {"generator": gens}
     if eta is not None:
-        step_kwargs["eta"] = eta
+        step_kwargs["eta"] = min(eta, MAX_DDIM_ETA)
     for t in scheduler.timesteps:
         model_in = scheduler.scale_model_input(x, t)
         out = denoise(model_in, t.to(device))
