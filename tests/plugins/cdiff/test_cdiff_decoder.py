@@ -54,7 +54,11 @@ def test_scheduler_swap_keeps_the_training_schedule(system, decoder, lats):
         sched = make_scheduler(name, cfg, 4)
         assert torch.allclose(sched.alphas_cumprod, make_scheduler("ddpm", cfg, 4).alphas_cumprod)
         assert sched.config.prediction_type == cfg["prediction_type"] and len(sched.timesteps) == 4
-        assert int(sched.timesteps[0]) == cfg["num_train_timesteps"] - 1  # trailing spacing starts at pure noise
+        T = cfg["num_train_timesteps"]
+        if name == "dpm-solver":  # lambda_min_clipped skips the few timesteps with logSNR < -10.2
+            assert 0.95 * (T - 1) <= int(sched.timesteps[0]) < T - 1
+        else:
+            assert int(sched.timesteps[0]) == T - 1  # trailing spacing starts at pure noise
         outs[name] = run(decoder, system, lats[:1], [5], scheduler=name, steps=4)
     assert type(make_scheduler("dpm-solver", cfg, 4)).__name__ == "DPMSolverMultistepScheduler"
     assert make_scheduler("dpm-solver", cfg, 4).config.algorithm_type == "dpmsolver++"
