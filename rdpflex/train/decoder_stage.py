@@ -8,7 +8,8 @@
 A decoder family opts in by giving its decoder class ``trainer_class()`` returning a class with
 ``Config`` (pydantic, the recipe's ``decoder.settings``), ``__init__(recipe, settings, accelerator,
 codec)``, ``modules()``, ``optimizers()``, ``train_step(x, y_hat, ctx)``,
-``validate(images, codec, ctx)`` and ``export_decoder()``.
+``validate(images, codec, ctx)`` and ``export_decoder()``; optionally ``checkpoint_objects()`` (extra
+state such as EMA weights, saved in every checkpoint and restored on resume).
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class DecoderStage:
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return self.trainer.optimizers()
+
+    def checkpoint_objects(self) -> dict[str, Any]:
+        return getattr(self.trainer, "checkpoint_objects", dict)()
 
     @torch.no_grad()
     def _latent(self, x: Tensor) -> Tensor:

@@ -75,12 +75,17 @@ def model_table(model: type[BaseModel], prefix: str) -> list[str]:
 
 
 def schema_markdown() -> str:
-    from rdpflex.plugins import get_stages
+    from rdpflex.plugins import get_decoders, get_stages
 
     lines = ["### Common sections (every recipe)", "", *model_table(Recipe, "")]
     for name, cls in get_stages().items():
         lines += ["", f"### Stage `{name}` — section `{name}:`", "", getattr(cls, "description", ""),
                   f"(registered by `{cls.__module__}`)", "", *model_table(cls.Config, f"{name}.")]
+    for family, cls in get_decoders().items():
+        if hasattr(cls, "trainer_class"):
+            trainer = cls.trainer_class()
+            lines += ["", f"### `decoder.settings` of `family: {family}`", "", f"(trainer `{trainer.__module__}.{trainer.__name__}`)", "",
+                      *model_table(trainer.Config, "decoder.settings.")]
     return "\n".join(lines) + "\n"
 
 

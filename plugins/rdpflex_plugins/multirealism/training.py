@@ -82,18 +82,9 @@ class MultiRealismSettings(Strict):
 
     def perceptual_fn(self):
         """LPIPS(x, x_hat) per example, or None. Never a randomly initialised backbone."""
-        if self.perceptual == "none":
-            return None
-        from rdpflex.metrics.image import build_lpips
-        from rdpflex.metrics.weights import ALEXNET
+        from rdpflex.train.perceptual import lpips_loss
 
-        model = build_lpips(ALEXNET.resolve(self.lpips_weights))  # WeightsMissingError names the file
-
-        def lpips_fn(x: Tensor, x_hat: Tensor) -> Tensor:
-            m = model.to(x.device)
-            return m(x_hat.float() * 2 - 1, x.float() * 2 - 1).flatten(1).mean(1)
-
-        return lpips_fn
+        return None if self.perceptual == "none" else lpips_loss(self.lpips_weights)
 
 
 class JointConfig(MultiRealismSettings, CodecSource):

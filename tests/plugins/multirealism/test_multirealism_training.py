@@ -75,7 +75,7 @@ def test_decoder_stage_errors_name_the_field(tiny_system_dir):
     raw = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml").raw
     raw = {k: v for k, v in raw.items() if k != "joint"} | {
         "stage": "decoder", "decoder": {"system": str(tiny_system_dir), "family": "mse", "settings": {}}}
-    with pytest.raises(RecipeError, match="decoder.family: 'mse' has no trainer; trainable decoder families: multirealism"):
+    with pytest.raises(RecipeError, match="decoder.family: 'mse' has no trainer; trainable decoder families: cdiff, multirealism"):
         validate_recipe(raw)
     raw["decoder"] = {"system": str(tiny_system_dir), "family": "multirealism", "settings": {"beta_max": -1, "bogus": 1}}
     with pytest.raises(RecipeError) as err:

@@ -1,0 +1,184 @@
+"""``cdiff``: a conditional diffusion decoder on the codec's latent (Mari et al. 2024; HFD, Hoogeboom et al. 2023).
+
+Decode-time knobs (:class:`CDiffOptions`): ``scheduler`` (ddpm, ddim, dpm-solver), ``steps``,
+``eta`` (ddim only) and ``seed`` (overrides ``--seed``; image i uses seed + i). ``steps`` is bounded
+by the number of training timesteps stored with the weights, so a loaded decoder validates against
+its own ``Options`` (``decoder.Options``) and refuses out-of-range values with the allowed range.
+
+Saved as a component folder (``SYSTEM/decoders/cdiff/``)::
+
+    config.json                       family, format_version, conditioning (condition_on_mse, target) + codec fingerprint
+    unet/                             UNet2DModel.save_pretrained — the EMA weights, used for sampling
+    adapter/                          LatentAdapter.save_pretrained
+    scheduler/scheduler_config.json   the training noise schedule (betas, prediction type)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from torch import Tensor, nn
+
+from rdpflex.codecs import Codec
+from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler, warn_pickles
+from rdpflex.decoders import DecoderBase
+from rdpflex.errors import OptionsError, RdpflexError
+from rdpflex.hookspecs import hookimpl
+from rdpflex.latent import Latent
+from rdpflex.tiling import TileSpec, decode_in_tiles
+from rdpflex.weights import read_json, write_json
+from rdpflex_plugins.cdiff.model import ConditionalDenoiser, LatentAdapter
+from rdpflex_plugins.cdiff.sampling import SCHEDULER_NAMES, make_scheduler, sample, tiled_denoiser
+
+FORMAT_VERSION = 1
+MAX_STEPS = 1000
+SchedulerName = Literal["ddpm", "ddim", "dpm-solver"]
+
+
+class CDiffOptions(BaseModel):
+    """Sampling options (class level: steps <= 1000; a loaded decoder bounds steps by its training timesteps)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheduler: SchedulerName = Field("ddim", description="sampler: ddpm (ancestral), ddim (eta), dpm-solver (DPM-Solver++, few steps)")
+    steps: int = Field(16, ge=1, le=MAX_STEPS, description="denoising steps (more: slower; with noise, more realistic)")
+    eta: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False, description="ddim only: 0 deterministic ... 1 DDPM-like noise per step")
+    seed: int | None = Field(None, ge=0, description="base seed of the initial noise (default: --seed); image i uses seed + i")
+
+    @model_validator(mode="after")
+    def _eta_needs_ddim(self) -> "CDiffOptions":
+        if self.eta != 0.0 and self.scheduler != "ddim":
+            raise ValueError(f"eta applies to scheduler ddim only (got scheduler={self.scheduler}, eta={self.eta})")
+        return self
+
+
+@lru_cache(maxsize=None)
+def options_for(max_steps: int) -> type[BaseModel]:
+    """:class:`CDiffOptions` with ``steps <= max_steps`` (the decoder's training timesteps)."""
+    return create_model(
+        "CDiffOptions", __base__=CDiffOptions,
+        steps=(int, Field(16 if max_steps >= 16 else max_steps, ge=1, le=max_steps, description=CDiffOptions.model_fields["steps"].description)),
+    )
+
+
+class CDiffDecoder(DecoderBase, nn.Module):
+    """The ``cdiff`` family: sample x ~ p(x | y_hat [, x_mse]) with a diffusers scheduler."""
+
+    name: ClassVar[str] = "cdiff"
+    description: ClassVar[str] = (
+        "conditional diffusion decoder on the latent (Mari et al. 2024; HFD two-stage over the mse image): "
+        "scheduler/steps/eta move along the distortion-realism trade-off"
+    )
+    Options: ClassVar[type[BaseModel]] = CDiffOptions
+    stochastic: ClassVar[bool] = True
+    supports_tiling: ClassVar[bool] = True
+    #: the sweep `rdpflex compare` / `rdpflex demo` use by default (kept cheap: 40 UNet calls per image)
+    sweep: ClassVar[dict[str, list]] = {"scheduler": ["ddim"], "steps": [4, 16], "eta": [0.0, 1.0]}
+
+    def __init__(self, denoiser: ConditionalDenoiser, scheduler_config: dict[str, Any]) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+        self.scheduler_config = dict(scheduler_config)
+        self.max_steps = int(self.scheduler_config["num_train_timesteps"])
+        self.Options = options_for(self.max_steps)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return {"family": self.name, "format_version": FORMAT_VERSION,
+                "condition_on_mse": self.denoiser.condition_on_mse, "target": self.denoiser.target}
+
+    # -- component folder ------------------------------------------------------------------------
+    def save_pretrained(self, path: Path) -> None:
+        from diffusers import DDPMScheduler
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        save_component(self.denoiser.unet, path, "unet")
+        save_component(self.denoiser.adapter, path, "adapter")
+        save_scheduler(DDPMScheduler.from_config(self.scheduler_config), path)
+        write_json(path / "config.json", self.config)
+
+    @classmethod
+    def from_pretrained(cls, path: Path | None, codec: Codec) -> "CDiffDecoder":
+        from diffusers import UNet2DModel
+
+        if path is None:
+            raise RdpflexError("the cdiff decoder needs trained weights (a decoders/cdiff/ folder)")
+        path = Path(path)
+        warn_pickles(path)
+        cfg = read_json(path / "config.json")
+        if int(cfg.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
+            raise RdpflexError(f"{path}: cdiff format {cfg['format_version']} is newer than supported ({FORMAT_VERSION})")
+        adapter = load_component(LatentAdapter, path, "adapter")
+        if adapter.config.latent_channels != codec.latent_channels:
+            raise RdpflexError(f"cdiff decoder in {path} takes {adapter.config.latent_channels} latent channels; "
+                               f"this {codec.arch!r} codec has {codec.latent_channels}")
+        unet = load_component(UNet2DModel, path, "unet")
+        try:
+            denoiser = ConditionalDenoiser(adapter, unet, cfg["condition_on_mse"], cfg["target"])
+        except (KeyError, ValueError) as exc:
+            raise RdpflexError(f"{path}/config.json is not a cdiff decoder config: {exc}") from None
+        dec = cls(denoiser, load_scheduler_config(path)).eval()
+        device = next(codec.parameters()).device
+        return dec.to(device)
+
+    @classmethod
+    def trainer_class(cls) -> type:
+        """Trainer on a frozen codec, used by the generic ``decoder`` training stage."""
+        from rdpflex_plugins.cdiff.training import CDiffTrainer
+
+        return CDiffTrainer
+
+    # -- options ---------------------------------------------------------------------------------
+    def resolve(self, options: BaseModel | dict[str, Any] | None) -> BaseModel:
+        """Options validated against this decoder's bounds; one-line OptionsError naming the ranges."""
+        raw = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
+        try:
+            return self.Options(**raw)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+            raise OptionsError(
+                f"invalid options for decoder 'cdiff': {problems} (options: scheduler in {{{', '.join(SCHEDULER_NAMES)}}}, "
+                f"1 <= steps <= {self.max_steps}, 0 <= eta <= 1 with ddim only, seed >= 0)"
+            ) from None
+
+    # -- decoding --------------------------------------------------------------------------------
+    def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
+        return self.decode_batch([latent], codec, options, [generator])
+
+    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
+                     generators: Sequence[torch.Generator]) -> Tensor:
+        """(B, 3, Hp, Wp) in [0, 1]; image i's noise comes from ``generators[i]`` only."""
+        y_hat = torch.cat([lat.y_hat for lat in latents])
+        x_mse = codec.synthesize(y_hat).clamp(0, 1) if self.denoiser.needs_mse else None
+        return self._sample(y_hat, x_mse, options, generators, None)
+
+    def decode_tiled(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator,
+                     tile: TileSpec) -> Tensor:
+        """Tiles blended at every denoising step (consistent seams); the MSE image is itself decoded in tiles."""
+        tile.check(codec.latent_stride)
+        x_mse = decode_in_tiles(lambda sub: codec.synthesize(sub.y_hat).clamp(0, 1), latent, codec, tile) if self.denoiser.needs_mse else None
+        return self._sample(latent.y_hat, x_mse, options, [generator], tile)
+
+    def _sample(self, y_hat: Tensor, x_mse: Tensor | None, options: BaseModel, generators: Sequence[torch.Generator],
+                tile: TileSpec | None) -> Tensor:
+        opts = self.resolve(options)
+        p = next(self.denoiser.parameters())
+        y_hat = y_hat.to(p.device, p.dtype)
+        x_mse = x_mse.to(p.device, p.dtype) if x_mse is not None else None
+        cond = self.denoiser.condition(y_hat, x_mse)
+        scheduler = make_scheduler(opts.scheduler, self.scheduler_config, opts.steps)
+        shape = (y_hat.shape[0], 3, *cond.shape[-2:])
+        x0 = sample(tiled_denoiser(self.denoiser, cond, tile), scheduler, shape, generators, p.device, p.dtype,
+                    eta=opts.eta if opts.scheduler == "ddim" else None)
+        return self.denoiser.to_image(x0, x_mse).clamp(0, 1).float()
+
+
+@hookimpl
+def register_decoders(register):
+    register(CDiffDecoder)

@@ -1,0 +1,84 @@
+"""Sampling — the decode-time RDP knob: diffusers schedulers swapped with ``from_config``.
+
+::
+
+    x_T = randn_tensor(shape, generator=[g_0 .. g_{B-1}])        one generator per image: batch-invariant
+    for t in scheduler.timesteps:                                 (steps of `trailing` spacing, t_0 = T-1)
+        out = denoiser(x_t, t, cond)            whole image, or blended over tiles at every step
+        x_t = scheduler.step(out, t, x_t, [eta,] generator=gens).prev_sample
+    image = to_image(x_0, x_mse)
+
+- ``ddpm``  — ancestral sampling (Ho et al. 2020), stochastic at every step;
+- ``ddim``  — Song et al. 2021 (arXiv 2010.02502, Eq. 12): ``eta`` = 0 deterministic ... 1 DDPM-like noise;
+- ``dpm-solver`` — DPM-Solver++ (Lu et al. 2022, arXiv 2211.01095), 2nd-order multistep, for few steps.
+
+Mari et al. 2024 (arXiv 2403.02887) use the sampler and its number of steps to move along the
+distortion–perception trade-off from one latent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+from diffusers.utils.torch_utils import randn_tensor
+from torch import Tensor
+
+from rdpflex.tiling import TileSpec, Window, blend
+
+SCHEDULERS: dict[str, tuple[type, dict[str, Any]]] = {
+    "ddpm": (DDPMScheduler, {}),
+    "ddim": (DDIMScheduler, {"set_alpha_to_one": True}),
+    "dpm-solver": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2,
+                                                 "lower_order_final": True, "final_sigmas_type": "zero",
+                                                 # diffusers' setting for cosine-type schedules: skip logSNR < -10.2 (stability)
+                                                 "lambda_min_clipped": -5.1}),
+}
+SCHEDULER_NAMES = tuple(SCHEDULERS)
+
+
+def make_scheduler(name: str, base_config: dict[str, Any], steps: int) -> Any:
+    """A fresh scheduler ``name`` from the model's saved config (same betas, prediction type), ``steps`` set."""
+    cls, extra = SCHEDULERS[name]
+    scheduler = cls.from_config(base_config, **extra)
+    scheduler.set_timesteps(steps)
+    return scheduler
+
+
+Denoise = Callable[[Tensor, Tensor], Tensor]
+
+#: DDIM's eta is applied as at most this: with eta = 1 exactly, the first step from t = T-1 (alpha_bar ~ 0)
+#: takes the square root of 1 - alpha_bar_prev - sigma^2 = 0, which float32 rounding can make negative (NaN)
+MAX_DDIM_ETA = 0.999
+
+
+def tiled_denoiser(denoiser: Any, cond: Tensor, tile: TileSpec | None) -> Denoise:
+    """(x_t, t) -> model output over the whole image, or blended over overlapping tiles (bounded activations)."""
+    if tile is None:
+        return lambda x, t: denoiser(x, t, cond)
+
+    def run(x: Tensor, t: Tensor) -> Tensor:
+        def window(win: Window) -> Tensor:
+            top, bottom, left, right = win
+            return denoiser(x[..., top:bottom, left:right], t, cond[..., top:bottom, left:right])
+
+        return blend(window, x.shape[-2], x.shape[-1], tile)
+
+    return run
+
+
+def sample(denoise: Denoise, scheduler: Any, shape: tuple[int, ...], generators: Sequence[torch.Generator],
+           device: torch.device, dtype: torch.dtype, eta: float | None = None) -> Tensor:
+    """Run the reverse process from x_T ~ N(0, I) (drawn per image from its generator); returns x_0."""
+    gens = list(generators)
+    x = randn_tensor(shape, generator=gens, device=device, dtype=dtype) * scheduler.init_noise_sigma
+    step_kwargs: dict[str, Any] = {"generator": gens}
+    if eta is not None:
+        step_kwargs["eta"] = min(eta, MAX_DDIM_ETA)
+    for t in scheduler.timesteps:
+        model_in = scheduler.scale_model_input(x, t)
+        out = denoise(model_in, t.to(device))
+        x = scheduler.step(out, t, x, **step_kwargs).prev_sample
+    return x

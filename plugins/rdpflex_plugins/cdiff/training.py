@@ -1,0 +1,208 @@
+"""Training the ``cdiff`` denoiser on a frozen codec (the generic ``decoder`` stage, ``family: cdiff``).
+
+::
+
+    x ─frozen codec─► y_hat, x_mse = g_s(y_hat)           (no gradient: the codec is frozen)
+    x_0 = 2x − 1  or  2(x − x_mse)  (target: image | residual)
+    t ~ U{0..T−1}, ε ~ N(0, I), x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε       (DDPMScheduler.add_noise)
+    loss = || f(x_t, t; y_hat, x_mse) − target ||²,  target = ε | v | x_0   (prediction_type)
+         + lpips_weight · LPIPS(x, image(x̂_0))        optional, on the predicted clean image
+    EMA of the weights (diffusers EMAModel) after every optimiser step: saved in checkpoints,
+    exported as the decoder's weights and used for sampling.
+
+The diffusion loss is Ho et al. 2020 ("Denoising Diffusion Probabilistic Models", arXiv 2006.11239,
+Eq. 14) with diffusers' prediction types (v: Salimans & Ho 2022, arXiv 2202.00512, Sec. 4).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field, model_validator
+from torch import Tensor, nn
+
+from rdpflex.train.recipe import Recipe, Strict
+from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex_plugins.cdiff.model import ConditionalDenoiser
+from rdpflex_plugins.cdiff.plugin import CDiffDecoder
+from rdpflex_plugins.cdiff.schedules import Schedule, scheduler_config
+
+
+class UNetSettings(Strict):
+    """The diffusers UNet2DModel."""
+
+    block_out_channels: list[int] = Field([32, 64, 64], min_length=1, description="Channels per resolution level (Mari et al. 2024 use a DDPM-size UNet; CPU: 16-64).")
+    layers_per_block: int = Field(1, ge=1, description="ResNet layers per level.")
+    attention_levels: int = Field(0, ge=0, description="Self-attention on this many lowest-resolution levels (Mari et al. 2024: 2). Memory grows with the image: decode large images with --tile.")
+    norm_num_groups: int = Field(8, ge=1, description="GroupNorm groups (must divide every level's channels).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "UNetSettings":
+        if self.attention_levels > len(self.block_out_channels):
+            raise ValueError(f"attention_levels ({self.attention_levels}) exceeds the {len(self.block_out_channels)} levels")
+        bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
+        if bad:
+            raise ValueError(f"norm_num_groups {self.norm_num_groups} does not divide channels {bad}")
+        return self
+
+
+class AdapterSettings(Strict):
+    """The latent adapter: y_hat -> conditioning planes at image resolution."""
+
+    hidden: int = Field(64, ge=1, description="Width of the adapter's two 3x3 convs.")
+    cond_channels: int = Field(8, ge=1, description="Conditioning planes concatenated to the UNet input.")
+
+
+class NoiseSettings(Strict):
+    """The training noise schedule (stored with the weights; every sampler reuses it)."""
+
+    schedule: Schedule = Field("shifted_cosine", description="diffusers' linear / scaled_linear / squaredcos_cap_v2, or HFD's shifted_cosine (detail-focused).")
+    shift: float = Field(2 * math.log(2), description="shifted_cosine: added to logSNR (SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8).")
+    num_train_timesteps: int = Field(1000, ge=2, le=1000, description="T, the discrete training timesteps.")
+    prediction_type: Literal["epsilon", "v_prediction", "sample"] = Field("epsilon", description="What the UNet predicts (diffusers naming).")
+
+
+class EMASettings(Strict):
+    """diffusers' EMAModel over the denoiser's weights (exported and used for sampling)."""
+
+    decay: float = Field(0.999, gt=0, lt=1, description="Maximum EMA decay.")
+    use_warmup: bool = Field(True, description="EMA warm-up: decay grows as 1 - (1 + step)^-power (short runs need it).")
+    power: float = Field(2 / 3, gt=0, description="Warm-up power (2/3 suits runs of up to ~1M steps).")
+    update_after_step: int = Field(0, ge=0, description="Start averaging after this many steps.")
+
+
+class ValidationSampler(Strict):
+    """How the held-out images are sampled during training (cheap)."""
+
+    scheduler: Literal["ddpm", "ddim", "dpm-solver"] = "ddim"
+    steps: int = Field(4, ge=1)
+
+
+class CDiffSettings(Strict):
+    """The ``decoder.settings`` of ``family: cdiff``."""
+
+    unet: UNetSettings = Field(default_factory=UNetSettings)
+    adapter: AdapterSettings = Field(default_factory=AdapterSettings)
+    noise: NoiseSettings = Field(default_factory=NoiseSettings)
+    ema: EMASettings = Field(default_factory=EMASettings)
+    condition_on_mse: bool = Field(True, description="Also condition on the MSE reconstruction g_s(y_hat) (HFD two-stage).")
+    target: Literal["image", "residual"] = Field("residual", description="Diffuse the image, or the residual x - x_mse over the MSE reconstruction (HFD).")
+    perceptual: Literal["none", "lpips"] = Field("none", description="`lpips`: add LPIPS(alex) on the predicted clean image (needs the AlexNet weights).")
+    lpips_weight: float = Field(0.0, ge=0, description="Weight of the LPIPS term (with perceptual: lpips).")
+    lpips_weights: str | None = Field(None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache).")
+    validation: ValidationSampler = Field(default_factory=ValidationSampler)
+
+    @model_validator(mode="after")
+    def _check(self) -> "CDiffSettings":
+        if (self.perceptual == "lpips") != (self.lpips_weight > 0):
+            raise ValueError("perceptual 'lpips' and lpips_weight > 0 go together")
+        return self
+
+    def build_denoiser(self, latent_channels: int) -> ConditionalDenoiser:
+        u, a = self.unet, self.adapter
+        return ConditionalDenoiser.build(
+            latent_channels, block_out_channels=tuple(u.block_out_channels), layers_per_block=u.layers_per_block,
+            attention_levels=u.attention_levels, norm_num_groups=u.norm_num_groups, adapter_hidden=a.hidden,
+            cond_channels=a.cond_channels, condition_on_mse=self.condition_on_mse, target=self.target,
+        )
+
+    def scheduler_config(self) -> dict[str, Any]:
+        n = self.noise
+        return scheduler_config(n.schedule, n.shift, n.num_train_timesteps, n.prediction_type)
+
+
+def predicted_x0(pred: Tensor, x_t: Tensor, alpha_bar: Tensor, prediction_type: str) -> Tensor:
+    """x̂_0 from the model output for each prediction type (alpha_bar broadcast to (B, 1, 1, 1))."""
+    if prediction_type == "epsilon":
+        return (x_t - (1 - alpha_bar).sqrt() * pred) / alpha_bar.sqrt()
+    if prediction_type == "v_prediction":
+        return alpha_bar.sqrt() * x_t - (1 - alpha_bar).sqrt() * pred
+    return pred
+
+
+class CDiffTrainer:
+    """The denoiser on a frozen codec, with EMA (see the module docstring)."""
+
+    Config = CDiffSettings
+
+    def __init__(self, recipe: Recipe, settings: CDiffSettings, accelerator: Any, codec) -> None:
+        from diffusers import DDPMScheduler
+        from diffusers.training_utils import EMAModel
+
+        self.recipe, self.settings, self.accelerator, self.codec = recipe, settings, accelerator, codec
+        self.denoiser = settings.build_denoiser(codec.latent_channels).train()
+        self.scheduler_config = settings.scheduler_config()
+        self.noise = DDPMScheduler.from_config(self.scheduler_config)
+        e = settings.ema
+        self.ema = EMAModel(self.denoiser.parameters(), decay=e.decay, use_ema_warmup=e.use_warmup, power=e.power,
+                            update_after_step=e.update_after_step)
+        self.perceptual = None
+        if settings.perceptual == "lpips":
+            from rdpflex.train.perceptual import lpips_loss
+
+            self.perceptual = lpips_loss(settings.lpips_weights)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"denoiser": self.denoiser}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"main": make_optimizer(self.denoiser.parameters(), self.recipe.optim)}
+
+    def checkpoint_objects(self) -> dict[str, Any]:
+        return {"ema": self.ema}
+
+    def train_step(self, x: Tensor, y_hat: Tensor, ctx: StepContext) -> dict[str, float]:
+        net, bare = ctx.modules["denoiser"], ctx.unwrap("denoiser")
+        with torch.no_grad():
+            x_mse = self.codec.synthesize(y_hat).clamp(0, 1) if bare.needs_mse else None
+        x0 = bare.to_x0(x, x_mse)
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, self.noise.config.num_train_timesteps, (x.shape[0],), device=x.device)
+        x_t = self.noise.add_noise(x0, noise, t)
+        ptype = self.noise.config.prediction_type
+        target = {"epsilon": noise, "sample": x0}.get(ptype)
+        if target is None:
+            target = self.noise.get_velocity(x0, noise, t)
+        pred = net(x_t, t, y_hat=y_hat, x_mse=x_mse).float()
+        diffusion = F.mse_loss(pred, target)
+        loss = diffusion
+        logs: dict[str, float] = {}
+        if self.perceptual is not None:
+            alpha_bar = self.noise.alphas_cumprod.to(x.device)[t].view(-1, 1, 1, 1)
+            image = bare.to_image(predicted_x0(pred, x_t, alpha_bar, ptype), x_mse)
+            lp = self.perceptual(x, image.clamp(0, 1)).mean()
+            loss = loss + self.settings.lpips_weight * lp
+            logs["lpips"] = float(lp.detach())
+        ctx.backward_step("main", loss)
+        if ctx.sync_gradients:
+            self.ema.to(x.device)
+            self.ema.step(bare.parameters())
+        return logs | {"loss": float(loss.detach()), "diffusion": diffusion.item()}
+
+    def export_decoder(self) -> CDiffDecoder:
+        """A decoder with the EMA weights (what sampling uses), on the CPU."""
+        bare = self.accelerator.unwrap_model(self.denoiser) if self.accelerator is not None else self.denoiser
+        denoiser = copy.deepcopy(bare).float().cpu().eval()
+        self.ema.copy_to(denoiser.parameters())
+        return CDiffDecoder(denoiser, self.scheduler_config).eval()
+
+    def validate(self, images: list[Tensor], codec, ctx: StepContext) -> dict[str, float]:
+        """PSNR of the EMA decoder (validation sampler, seed 0) and of g_s on the held-out images."""
+        from rdpflex.latent import Latent
+        from rdpflex.pipeline import psnr
+
+        dec = self.export_decoder().to(ctx.device)
+        opts = {"scheduler": self.settings.validation.scheduler, "steps": self.settings.validation.steps}
+        rows = []
+        for x in images:
+            H, W = x.shape[-2:]
+            xp = codec.pad(x)
+            y_hat = codec.compress(xp)["y_hat"]
+            lat = Latent(y_hat, (H, W), tuple(xp.shape[-2:]))
+            x_hat = dec.decode(lat, codec, opts, torch.Generator(device=ctx.device).manual_seed(0))
+            rows.append({"psnr_cdiff": psnr(x, x_hat[..., :H, :W]), "psnr_mse": psnr(x, codec.synthesize(y_hat)[..., :H, :W].clamp(0, 1))})
+        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
