@@ -1,4 +1,4 @@
-"""The ``rdpflex`` command line (contract: ../shared/design.md §3).
+"""The ``rdpflex`` command line (the CLI contract documented in README.md and docs/).
 
 Errors caused by input (:class:`~rdpflex.errors.RdpflexError`) print one line ``error: ...`` and exit
 2; anything else is a bug: one line plus a hint, exit 1. ``--debug`` shows the traceback instead.

@@ -56,7 +56,7 @@ def fourier_features(beta: Tensor, L: int = FOURIER_L) -> Tensor:
     """NeRF positional encoding of beta ([26, Eq. 2]) with beta itself prepended: (B,) -> (B, 1 + 2L).
 
     ``[beta, sin(2^0 pi beta), cos(2^0 pi beta), ..., sin(2^(L-1) pi beta), cos(2^(L-1) pi beta)]``
-    (21 dims for L=10, as in Sec. 3.3 of paper 001).
+    (21 dims for L=10, as in Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.3).
     """
     beta = beta.reshape(-1, 1).float()
     freqs = (2.0 ** torch.arange(L, device=beta.device, dtype=beta.dtype)) * math.pi  # (L,)

@@ -1,4 +1,4 @@
-"""HiFiC's conditional patch discriminator D(y_hat, x) (Mentzer et al. 2020; used by paper 001, Sec. 3.1).
+"""HiFiC's conditional patch discriminator D(y_hat, x) (Mentzer et al. 2020; used by Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.1).
 
 ::
 

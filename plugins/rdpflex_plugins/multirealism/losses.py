@@ -31,7 +31,7 @@ from torch import Tensor
 
 from rdpflex_plugins.multirealism.conditioning import BETA_TRAIN_MAX
 
-#: HiFiC's LPIPS weight, kept by paper 001 (Sec. 5.2.1)
+#: HiFiC's LPIPS weight, kept by Agustsson et al. 2023, arXiv:2212.13824 (Sec. 5.2.1)
 C_P = 4.26
 
 Perceptual = Callable[[Tensor, Tensor], Tensor]

@@ -141,7 +141,7 @@ class _GanSteps:
 
 
 class JointStage(_GanSteps):
-    """``stage: joint`` — E + entropy model + beta-conditional G + D from scratch (paper 001)."""
+    """``stage: joint`` — E + entropy model + beta-conditional G + D from scratch (Agustsson et al. 2023, "Multi-Realism Image Compression with a Conditional Generator", CVPR 2023, arXiv:2212.13824)."""
 
     name: ClassVar[str] = "joint"
     description: ClassVar[str] = "multi-realism joint training: encoder + entropy model + beta-conditional generator + discriminator (Eq. 3, 4), alternating G/D steps"
