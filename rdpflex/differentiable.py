@@ -29,7 +29,7 @@ from compressai.latent_codecs import GaussianConditionalLatentCodec, HyperpriorL
 from torch import Tensor
 
 from rdpflex.codecs.charm import ChannelSlicesLatentCodec
-from rdpflex.codecs.exact import ExactModule, exact_entropy_parameters, exact_forward
+from rdpflex.codecs.exact import exact_entropy_parameters
 from rdpflex.errors import RdpflexError
 from rdpflex.latent import Latent
 
@@ -82,8 +82,7 @@ def quantization_grid(codec, latent: Latent) -> QuantizationGrid:
         if isinstance(y_lc, ChannelSlicesLatentCodec):
             return _charm_grid(y_lc, side, y_hat)
         if isinstance(y_lc, RasterScanLatentCodec):
-            ctx = y_lc.context_prediction(y_hat) if not isinstance(y_lc.context_prediction, ExactModule) else exact_forward(y_lc.context_prediction.inner, y_hat)
-            params = y_lc.entropy_parameters(y_lc.merge(side, ctx))
+            params = y_lc.entropy_parameters(y_lc.merge(side, y_lc.context_prediction(y_hat)))
             return QuantizationGrid(params.chunk(2, 1)[1], torch.zeros_like(y_hat))
     raise RdpflexError(f"codec {codec.arch!r}: no differentiable path for latent codec {type(y_lc).__name__}")
 

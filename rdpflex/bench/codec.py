@@ -32,11 +32,16 @@ MODELS = ("mbt2018-mean", "cheng2020-anchor", "msh", "elic")
 SIZE_SAMPLES = {(64, 64): "astronaut", (256, 256): "astronaut", (512, 768): "coffee"}
 
 
-def sample_image(name: str, size: tuple[int, int]) -> torch.Tensor:
-    """A bundled photograph resized to cover ``size`` (H, W) and centre-cropped: (1, 3, H, W) in [0, 1]."""
+def sample_tensor(name: str) -> torch.Tensor:
+    """A photograph bundled with scikit-image as (1, 3, H, W) in [0, 1]."""
     from rdpflex.train.data import _sample_array
 
-    img = torch.from_numpy(_sample_array(name)).permute(2, 0, 1).float().div(255)[None]
+    return torch.from_numpy(_sample_array(name)).permute(2, 0, 1).float().div(255)[None]
+
+
+def sample_image(name: str, size: tuple[int, int]) -> torch.Tensor:
+    """A bundled photograph resized to cover ``size`` (H, W) and centre-cropped: (1, 3, H, W) in [0, 1]."""
+    img = sample_tensor(name)
     h, w = img.shape[-2:]
     scale = max(size[0] / h, size[1] / w)
     nh, nw = max(size[0], round(h * scale)), max(size[1], round(w * scale))
@@ -148,12 +153,11 @@ def bench_exact_rate(system_dir: Any = None, names: tuple[str, ...] = ("astronau
     """File bytes of the exact entropy path against the float path on photographs (the rate cost of exactness)."""
     from rdpflex.pipeline import compress_images
     from rdpflex.system import System
-    from rdpflex.train.data import _sample_array
 
     system = System.load(system_dir)
     rows = []
     for n in names:
-        img = torch.from_numpy(_sample_array(n)).permute(2, 0, 1).float().div(255)[None]
+        img = sample_tensor(n)
         scale = max_side / max(img.shape[-2:])
         if scale < 1:
             img = F.interpolate(img, scale_factor=scale, mode="area")

@@ -33,6 +33,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import torch
 import torch.nn.functional as F
@@ -130,34 +131,53 @@ def _quantised_weight(w: Tensor) -> tuple[Tensor, float]:
     return torch.round(w * scale) / scale, scale
 
 
-def _check_range(weight: Tensor, scale: float, x: Tensor, bias: Tensor | None, l1_dims: tuple[int, ...], name: str) -> None:
-    """Every partial sum is bounded by max_o sum|w_o| * max|x| (+ |b|): keep it below 2**52 units."""
-    l1 = weight.abs().sum(dim=l1_dims)  # exact: few terms on a coarse grid
-    bound = float(l1.max()) * scale * float(x.abs().max()) * _GRID
-    if bias is not None:
-        bound += float(bias.abs().max()) * scale * _GRID
-    if not bound < _SUM_LIMIT:
-        raise ExactPathError(
-            f"exact entropy path: values in {name} exceed the exact float64 range (bound {bound:.3g} >= 2**52 units); "
-            "the latent is far outside what the codec was trained on"
-        )
+#: per module: (parameter versions and storage, (weight, weight scale, bias, max row L1 of |weight|, max |bias|))
+_FIXED_POINT: "WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], tuple[Tensor, float, Tensor | None, float, float]]]" = WeakKeyDictionary()
 
 
-def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
+def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, ...]) -> tuple[Tensor, float, Tensor | None, float, float]:
+    """A layer's parameters on their grids, computed once and reused until the parameters change.
+
+    The raster-scan context model calls the same small networks once per latent position; the key
+    (version counters and storage of weight and bias) invalidates the entry after an optimiser step,
+    ``load_state_dict`` or a move to another device or dtype.
+    """
+    key = tuple((t._version, t.data_ptr(), t.dtype, t.device) for t in (m.weight, m.bias) if t is not None)
+    hit = _FIXED_POINT.get(m)
+    if hit is not None and hit[0] == key:
+        return hit[1]
     weight = m.weight * m.mask if hasattr(m, "mask") else m.weight  # compressai MaskedConv2d
     w, scale = _quantised_weight(weight)
     b = to_grid(m.bias.detach().to(torch.float64)) if m.bias is not None else None
-    _check_range(w, scale, x, b, (1, 2, 3), type(m).__name__)
+    l1 = float(w.abs().sum(dim=l1_dims).max())  # exact: few terms on a coarse grid
+    params = (w, scale, b, l1, float(b.abs().max()) if b is not None else 0.0)
+    _FIXED_POINT[m] = (key, params)
+    return params
+
+
+def _checked_params(m: nn.Conv2d | nn.ConvTranspose2d, x: Tensor, l1_dims: tuple[int, ...]) -> tuple[Tensor, Tensor | None]:
+    """(weight, bias) on their grids, after checking that every partial sum of ``m`` on ``x`` stays
+    exact: it is bounded by max_o sum|w_o| * max|x| (+ |b|), which must stay below 2**52 units."""
+    w, scale, b, l1, b_max = _fixed_point_params(m, l1_dims)
+    bound = l1 * scale * float(x.abs().max()) * _GRID + b_max * scale * _GRID
+    if not bound < _SUM_LIMIT:
+        raise ExactPathError(
+            f"exact entropy path: values in {type(m).__name__} exceed the exact float64 range (bound {bound:.3g} >= 2**52 units); "
+            "the latent is far outside what the codec was trained on"
+        )
+    return w, b
+
+
+def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
     if m.padding_mode != "zeros":
         raise ExactPathError(f"exact entropy path: padding_mode={m.padding_mode!r} is not supported")
+    w, b = _checked_params(m, x, (1, 2, 3))
     out = F.conv2d(x, w, None, m.stride, m.padding if padding is None else padding, m.dilation, m.groups)
     return out if b is None else out + b.view(1, -1, 1, 1)
 
 
 def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
-    w, scale = _quantised_weight(m.weight)
-    b = to_grid(m.bias.detach().to(torch.float64)) if m.bias is not None else None
-    _check_range(w, scale, x, b, (0, 2, 3), type(m).__name__)
+    w, b = _checked_params(m, x, (0, 2, 3))
     out = F.conv_transpose2d(x, w, None, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
     return out if b is None else out + b.view(1, -1, 1, 1)
 
@@ -209,8 +229,7 @@ class ExactModule(nn.Module):
         super().__init__()
         self.inner = inner
 
-    def forward(self, *xs: Tensor) -> Tensor:
-        x = xs[0] if len(xs) == 1 else torch.cat(xs, dim=1)
+    def forward(self, x: Tensor) -> Tensor:
         return exact_forward(self.inner, x)
 
 

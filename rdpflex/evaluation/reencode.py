@@ -11,7 +11,6 @@ re-encoded file with ``mse`` lands from one that decodes the original).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -19,8 +18,9 @@ from torch import Tensor
 
 from rdpflex.bitstream import EncodedImage
 from rdpflex.latent import Latent
+from rdpflex.pipeline import psnr
 
-__all__ = ["Reencoding", "reencode", "REENCODE_COLUMNS"]
+__all__ = ["Reencoding", "reencode", "mse_reconstruction", "REENCODE_COLUMNS"]
 
 #: the columns ``compare`` adds per image and averages per setting
 REENCODE_COLUMNS = ("reencode_agreement", "reencode_identical", "reencode_mse_psnr")
@@ -34,8 +34,13 @@ class Reencoding:
 
 
 @torch.no_grad()
-def reencode(image: Tensor, latent: Latent, record: EncodedImage, codec, exact: bool = True) -> Reencoding:
-    """Re-encode ``image`` (1, 3, H, W) in [0, 1], the decoded output of ``record``, and compare."""
+def reencode(image: Tensor, latent: Latent, record: EncodedImage, codec, exact: bool = True,
+             reference: Tensor | None = None) -> Reencoding:
+    """Re-encode ``image`` (1, 3, H, W) in [0, 1], the decoded output of ``record``, and compare.
+
+    ``reference`` is the ``mse`` reconstruction of the file's latent (cropped to H, W); pass it when
+    re-encoding several outputs of one image, so it is synthesised once.
+    """
     device = next(codec.parameters()).device
     x = codec.pad(image.to(device).clamp(0, 1))
     out = codec.compress(x, exact=exact)
@@ -45,8 +50,13 @@ def reencode(image: Tensor, latent: Latent, record: EncodedImage, codec, exact: 
     # y_hat continuously, a different symbol moves it by about one step
     agreement = float(((y_new - y_file).abs() < 0.5).float().mean())
     identical = [s[0] for s in out["strings"]] == list(record.streams)
+    if reference is None:
+        reference = mse_reconstruction(latent, codec)
+    return Reencoding(agreement, identical, psnr(reference, mse_reconstruction(Latent(y_new, latent.image_size, latent.padded_size), codec)))
+
+
+@torch.no_grad()
+def mse_reconstruction(latent: Latent, codec) -> Tensor:
+    """g_s(ŷ) cropped to the image size, in [0, 1]."""
     H, W = latent.image_size
-    a = (codec.g_s(y_new)[..., :H, :W].clamp(0, 1) * 255).round()
-    b = (codec.g_s(y_file)[..., :H, :W].clamp(0, 1) * 255).round()
-    mse = float(((a - b) ** 2).mean())
-    return Reencoding(agreement, identical, 10 * math.log10(255**2 / mse) if mse > 0 else float("inf"))
+    return codec.g_s(latent.y_hat.to(next(codec.parameters()).device))[..., :H, :W].clamp(0, 1)

@@ -102,12 +102,12 @@ def guided_sample(
     timesteps = timesteps[start:]
     x_mse = constraint.x_mse
     device, dtype = x_mse.device, x_mse.dtype
-    noise = randn_tensor(tuple(x_mse.shape), generator=list(generators), device=device, dtype=dtype)
+    gens = list(generators)
+    noise = randn_tensor(tuple(x_mse.shape), generator=gens, device=device, dtype=dtype)
     if strength < 1.0:
         x = sched.add_noise(x_mse * 2 - 1, noise, timesteps[:1].repeat(x_mse.shape[0]))
     else:
         x = noise * sched.init_noise_sigma
-    gens = list(generators)
     extra = {"eta": 0.0} if scheduler == "ddim" else {}
     for t in timesteps:
         x = x.detach().requires_grad_(True)

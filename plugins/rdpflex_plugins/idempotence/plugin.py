@@ -29,7 +29,7 @@ from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
 from rdpflex.weights import read_json, write_json
 
-from .guidance import SCHEDULERS, guided_sample, make_constraint
+from .guidance import guided_sample, make_constraint
 from .prior import load_prior, save_prior
 
 #: the reference implementation's guidance scale per DDPM step over 1000 steps (Xu et al. 2024, code release)
@@ -98,8 +98,6 @@ class IdempotenceDecoder(DecoderBase):
     def _check(self, options: IdempotenceOptions) -> None:
         if options.steps > self.num_train_timesteps:
             raise OptionsError(f"idempotence: steps={options.steps} exceeds the prior's {self.num_train_timesteps} training timesteps (allowed 1..{self.num_train_timesteps})")
-        if options.scheduler not in SCHEDULERS:
-            raise OptionsError(f"idempotence: scheduler {options.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
 
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         return self.decode_batch([latent], codec, options, [generator])
