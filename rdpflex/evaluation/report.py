@@ -40,7 +40,7 @@ TAIL_COLUMNS = ["decode_ms_per_mp", "stand_in", "stand_in_metrics", "notes"]
 REALISM_METRICS = ("fid256", "fid", "swd", "lpips", "detail")
 _AXIS_NAMES = {"fid256": "FID/256", "fid": "FID", "swd": "SWD", "lpips": "LPIPS", "detail": "detail ratio"}
 _FMT = {"bpp": 4, "bpp_estimated": 4, "psnr": 2, "ms_ssim": 4, "lpips": 4, "fid": 2, "fid256": 2, "kid": 4,
-        "kid256": 4, "swd": 2, "decode_ms_per_mp": 1}
+        "kid256": 4, "swd": 2, "decode_ms_per_mp": 1, "reencode_agreement": 3, "reencode_identical": 2, "reencode_mse_psnr": 2}
 
 
 def _finite(v: Any) -> bool:
@@ -255,13 +255,22 @@ def _fmt(name: str, v: Any) -> str:
     return str(v)
 
 
+def _value_columns(result: "CompareResult", rows: list[dict[str, Any]]) -> list[str]:
+    """The measured columns of a summary table: metrics with a value, re-encoding consistency, decode time."""
+    from rdpflex.evaluation.reencode import REENCODE_COLUMNS
+
+    metric_cols = [m for m in result.metrics if any(_finite(r.get(m)) for r in rows)]
+    reencode_cols = [c for c in REENCODE_COLUMNS if any(c in r for r in rows)]
+    return metric_cols + reencode_cols + ["decode_ms_per_mp"]
+
+
 def text_table(result: "CompareResult", baselines: bool = False) -> str:
     """A compact fixed-width table of the aggregate rows (learned decoders; baselines on request)."""
     keys = {(s.decoder, s.label) for s in result.settings}
     rows = [r for r in result.summary if baselines or (r["decoder"], r["setting"]) in keys]
-    metric_cols = [m for m in result.metrics if any(_finite(r.get(m)) for r in rows)]
-    cols = ["decoder", "setting", "bpp", "bpp_estimated"] + metric_cols + ["decode_ms_per_mp"]
-    heads = {"bpp_estimated": "bpp_est", "decode_ms_per_mp": "ms/MP"}
+    cols = ["decoder", "setting", "bpp", "bpp_estimated"] + _value_columns(result, rows)
+    heads = {"bpp_estimated": "bpp_est", "decode_ms_per_mp": "ms/MP", "reencode_agreement": "re_agree",
+             "reencode_identical": "re_ident", "reencode_mse_psnr": "re_psnr"}
     stand = {m for m, meta in result.metrics.items() if meta.get("stand_in")}
     titles = [heads.get(c, c) + ("*" if c in stand else "") for c in cols]
     cells = [[_fmt(c, r.get(c)) for c in cols] for r in rows]
@@ -291,9 +300,10 @@ code{background:#f3f3f3;padding:0 3px}
 
 def _table_html(result: "CompareResult", rows: list[dict[str, Any]], per_image: bool = False) -> str:
     keys = {(s.decoder, s.label) for s in result.settings}
-    metric_cols = [m for m in result.metrics if any(_finite(r.get(m)) for r in rows)]
-    cols = (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + metric_cols + ["decode_ms_per_mp"]
-    names = {"bpp": "bpp (file bytes)", "bpp_estimated": "bpp (model estimate)", "decode_ms_per_mp": "decode ms/MP"}
+    cols = (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + _value_columns(result, rows)
+    names = {"bpp": "bpp (file bytes)", "bpp_estimated": "bpp (model estimate)", "decode_ms_per_mp": "decode ms/MP",
+             "reencode_agreement": "re-encoding: latent agreement", "reencode_identical": "re-encoding: identical bitstream",
+             "reencode_mse_psnr": "re-encoding: mse PSNR (dB)"}
     head = "".join(
         f'<th class="{"l" if c in ("image", "decoder", "setting") else ""}">{html.escape(names.get(c) or _label(result, c))}</th>'
         for c in cols

@@ -67,6 +67,7 @@ def test_end_to_end_report(eval_image_dir, eval_system_dir, stand_in_home, tmp_p
 
     # every src= of the HTML points to an existing file (relative to the report)
     html = (out / "report.html").read_text()
+    assert "re-encoding: latent agreement" in html and "re-encoding: identical bitstream" in html
     srcs = re.findall(r"src=['\"]([^'\"]+)['\"]", html)
     assert len(srcs) == 2 + 3 * (1 + 2 + 2)  # plots + per image: original, 2 settings, jpeg, webp
     for src in srcs:
