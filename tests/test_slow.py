@@ -36,12 +36,12 @@ def test_bundled_demo_system_beta_trades_psnr(tmp_path):
     from rdpflex.metrics.image import PSNR
     from rdpflex.pipeline import compress_images, decode_images
     from rdpflex.system import System
-    from rdpflex.train.data import _sample_array
+    from rdpflex.samples import sample_array as _sample_array
 
     from PIL import Image
 
     system = System.load(None)
-    images = [(n, pil_to_tensor(Image.fromarray(_sample_array(n)))) for n in ("astronaut", "retina")]
+    images = [(n, pil_to_tensor(Image.fromarray(_sample_array(n).copy()))) for n in ("astronaut", "retina")]
     rdp = compress_images(images, system).rdp
     orig = dict(images)
 

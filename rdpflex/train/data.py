@@ -22,7 +22,6 @@ import hashlib
 import math
 import sys
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -32,28 +31,15 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from rdpflex import samples
 from rdpflex.errors import ImageError, RdpflexError
 
 #: file suffixes read from image folders (case-insensitive)
 TRAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
 
-#: colour photographs shipped inside scikit-image (``chelsea`` == ``cat``; the stereo pair gives one
-#: image, ``motorcycle``, since its right view would leak into the split)
-SAMPLE_NAMES = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "motorcycle", "retina", "rocket")
-
 
 def warn(msg: str) -> None:
     print(f"warning: {msg}", file=sys.stderr, flush=True)
-
-
-@lru_cache(maxsize=None)
-def _sample_array(name: str) -> np.ndarray:
-    import skimage.data
-
-    if name not in SAMPLE_NAMES:
-        raise RdpflexError(f"unknown sample image {name!r}; samples: {', '.join(SAMPLE_NAMES)}")
-    arr = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
-    return np.ascontiguousarray(arr[..., :3])
 
 
 @dataclass(frozen=True)
@@ -66,15 +52,19 @@ class ImageRef:
     def open(self) -> Image.Image:
         """The decoded image in RGB (raises OSError/ValueError when it cannot be decoded)."""
         if self.path is None:
-            return Image.fromarray(_sample_array(self.name), "RGB")
+            return Image.fromarray(samples.sample_array(self.name), "RGB")
         with Image.open(self.path) as img:
             img.load()
             return img.convert("RGB")
 
 
-def sample_refs() -> list[ImageRef]:
-    """The ``samples`` dataset (8 photographs from scikit-image, 300 to 1411 pixels a side)."""
-    return [ImageRef(n) for n in SAMPLE_NAMES]
+def sample_refs(names: list[str] | tuple[str, ...] | None = None) -> list[ImageRef]:
+    """The ``samples`` dataset: ``names`` from :mod:`rdpflex.samples` (default: its 8 colour photographs)."""
+    names = samples.COLOUR if names is None else names
+    unknown = [n for n in names if n not in samples.NAMES]
+    if unknown:
+        raise RdpflexError(f"unknown sample image {unknown[0]!r}; samples: {', '.join(samples.NAMES)}")
+    return [ImageRef(n) for n in names]
 
 
 def folder_refs(root: str | Path, unreadable: str = "skip") -> list[ImageRef]:
@@ -116,11 +106,23 @@ def split_refs(refs: list[ImageRef], val_fraction: float) -> tuple[list[ImageRef
     return [r for r in refs if r.name not in held], [r for r in refs if r.name in held]
 
 
+def holdout_refs(refs: list[ImageRef], names: list[str]) -> tuple[list[ImageRef], list[ImageRef]]:
+    """(train, val): the images named in ``names`` are held out, in that order; every name must exist."""
+    by_name = {r.name: r for r in refs}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise RdpflexError(f"data.holdout names {missing[0]!r}, which is not among the images; images: {', '.join(by_name)}")
+    held = set(names)
+    return [r for r in refs if r.name not in held], [by_name[n] for n in names]
+
+
 def build_refs(data) -> tuple[list[ImageRef], list[ImageRef]]:
     """(train, val) images of a recipe's ``data`` section."""
-    refs = sample_refs() if data.dataset == "samples" else folder_refs(data.path, data.unreadable)
+    refs = sample_refs(data.samples) if data.dataset == "samples" else folder_refs(data.path, data.unreadable)
     if data.val_path:
         train, val = refs, folder_refs(data.val_path, data.unreadable)
+    elif data.holdout:
+        train, val = holdout_refs(refs, data.holdout)
     else:
         train, val = split_refs(refs, data.val_fraction)
     if not train:
@@ -258,6 +260,6 @@ def load_val_images(refs: list[ImageRef], val_crop: int | None, unreadable: str 
 
 
 __all__ = [
-    "ImageRef", "SAMPLE_NAMES", "sample_refs", "folder_refs", "split_refs", "build_refs", "crop_geometry", "random_crop",
+    "ImageRef", "sample_refs", "holdout_refs", "folder_refs", "split_refs", "build_refs", "crop_geometry", "random_crop",
     "CropDataset", "StreamSampler", "load_val_images", "center_crop",
 ]

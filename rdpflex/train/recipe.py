@@ -37,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from rdpflex.errors import RecipeError
+from rdpflex.samples import NAMES as SAMPLE_NAMES
 
 #: shipped recipes live in the repository's top-level ``recipes/`` folder (rdpflex installs editable)
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -53,7 +54,13 @@ class DataConfig(Strict):
     """Training images and the held-out validation images."""
 
     dataset: Literal["samples", "folder"] = Field(
-        "samples", description="`samples`: the colour photographs shipped inside scikit-image; `folder`: PNG/JPEG files below `path` (recursive)."
+        "samples", description="`samples`: photographs shipped inside installed wheels (see `samples`); `folder`: PNG/JPEG files below `path` (recursive)."
+    )
+    samples: list[str] | None = Field(
+        None, description="dataset 'samples': which photographs (names in rdpflex.samples.NAMES); default: the 8 colour photographs of scikit-image."
+    )
+    holdout: list[str] | None = Field(
+        None, description="Names (sample names or relative paths) held out for validation, instead of the `val_fraction` split; never trained on."
     )
     path: str | None = Field(None, description="Image folder (dataset: folder). Relative paths are relative to the working directory.")
     val_path: str | None = Field(None, description="Separate folder of validation images; default: hold out `val_fraction` of the training images.")
@@ -77,6 +84,12 @@ class DataConfig(Strict):
             raise ValueError("dataset 'folder' needs `path` (the image folder)")
         if self.dataset == "samples" and self.path:
             raise ValueError("`path` is only used with dataset 'folder'")
+        if self.dataset != "samples" and self.samples is not None:
+            raise ValueError("`samples` is only used with dataset 'samples'")
+        if self.samples is not None:
+            unknown = [n for n in self.samples if n not in SAMPLE_NAMES]
+            if unknown:
+                raise ValueError(f"unknown sample {unknown[0]!r}; samples: {', '.join(SAMPLE_NAMES)}")
         if self.resize is not None:
             lo, hi = self.resize
             if lo < 1 or hi < lo:

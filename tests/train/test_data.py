@@ -7,9 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
+from rdpflex import samples
 from rdpflex.errors import ImageError, RdpflexError
 from rdpflex.train.data import (
-    SAMPLE_NAMES, CropDataset, ImageRef, StreamSampler, build_refs, crop_geometry, folder_refs, load_val_images,
+    CropDataset, ImageRef, StreamSampler, build_refs, crop_geometry, folder_refs, load_val_images,
     random_crop, sample_refs, split_refs,
 )
 from rdpflex.train.recipe import DataConfig
@@ -83,7 +84,7 @@ def test_unreadable_at_decode_time_is_skipped_with_its_name(tmp_path, capsys):
 
 def test_samples_dataset_and_split():
     refs = sample_refs()
-    assert len(refs) == len(SAMPLE_NAMES) >= 8
+    assert len(refs) == len(samples.COLOUR) == 8
     for r in refs:
         img = r.open()
         assert img.mode == "RGB" and min(img.size) >= 300
@@ -95,6 +96,27 @@ def test_samples_dataset_and_split():
     assert len(v2) == 1 and v2[0] in val and len(t2) == 6
     images = load_val_images(val, 64)
     assert [x.shape for _, x in images] == [(1, 3, 64, 64)] * 2
+
+
+def test_every_sample_loads_as_rgb_and_heldout_is_never_trained_on():
+    for name in samples.NAMES:
+        arr = samples.sample_array(name)
+        assert arr.ndim == 3 and arr.shape[2] == 3 and arr.dtype == np.uint8 and min(arr.shape[:2]) >= 300
+    assert not set(samples.HELDOUT) & set(samples.TRAINING)
+    assert set(samples.HELDOUT) | set(samples.TRAINING) == set(samples.NAMES)
+
+
+def test_explicit_samples_and_holdout():
+    cfg = DataConfig(dataset="samples", samples=list(samples.NAMES), holdout=list(samples.HELDOUT))
+    train, val = build_refs(cfg)
+    assert [r.name for r in val] == list(samples.HELDOUT)
+    assert {r.name for r in train} == set(samples.TRAINING)
+    with pytest.raises(RdpflexError, match="holdout names 'nope'.*images: astronaut"):
+        build_refs(DataConfig(dataset="samples", holdout=["nope"]))
+    with pytest.raises(ValueError, match="unknown sample 'nope'"):
+        DataConfig(dataset="samples", samples=["nope"])
+    with pytest.raises(ValueError, match="only used with dataset 'samples'"):
+        DataConfig(dataset="folder", path="x", samples=["camera"])
 
 
 def test_build_refs_with_a_separate_val_folder(tmp_path):
