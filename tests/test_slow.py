@@ -41,7 +41,7 @@ def test_bundled_demo_system_beta_trades_psnr(tmp_path):
     from PIL import Image
 
     system = System.load(None)
-    images = [(n, pil_to_tensor(Image.fromarray(_sample_array(n).copy()))) for n in ("astronaut", "retina")]
+    images = [(n, pil_to_tensor(Image.fromarray(_sample_array(n).copy()))) for n in ("astronaut", "coffee")]
     rdp = compress_images(images, system).rdp
     orig = dict(images)
 

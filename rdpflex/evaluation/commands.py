@@ -122,16 +122,17 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("rdpflex-demo"), show_default=True,
               help="Folder for images/ (the exported samples) and report/.")
 @system_option
-@click.option("--samples", default=None, metavar="NAME,...", help="scikit-image photographs to use (default: astronaut,coffee,chelsea,rocket).")
+@click.option("--samples", default=None, metavar="NAME,...", help="Sample photographs to use (default: the held-out astronaut,coffee,chelsea; names: rdpflex.samples.NAMES).")
 @click.option("--max-side", default=512, show_default=True, help="Downscale the samples so that the longer side is at most this.")
 @click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...", help="As for `rdpflex compare`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table.")
 def demo_command(output: Path, system_dir: Path | None, samples: str | None, max_side: int, metrics: str, as_json: bool) -> None:
-    """The embedded demo: scikit-image photographs, the default system, every trained decoder at its
+    """The embedded demo: the held-out sample photographs, the default system, every trained decoder at its
     sweep, JPEG/WebP baselines, metrics auto. Offline, CPU, no downloads."""
     from rdpflex.errors import RdpflexError
     from rdpflex.evaluation.compare import compare
-    from rdpflex.evaluation.samples import DEMO_QUALITIES, DEMO_SAMPLES, SAMPLE_NAMES, export_samples
+    from rdpflex.evaluation.samples import DEMO_QUALITIES, DEMO_SAMPLES, SAMPLE_NAMES, demo_decoders, export_samples
+    from rdpflex.plugins import get_decoders
     from rdpflex.system import System
 
     if max_side < 64:
@@ -141,6 +142,9 @@ def demo_command(output: Path, system_dir: Path | None, samples: str | None, max
     if unknown or not names:
         raise RdpflexError(f"--samples: unknown sample {unknown[0] if unknown else ''!r}; samples: {', '.join(SAMPLE_NAMES)}")
     system = System.load(system_dir)  # fails (one line) before anything is written when the system is missing
+    decoders, notes = demo_decoders(system, get_decoders())
+    for note in notes:
+        click.echo(note, err=True)
     images = output / "images"
     ok = False
     try:
@@ -150,9 +154,10 @@ def demo_command(output: Path, system_dir: Path | None, samples: str | None, max
 
         PartialState().wait_for_everyone()
         paths = [images / f"{n}.png" for n in names]  # not the folder: it may hold files of an earlier demo
-        result = compare(paths, system, metrics=metrics, out_dir=output / "report", cpu=True, qualities=DEMO_QUALITIES)
+        result = compare(paths, system, decoders=decoders, metrics=metrics, out_dir=output / "report", cpu=True,
+                         qualities=DEMO_QUALITIES)
         where = system.root or "(default system)"
-        _emit(result, as_json, header=f"rdpflex demo: {len(names)} scikit-image photographs (<= {max_side} px), system {where}")
+        _emit(result, as_json, header=f"rdpflex demo: {len(names)} sample photographs (<= {max_side} px), system {where}")
         ok = True
     finally:
         _finish(ok)

@@ -1,31 +1,41 @@
-"""The demo's images: colour photographs shipped inside scikit-image (no download), exported as PNGs."""
+"""The demo's images: sample photographs from :mod:`rdpflex.samples` (no download), exported as PNGs."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from PIL import Image
 
-from rdpflex.errors import RdpflexError
+from rdpflex.samples import HELDOUT, sample_array
+from rdpflex.samples import NAMES as SAMPLE_NAMES
 
-#: RGB photographs in the scikit-image wheel (``stereo_motorcycle`` gives its left view)
-SAMPLE_NAMES = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "motorcycle", "hubble_deep_field", "retina")
-#: the demo's default choice: four varied photographs, quick on a 2-core CPU
-DEMO_SAMPLES = ("astronaut", "coffee", "chelsea", "rocket")
+#: the demo's default choice: the held-out photographs (no bundled model is trained on them)
+DEMO_SAMPLES = HELDOUT
 DEMO_MAX_SIDE = 512
 #: JPEG/WebP qualities of the demo's reference curves (fewer than compare's default, to stay quick)
 DEMO_QUALITIES = (5, 10, 20, 35, 50, 75, 95)
+#: the demo's decoder grid: every family, one chain along its main knob, sized to keep `make demo` near
+#: two minutes on 2 CPU cores (the families' own `sweep`s, used by `rdpflex compare`, are wider)
+DEMO_DECODERS = ("mse", "multirealism:beta=0,0.64,1.28,2.56", "cdiff:steps=4,16", "idempotence:zeta=5,20")
 
 
-def sample_array(name: str) -> np.ndarray:
-    """One sample photograph as HxWx3 uint8."""
-    import skimage.data
+def demo_decoders(system: Any, installed: dict[str, type]) -> tuple[list[Any], list[str]]:
+    """(decoder specs for the demo, notes): ``mse`` and every decoder trained in the system that an installed
+    plugin provides; the built-in families along :data:`DEMO_DECODERS`, any other at its own ``sweep``."""
+    from rdpflex.evaluation.specs import DecoderSpec, parse_decoder_spec, sweep_of
 
-    if name not in SAMPLE_NAMES:
-        raise RdpflexError(f"unknown sample image {name!r}; samples: {', '.join(SAMPLE_NAMES)}")
-    arr = skimage.data.stereo_motorcycle()[0] if name == "motorcycle" else getattr(skimage.data, name)()
-    return np.ascontiguousarray(np.asarray(arr)[..., :3]).astype(np.uint8)
+    grid = {spec.split(":", 1)[0]: spec for spec in DEMO_DECODERS}
+    specs: list[Any] = []
+    notes = []
+    for name in ["mse"] + [n for n in system.trained_decoders() if n != "mse"]:
+        if name not in installed:
+            notes.append(f"demo: decoder {name!r} is trained in the system but no installed plugin provides it: skipped")
+        elif name in grid:
+            specs.append(parse_decoder_spec(grid[name]))
+        else:
+            specs.append(DecoderSpec(name, tuple((k, tuple(v)) for k, v in sweep_of(installed[name]).items())))
+    return specs, notes
 
 
 def fit(img: Image.Image, max_side: int) -> Image.Image:
