@@ -119,3 +119,25 @@ def train_command(output: Path | None, json_path: Path | None, quick: bool, widt
     else:
         rows = bench_train(tuple(w.strip() for w in widths.split(",")), scaling=not no_scaling)
     _emit("train", {"Training steps per second (CPU)": rows}, output, json_path, _command_line())
+
+
+@bench_group.command("rd")
+@_outputs
+@click.argument("systems", nargs=-1, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--samples", default=None, metavar="NAME,...", help="Photographs (default: the held-out astronaut,coffee,chelsea).")
+@click.option("--max-side", default=512, show_default=True, help="Downscale the photographs so that the longer side is at most this.")
+def rd_command(output: Path | None, json_path: Path | None, quick: bool, systems: tuple[Path, ...], samples: str | None = None,
+               max_side: int = 512) -> None:
+    """Rate-distortion against JPEG and WebP: each SYSTEM's codec (default: the bundled one) on held-out
+    photographs, rate difference at equal PSNR, and the Bjøntegaard delta rate of the SYSTEMS' curve."""
+    from rdpflex.bench.rd import RD_QUALITIES, bench_rd
+    from rdpflex.samples import HELDOUT, NAMES
+
+    names = tuple(n.strip() for n in samples.split(",") if n.strip()) if samples else HELDOUT
+    unknown = [n for n in names if n not in NAMES]
+    if unknown or not names:
+        raise click.BadParameter(f"unknown sample {unknown[0] if unknown else ''!r}; samples: {', '.join(NAMES)}", param_hint="--samples")
+    tables = bench_rd(list(systems) or [None], names, 64 if quick else max_side, (5, 50, 90) if quick else RD_QUALITIES)
+    _emit("rd", {"Codec operating points (mse synthesis; rate difference vs the baseline at equal PSNR)": tables["points"],
+                 "Bjøntegaard delta rate of the codec curve": tables["bd_rate"],
+                 "Baselines (Pillow)": tables["baselines"]}, output, json_path, _command_line())

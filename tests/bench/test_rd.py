@@ -1,0 +1,31 @@
+"""``rdpflex bench rd``: real files, real Pillow baselines, BD-rate over a curve of two systems."""
+
+from __future__ import annotations
+
+import json
+
+from rdpflex.bench.rd import bench_rd, heldout_images, psnr_8bit
+from rdpflex.cli import main
+
+
+def test_bench_rd_points_baselines_and_bd_rate(tiny_system_dir, other_system_dir):
+    tables = bench_rd([tiny_system_dir, other_system_dir], ("astronaut", "coffee"), max_side=64, qualities=(5, 30, 60, 90))
+    assert [im["name"] for im in tables["images"]] == ["astronaut", "coffee"]
+    assert max(max(im["height"], im["width"]) for im in tables["images"]) == 64
+    assert len(tables["points"]) == 2 and all(p["bpp"] > 0 for p in tables["points"])
+    jpeg = [r for r in tables["baselines"] if r["codec"] == "jpeg"]
+    assert [r["quality"] for r in jpeg] == [5, 30, 60, 90]
+    assert all(a["bpp"] < b["bpp"] and a["psnr"] < b["psnr"] for a, b in zip(jpeg, jpeg[1:]))  # a real sweep
+    assert {row["anchor"] for row in tables["bd_rate"]} >= {"jpeg"}
+    for row in tables["bd_rate"]:
+        assert isinstance(row["BD-rate (%)"], (float, str))
+
+
+def test_psnr_8bit_and_the_command(tmp_path, tiny_system_dir, capsys):
+    (_, img), = heldout_images(("chelsea",), 32)
+    assert psnr_8bit(img, img) == float("inf")
+    main(["bench", "rd", str(tiny_system_dir), "--quick", "--samples", "astronaut", "--json", str(tmp_path / "rd.json")])
+    out = capsys.readouterr().out
+    assert "Bjøntegaard delta rate" in out and "vs jpeg at equal PSNR" in out
+    data = json.loads((tmp_path / "rd.json").read_text())
+    assert data["bench"] == "rd" and len(data["tables"]["Codec operating points (mse synthesis; rate difference vs the baseline at equal PSNR)"]) == 1
