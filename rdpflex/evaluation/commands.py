@@ -156,6 +156,12 @@ def demo_command(output: Path, system_dir: Path | None, samples: str | None, max
         paths = [images / f"{n}.png" for n in names]  # not the folder: it may hold files of an earlier demo
         result = compare(paths, system, decoders=decoders, metrics=metrics, out_dir=output / "report", cpu=True,
                          qualities=DEMO_QUALITIES)
+        if _is_main() and result.crops:
+            from rdpflex.evaluation.figure import crop_grid
+
+            stem = names[0]
+            psnr = {f"{r['decoder']}[{r['setting']}]": r["psnr"] for r in result.rows if r.get("image") == stem}
+            crop_grid(result.crops, stem, output / "report" / "crops.png", psnr)
         where = system.root or "(default system)"
         _emit(result, as_json, header=f"rdpflex demo: {len(names)} sample photographs (<= {max_side} px), system {where}")
         ok = True

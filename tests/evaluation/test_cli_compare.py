@@ -72,7 +72,7 @@ def test_demo_runs(eval_system_dir, tmp_path, capsys, empty_home):
     out = tmp_path / "demo"
     main(["demo", "--system", str(eval_system_dir), "-o", str(out)])
     text = capsys.readouterr().out
-    assert "report: " in text and (out / "report" / "report.html").is_file()
+    assert "report: " in text and (out / "report" / "report.html").is_file() and (out / "report" / "crops.png").is_file()
     assert sorted(p.name for p in (out / "images").iterdir()) == ["astronaut.png", "chelsea.png", "coffee.png"]
     for line in ("mse", "noisy    sigma=0.1", "noisy    sigma=0.3"):
         assert line in text, text
