@@ -56,13 +56,13 @@ class DataConfig(Strict):
     dataset: Literal["samples", "folder"] = Field(
         "samples", description="`samples`: photographs shipped inside installed wheels (see `samples`); `folder`: PNG/JPEG files below `path` (recursive)."
     )
+    path: str | None = Field(None, description="Image folder (dataset: folder). Relative paths are relative to the working directory.")
     samples: list[str] | None = Field(
         None, description="dataset 'samples': which photographs (names in rdpflex.samples.NAMES); default: the 8 colour photographs of scikit-image."
     )
     holdout: list[str] | None = Field(
         None, description="Names (sample names or relative paths) held out for validation, instead of the `val_fraction` split; never trained on."
     )
-    path: str | None = Field(None, description="Image folder (dataset: folder). Relative paths are relative to the working directory.")
     val_path: str | None = Field(None, description="Separate folder of validation images; default: hold out `val_fraction` of the training images.")
     val_fraction: float = Field(0.25, ge=0, lt=1, description="Fraction held out for validation, chosen deterministically by the sha1 of each image's relative path.")
     val_max_images: int | None = Field(None, ge=1, description="Validate on at most this many held-out images.")
