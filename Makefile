@@ -44,6 +44,7 @@ demo-system: $(STAMP)
 	$(RDP) train recipes/demo/codec.yaml --output $(BUILD)/codec
 	$(RDP) train recipes/demo/idempotence-prior.yaml --output $(BUILD)/prior --set prior.system=$(BUILD)/codec/system
 	$(RDP) train recipes/demo/multirealism-decoder.yaml --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system
+	$(RDP) train recipes/demo/multirealism-decoder.yaml --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system --resume --set train.steps=5000
 	$(RDP) train recipes/demo/cdiff-decoder.yaml --output $(BUILD)/cdiff --set decoder.system=$(BUILD)/multirealism/system
 	rm -rf rdpflex/assets/demo-system && cp -r $(BUILD)/cdiff/system rdpflex/assets/demo-system
 

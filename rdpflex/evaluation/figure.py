@@ -29,8 +29,8 @@ def pick_settings(keys: list[str]) -> list[str]:
 
 
 def _caption(key: str, psnr: float | None) -> str:
-    text = key.replace("[default]", "").replace("[", " ").replace("]", "")
-    return text if psnr is None else f"{text}  {psnr:.1f} dB"
+    text = key.replace("[default]", "").replace("[", ": ").replace("]", "").replace(",", ", ")
+    return text if psnr is None else f"{text} | {psnr:.1f} dB"
 
 
 def crop_grid(crops: dict[tuple[str, str], np.ndarray], stem: str, path: Path | str, psnr: dict[str, float] | None = None,

@@ -29,3 +29,17 @@ def test_psnr_8bit_and_the_command(tmp_path, tiny_system_dir, capsys):
     assert "Bjøntegaard delta rate" in out and "vs jpeg at equal PSNR" in out
     data = json.loads((tmp_path / "rd.json").read_text())
     assert data["bench"] == "rd" and len(data["tables"]["Codec operating points (mse synthesis; rate difference vs the baseline at equal PSNR)"]) == 1
+
+
+def test_the_bundled_codec_beats_jpeg_on_the_held_out_photographs():
+    """The README's claim, measured: at the bundled codec's PSNR, Pillow JPEG needs more bits (file bytes)."""
+    from rdpflex.bench.rd import baseline_curve, codec_point
+    from rdpflex.metrics.bdrate import rate_saving
+    from rdpflex.samples import HELDOUT
+    from rdpflex.system import System
+
+    images = heldout_images(HELDOUT, 512)
+    point = codec_point(System.load(None), images)
+    jpeg = [(p["bpp"], p["psnr"]) for p in baseline_curve("jpeg", images, (5, 10, 15, 20, 25, 30, 40))]
+    saving = rate_saving((point["bpp"], point["psnr"]), jpeg)
+    assert saving is not None and saving < 0, (point, jpeg)
