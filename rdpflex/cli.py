@@ -218,10 +218,10 @@ def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_thread
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing with each options schema.")
 def decoders(as_json: bool) -> None:
     """List the registered decoder families and their options."""
-    from rdpflex.decoders import describe
-    from rdpflex.plugins import get_decoders
+    from rdpflex.cards import describe
+    from rdpflex.plugins import get_decoder_cards
 
-    infos = [describe(cls) for cls in get_decoders().values()]
+    infos = [describe(card) for card in get_decoder_cards().values()]
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return
