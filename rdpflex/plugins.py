@@ -245,3 +245,45 @@ def list_plugins() -> list[dict[str, Any]]:
             row["error"] = LOAD_ERRORS[name]
         rows.append(row)
     return sorted(rows, key=lambda r: r["name"])
+
+
+# -- the hook reference (docs/plugins/hooks.md is generated from rdpflex.hookspecs) ----------------
+HOOKS_BEGIN, HOOKS_END = "<!-- hooks:begin -->", "<!-- hooks:end -->"
+
+
+def hook_specs() -> dict[str, Any]:
+    """Every hook specification of :mod:`rdpflex.hookspecs`, by name."""
+    return {name: fn for name, fn in vars(hookspecs).items() if callable(fn) and hasattr(fn, "rdpflex_spec")}
+
+
+def hooks_markdown() -> str:
+    """The hook reference as Markdown: one section per hook, its signature and its docstring."""
+    import inspect
+
+    out = []
+    for name, fn in hook_specs().items():
+        doc = inspect.cleandoc(fn.__doc__ or "")
+        sig = str(inspect.signature(fn)).replace("'", "")
+        out += [f"### `{name}{sig}`", "", doc, ""]
+    return "\n".join(out)
+
+
+def refresh_hooks_doc(doc: Any) -> bool:
+    """Rewrite the generated block of ``doc``; True when it changed (``python -m rdpflex.plugins --write FILE``)."""
+    from pathlib import Path
+
+    path = Path(doc)
+    text = path.read_text()
+    head, _, rest = text.partition(HOOKS_BEGIN)
+    _, _, tail = rest.partition(HOOKS_END)
+    new = f"{head}{HOOKS_BEGIN}\n{hooks_markdown()}{HOOKS_END}{tail}"
+    if new != text:
+        path.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        print("updated" if refresh_hooks_doc(sys.argv[2]) else "up to date")
+    else:
+        print(hooks_markdown())

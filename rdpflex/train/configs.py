@@ -78,7 +78,7 @@ class CodecStageConfig(CodecSource):
 class DecoderStageConfig(Strict):
     """The ``decoder:`` section."""
 
-    system: str = Field(..., description="System directory whose codec is frozen (e.g. from `rdpflex import-compressai` or a `codec` run).")
+    system: str | None = Field(None, description="System directory whose codec is frozen (e.g. from `rdpflex import-compressai` or a `codec` run); null: the default system ($RDPFLEX_SYSTEM or the bundled demo system).")
     family: str = Field(..., description="Decoder family to train (a registered decoder with a trainer, e.g. multirealism).")
     settings: dict[str, Any] = Field(default_factory=dict, description="The family's own training settings, validated by its trainer's Config.")
 
