@@ -23,6 +23,10 @@ at a time, tiling, save/load of a weight-free family) and declares the capabilit
 
 Classes that do not subclass :class:`DecoderBase` (third-party plugins written against the
 protocol) still work: :func:`capabilities` and :func:`decode_batch` fill in the same defaults.
+A plugin may register a :class:`rdpflex.cards.DecoderCard` (metadata + the class's import path)
+instead of the class, so listing decoders never imports torch; the options helpers
+(:func:`parse_options`, :func:`describe`, :class:`NoOptions`) live in :mod:`rdpflex.cards` and are
+re-exported here. Reference: docs/plugins/decoder-interface.md; conformance suite: :mod:`rdpflex.testing`.
 
 Trained decoders live in ``SYSTEM/decoders/<name>/``: a ``config.json`` plus either
 ``model.safetensors`` or component folders in diffusers' ``save_pretrained`` layout
