@@ -50,7 +50,6 @@ def trainable_codec(source: CodecSource, accelerator: Any) -> nn.Module:
     return codec
 
 
-
 def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
     with torch.autocast(device_type=y.device.type, enabled=False):
         return type(self).forward(self, y.float(), *args, **kwargs)
