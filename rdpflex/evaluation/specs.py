@@ -157,8 +157,8 @@ def resolve_settings(
 
     Loads each decoder through ``system.decoder(name)`` (so missing weights or a fingerprint mismatch
     fail here, before anything is encoded). Default (``decoders`` None/empty): ``mse``, every installed
-    weight-free family (``needs_weights = False``) and every decoder trained in the system, each at its
-    ``sweep`` or default options; a trained decoder whose plugin is not installed is skipped with a note.
+    weight-free family (``needs_weights = False``) that declares a ``sweep``, and every decoder trained in
+    the system, each at its ``sweep`` or default options; a trained decoder whose plugin is not installed is skipped with a note.
     """
     from rdpflex.plugins import get_decoder_cards, get_decoder_class
 
@@ -171,7 +171,7 @@ def resolve_settings(
             specs.append((spec, True))
     else:
         installed = get_decoder_cards()
-        weight_free = [n for n, c in installed.items() if not c.capabilities.needs_weights and n != "mse"]
+        weight_free = [n for n, c in installed.items() if not c.capabilities.needs_weights and c.sweep and n != "mse"]
         names = ["mse", *weight_free] + [n for n in system.trained_decoders() if n != "mse" and n not in weight_free]
         for n in names:
             if n not in installed:

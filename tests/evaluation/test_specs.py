@@ -40,9 +40,8 @@ def test_default_settings_use_sweep_and_dedupe(eval_system_dir):
     system = System.load(eval_system_dir)
     notes: list[str] = []
     settings = resolve_settings(system, None, notes)
-    # mse first, then every weight-free family (mse_alias, oracle), then every trained decoder, each at its sweep
-    assert [s.key for s in settings] == ["mse[default]", "mse_alias[default]", "oracle[default]",
-                                          "noisy[sigma=0]", "noisy[sigma=0.1]", "noisy[sigma=0.3]"]
+    # mse first, then every trained decoder at its sweep
+    assert [s.key for s in settings] == ["mse[default]", "noisy[sigma=0]", "noisy[sigma=0.1]", "noisy[sigma=0.3]"]
     notes.clear()
     twice = resolve_settings(system, ["mse", "mse"], notes)
     assert len(twice) == 1 and any("more than once" in n for n in notes)
