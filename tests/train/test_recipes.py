@@ -55,7 +55,7 @@ def test_all_errors_in_one_message_with_paths(tiny_raw):
     msg = str(exc.value)
     assert "\n" not in msg and msg.startswith("recipe bad.yaml is invalid (7 errors)")
     for part in ("optim.lr: Input should be greater than 0", "train.steps: Input should be greater than 0",
-                 "data.crop: Input should be greater than or equal to 16", "data.colour: unknown key; allowed: dataset, samples, holdout, path",
+                 "data.crop: Input should be greater than or equal to 16", "data.colour: unknown key; allowed: dataset, path",
                  "codec.arch: unknown codec architecture 'nope'", "codec.lambda: Input should be greater than 0", "logg: unknown key"):
         assert part in msg, (part, msg)
 
