@@ -13,10 +13,15 @@ $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(PY) pyproject.toml
+# The example external plugin (plugins/examples/rdpflex-refine, its own distribution) is installed beside rdpflex:
+# the tests check that it registers, decodes and passes the conformance suite like a third-party plugin.
+EXAMPLE_PLUGINS := plugins/examples/rdpflex-refine
+
+$(STAMP): $(PY) pyproject.toml $(EXAMPLE_PLUGINS:%=%/pyproject.toml)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH_PINS)
 	$(PY) -m pip install -q -e '.[test]' $(TORCH_PINS)
+	$(PY) -m pip install -q --no-deps $(EXAMPLE_PLUGINS:%=-e %)
 	@touch $(STAMP)
 
 install: $(STAMP)

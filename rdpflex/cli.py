@@ -218,10 +218,10 @@ def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_thread
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing with each options schema.")
 def decoders(as_json: bool) -> None:
     """List the registered decoder families and their options."""
-    from rdpflex.decoders import describe
-    from rdpflex.plugins import get_decoders
+    from rdpflex.cards import describe
+    from rdpflex.plugins import get_decoder_cards
 
-    infos = [describe(cls) for cls in get_decoders().values()]
+    infos = [describe(card) for card in get_decoder_cards().values()]
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return
@@ -257,7 +257,7 @@ def import_compressai(arch: str, quality: int, checkpoint: Path | None, metric: 
 @cli.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
 def plugins_command(as_json: bool) -> None:
-    """List installed plugins (entry points of group `rdpflex`) without importing them."""
+    """List installed plugins: distribution, version, entry point, hooks and the names they register."""
     from rdpflex.plugins import list_plugins
 
     rows = list_plugins()
@@ -266,7 +266,11 @@ def plugins_command(as_json: bool) -> None:
         return
     for r in rows:
         origin = "built in" if r["builtin"] else f"{r['distribution'] or 'RDPFLEX_PLUGIN_MODULES'} {r['version'] or ''}".rstrip()
-        click.echo(f"{r['name']:<22} {r['module']:<40} {origin}{'  (blocked)' if r['blocked'] else ''}")
+        state = "  (blocked)" if r["blocked"] else (f"  (failed to load: {r['error']})" if r.get("error") else "")
+        click.echo(f"{r['name']:<22} {r['module']:<40} {origin}{state}")
+        for hook in r["hooks"]:
+            names = r["registers"].get(hook)
+            click.echo(f"{'':<22} {hook}" + (f": {', '.join(names) or '-'}" if names is not None else ""))
 
 
 def main(argv: list[str] | None = None) -> None:

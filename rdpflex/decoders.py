@@ -23,6 +23,10 @@ at a time, tiling, save/load of a weight-free family) and declares the capabilit
 
 Classes that do not subclass :class:`DecoderBase` (third-party plugins written against the
 protocol) still work: :func:`capabilities` and :func:`decode_batch` fill in the same defaults.
+A plugin may register a :class:`rdpflex.cards.DecoderCard` (metadata + the class's import path)
+instead of the class, so listing decoders never imports torch; the options helpers
+(:func:`parse_options`, :func:`describe`, :class:`NoOptions`) live in :mod:`rdpflex.cards` and are
+re-exported here. Reference: docs/plugins/decoder-interface.md; conformance suite: :mod:`rdpflex.testing`.
 
 Trained decoders live in ``SYSTEM/decoders/<name>/``: a ``config.json`` plus either
 ``model.safetensors`` or component folders in diffusers' ``save_pretrained`` layout
@@ -33,45 +37,20 @@ and refuses weights trained on another codec.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel
 from torch import Tensor
 
+from rdpflex.cards import CAPABILITY_FLAGS, Capabilities, NoOptions, capabilities, describe, parse_options
 from rdpflex.codecs import Codec
 from rdpflex.errors import OptionsError
 from rdpflex.latent import Latent
 
 if TYPE_CHECKING:
     from rdpflex.tiling import TileSpec
-
-
-class NoOptions(BaseModel):
-    """Options model of a decoder without decode-time knobs."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a decoder family declares about itself (see the module docstring for each flag)."""
-
-    stochastic: bool = False
-    needs_grad: bool = False
-    needs_weights: bool = True
-    trained_on_codec: bool = True
-    supports_tiling: bool = False
-
-
-CAPABILITY_FLAGS = tuple(Capabilities.__dataclass_fields__)
-
-
-def capabilities(decoder: Any) -> Capabilities:
-    """The flags of a decoder class or instance, defaults filled in for classes written against the protocol."""
-    return Capabilities(**{f: bool(getattr(decoder, f, getattr(Capabilities, f))) for f in CAPABILITY_FLAGS})
 
 
 @runtime_checkable
@@ -169,49 +148,5 @@ def decode_batch(decoder: Any, latents: Sequence[Latent], codec: Codec, options:
     return out.detach().float().clamp(0, 1).clone()
 
 
-def parse_options(decoder_cls: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
-    """Validate ``KEY=VALUE`` strings (or a dict) against ``decoder_cls.Options``; one-line errors.
-
-    Pass a loaded decoder instead of its class to check bounds that depend on its weights.
-    """
-    if isinstance(pairs, dict):
-        raw = dict(pairs)
-    else:
-        raw = {}
-        for pair in pairs:
-            key, sep, value = pair.partition("=")
-            if not sep or not key.strip():
-                raise OptionsError(f"--set expects KEY=VALUE, got {pair!r}")
-            raw[key.strip()] = value.strip()
-    try:
-        return decoder_cls.Options(**raw)
-    except ValidationError as exc:
-        allowed = ", ".join(_describe_field(k, v) for k, v in decoder_cls.Options.model_json_schema().get("properties", {}).items()) or "none"
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
-        raise OptionsError(f"invalid options for decoder {decoder_cls.name!r}: {problems} (options: {allowed})") from None
-
-
-def _describe_field(name: str, prop: dict[str, Any]) -> str:
-    """``0 <= beta <= 2.56`` from a JSON-schema property (bounds looked up in ``anyOf`` branches too)."""
-    for branch in [prop, *prop.get("anyOf", [])]:
-        lo = branch.get("minimum", branch.get("exclusiveMinimum"))
-        hi = branch.get("maximum", branch.get("exclusiveMaximum"))
-        if lo is not None or hi is not None:
-            lo_op = "<" if "exclusiveMinimum" in branch else "<="
-            hi_op = "<" if "exclusiveMaximum" in branch else "<="
-            return (f"{lo:g} {lo_op} " if lo is not None else "") + name + (f" {hi_op} {hi:g}" if hi is not None else "")
-    if "enum" in prop:
-        return f"{name} in {{{', '.join(map(str, prop['enum']))}}}"
-    return name
-
-
-def describe(decoder_cls: type) -> dict[str, Any]:
-    """Machine-readable description (``rdpflex decoders --json``)."""
-    return {
-        "name": decoder_cls.name,
-        "description": getattr(decoder_cls, "description", ""),
-        "needs_weights": capabilities(decoder_cls).needs_weights,
-        "capabilities": asdict(capabilities(decoder_cls)),
-        "options": decoder_cls.Options.model_json_schema(),
-        "module": decoder_cls.__module__,
-    }
+__all__ = ["Decoder", "DecoderBase", "decode_batch", "NoOptions", "Capabilities", "CAPABILITY_FLAGS", "capabilities",
+           "describe", "parse_options"]

@@ -4,6 +4,19 @@
 
     compress_images(images, system)  ─► RdpFile (+ estimated bits)   write_rdp(path, rdp)
     read_rdp(path) ─► latents(rdp, system) ─► batches (same size) ─► decode_images(..., decoder="mse"|"cdiff"|...)
+                                                                     └► save_images(pairs, DIR)  (the CLI's PNGs)
+
+Every ``system`` argument takes a :class:`~rdpflex.system.System`, a system directory, or ``None`` for
+the default system (``$RDPFLEX_SYSTEM`` or the bundled demo system), as ``--system`` does::
+
+    from rdpflex.bitstream import read_rdp
+    from rdpflex.pipeline import decode_images, save_images
+
+    save_images(decode_images(read_rdp("set.rdp"), None, "multirealism", {"beta": 1.28}), "out")
+
+Decoded images are float tensors in [0, 1]; :func:`to_uint8` is the one 8-bit conversion (round half
+up) that PNGs written by :func:`save_images` and ``rdpflex decompress`` use, so
+``to_uint8(x)`` equals the pixels of the PNG the command line writes for the same file and options.
 """
 
 from __future__ import annotations
@@ -20,12 +33,35 @@ from torch import Tensor
 from rdpflex.bitstream import EncodedImage, RdpFile
 from rdpflex.decoders import decode_batch, parse_options
 from rdpflex.errors import BitstreamError, ForeignFileError, RdpflexError
-from rdpflex.images import check_size, load_image
+from rdpflex.images import check_size, load_image, save_png, to_uint8
 from rdpflex.latent import Latent
 from rdpflex.limits import max_pixels as pixel_cap
 from rdpflex.limits import pixel_cap_message
 from rdpflex.system import System
 from rdpflex.tiling import TileSpec, analyse
+
+
+SystemLike = System | str | Path | None
+
+
+def as_system(system: SystemLike) -> System:
+    """A :class:`System` from a System, a system directory, or ``None`` (the default system)."""
+    if isinstance(system, System):
+        return system
+    if system is None or isinstance(system, (str, Path)):
+        return System.load(system)
+    raise RdpflexError(f"system must be a rdpflex System, a system directory or None (the default system), "
+                       f"not {type(system).__name__}")
+
+
+def _as_rdp(rdp: RdpFile | str | Path) -> RdpFile:
+    if isinstance(rdp, RdpFile):
+        return rdp
+    if isinstance(rdp, (str, Path)):
+        from rdpflex.bitstream import read_rdp
+
+        return read_rdp(rdp)
+    raise RdpflexError(f"rdp must be an RdpFile (rdpflex.bitstream.read_rdp) or a .rdp path, not {type(rdp).__name__}")
 
 
 @dataclass
@@ -42,6 +78,8 @@ class Encoded:
 
 
 def _named(images: Iterable[Path | str | tuple[str, Tensor]]) -> Iterator[tuple[str, Tensor]]:
+    if isinstance(images, (str, Path)):
+        images = [images]
     for item in images:
         if isinstance(item, tuple):
             yield item
@@ -61,6 +99,7 @@ def encode_image(
     :meth:`rdpflex.codecs.Codec.compress`): exact fixed-point (decodes identically everywhere) or
     compressai's float path (byte-identical to CompressAI's strings).
     """
+    system = as_system(system)
     codec = system.codec
     H, W = x.shape[-2:]
     check_size(H, W, stem)
@@ -84,9 +123,10 @@ def encode_image(
 
 
 def compress_images(
-    images: Iterable[Path | str | tuple[str, Tensor]], system: System, estimate: bool = True, exact: bool = True
+    images: Iterable[Path | str | tuple[str, Tensor]], system: SystemLike = None, estimate: bool = True, exact: bool = True
 ) -> Encoded:
     """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile` (``estimate``, ``exact``: see :func:`encode_image`)."""
+    system = as_system(system)
     records, bits = [], []
     seen: set[str] = set()
     for stem, x in _named(images):
@@ -109,7 +149,7 @@ def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None
         )
 
 
-def latents(rdp: RdpFile, system: System, source: str = "file", max_pixels: int | None = None) -> Iterator[Latent]:
+def latents(rdp: RdpFile | str | Path, system: SystemLike = None, source: str = "file", max_pixels: int | None = None) -> Iterator[Latent]:
     """Entropy-decode every image of a file into :class:`Latent`s, checked against the codec.
 
     Each image's decoded symbols are checked against the CRC the encoder recorded (format version
@@ -118,6 +158,7 @@ def latents(rdp: RdpFile, system: System, source: str = "file", max_pixels: int 
     Every image's padded size is checked against the pixel cap (:mod:`rdpflex.limits`) before
     anything is entropy-decoded: a header claiming a huge image is refused before it is allocated.
     """
+    rdp, system = _as_rdp(rdp), as_system(system)
     check_compatible(rdp, system, source)
     codec = system.codec
     cap = pixel_cap(max_pixels)
@@ -161,6 +202,10 @@ def batches(indexed: Iterable[tuple[int, Latent]], batch_size: int = DEFAULT_BAT
 
 
 def _resolve(decoder: str, system: System, options: BaseModel | dict | None) -> tuple[object, BaseModel]:
+    if not isinstance(decoder, str):
+        raise RdpflexError(f"decoder must be a family name such as 'mse' (see `rdpflex decoders`), not {type(decoder).__name__}")
+    if options is not None and not isinstance(options, (BaseModel, dict)):
+        raise RdpflexError(f"options must be a dict such as {{'beta': 1.28}} or the decoder's Options, not {type(options).__name__}")
     dec = system.decoder(decoder)
     return dec, options if isinstance(options, BaseModel) else parse_options(dec, options or {})
 
@@ -171,13 +216,14 @@ def seed_of(options: BaseModel, seed: int) -> int:
     return int(own) if own is not None else seed
 
 
-def decode_group(group: list[tuple[int, Latent]], system: System, decoder: str = "mse",
+def decode_group(group: list[tuple[int, Latent]], system: SystemLike, decoder: str = "mse",
                  options: BaseModel | dict | None = None, seed: int = 0, tile: TileSpec | None = None) -> list[Tensor]:
     """Images (1, 3, H, W) in [0, 1], cropped, for a batch of same-size ``(index, latent)`` pairs.
 
     Image ``index`` is sampled with ``torch.Generator().manual_seed(seed + index)``: the same pixels
     whether it is decoded alone or in a batch.
     """
+    system = as_system(system)
     dec, opts = _resolve(decoder, system, options)
     base = seed_of(opts, seed)
     device = group[0][1].y_hat.device
@@ -187,7 +233,7 @@ def decode_group(group: list[tuple[int, Latent]], system: System, decoder: str =
 
 
 def decode_latent(
-    latent: Latent, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
+    latent: Latent, system: SystemLike, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
     tile: TileSpec | None = None,
 ) -> Tensor:
     """One image (1, 3, H, W) in [0, 1], cropped to the original size (sampled with ``seed``)."""
@@ -195,7 +241,7 @@ def decode_latent(
 
 
 def decode_images(
-    rdp: RdpFile, system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
+    rdp: RdpFile | str | Path, system: SystemLike = None, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE, tile: TileSpec | None = None,
 ) -> Iterator[tuple[str, Tensor]]:
     """``(stem, image)`` for every image of the file, same-size images decoded in batches of up to
@@ -204,24 +250,39 @@ def decode_images(
 
     Every latent is entropy-decoded and checked before the first image is yielded, so a file that
     does not decode exactly (:class:`~rdpflex.errors.EntropyMismatchError`) yields nothing.
+
+    ``rdp``: an :class:`RdpFile` or a ``.rdp`` path; ``system``: a System, a directory or ``None`` (the
+    default system); ``options``: a dict validated by the decoder's ``Options`` (one-line OptionsError).
     """
+    system = as_system(system)
     return decode_latents(list(latents(rdp, system)), system, decoder, options, seed, batch_size, tile)
 
 
 def decode_latents(
-    lats: Sequence[Latent], system: System, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
+    lats: Sequence[Latent], system: SystemLike, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE, tile: TileSpec | None = None,
 ) -> Iterator[tuple[str, Tensor]]:
     """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses seed ``seed + i``."""
+    system = as_system(system)
     _, opts = _resolve(decoder, system, options)
     for group in batches(enumerate(lats), 1 if tile is not None else batch_size):
         for (_, lat), x in zip(group, decode_group(group, system, decoder, opts, seed, tile)):
             yield lat.stem, x
 
 
+def save_images(images: Iterable[tuple[str, Tensor]], directory: str | Path) -> list[Path]:
+    """Write ``(stem, image)`` pairs (what :func:`decode_images` yields) as ``directory/<stem>.png``, exactly as
+    ``rdpflex decompress`` does (8-bit through :func:`to_uint8`, atomic writes); returns the paths."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise RdpflexError(f"{directory} exists and is not a directory")
+    return [save_png(x, directory / f"{stem}.png") for stem, x in images]
+
+
 def psnr(x: Tensor, x_hat: Tensor) -> float:
-    """PSNR in dB of 8-bit-quantised images (quick check; full metrics live in rdpflex.metrics)."""
-    a = (x.clamp(0, 1) * 255).round()
-    b = (x_hat.clamp(0, 1) * 255).round()
-    mse = float(((a - b) ** 2).mean())
+    """PSNR in dB of 8-bit images (through :func:`to_uint8`, as PNGs are written; full metrics live in rdpflex.metrics)."""
+    def pixels(t: Tensor) -> Tensor:
+        return torch.stack([torch.from_numpy(to_uint8(im)) for im in t.reshape(-1, *t.shape[-3:])]).float()
+
+    mse = float(((pixels(x) - pixels(x_hat)) ** 2).mean())
     return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")

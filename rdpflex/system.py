@@ -38,6 +38,21 @@ def default_system_path() -> Path:
     return Path(os.environ.get("RDPFLEX_SYSTEM") or BUNDLED_DEMO_SYSTEM)
 
 
+def check_device(device: torch.device | str) -> torch.device:
+    """``device`` as a torch.device, or a one-line :class:`RdpflexError` when it is malformed or not on this machine."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise RdpflexError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": getattr(torch.backends, "mps", None) is not None
+                 and torch.backends.mps.is_available()}
+    if not available.get(dev.type, True):
+        raise RdpflexError(f"device {str(device)!r} is not available on this machine (no {dev.type} GPU found by torch); use --device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RdpflexError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0..)")
+    return dev
+
+
 def codec_state(codec: Codec) -> dict[str, torch.Tensor]:
     """The codec's state with entropy tables built (``update()`` when they are still empty)."""
     codec.update(force=False)
@@ -148,6 +163,8 @@ class System:
         return self._decoders[name]
 
     def to(self, device: torch.device | str) -> "System":
+        """Move the codec and loaded decoders; a device this machine lacks is a one-line :class:`RdpflexError`."""
+        device = check_device(device)
         self.codec.to(device)
         for dec in self._decoders.values():
             if hasattr(dec, "to"):

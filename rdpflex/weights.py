@@ -1,4 +1,17 @@
-"""Safetensors-only weight files (never unpickle a file a user was handed) + JSON configs."""
+"""Safetensors-only weight files (never unpickle a file a user was handed) + JSON configs.
+
+A decoder folder ``SYSTEM/decoders/<name>/`` written with :func:`save_weights`::
+
+    config.json          JSON object; rdpflex itself reads only ``codec_fingerprint`` (added by
+                         ``System.add_decoder``/``System.save`` for a family with ``trained_on_codec``;
+                         never write it yourself). Everything else is the family's own: by convention
+                         ``family`` (the decoder's name) and ``format_version`` (an int you bump when the
+                         layout changes, so an old plugin refuses a newer folder) plus the constructor
+                         arguments ``from_pretrained`` needs to rebuild the network.
+    model.safetensors    the state dict (tensors only)
+
+Component folders (several networks, diffusers layout) use :mod:`rdpflex.components` instead.
+"""
 
 from __future__ import annotations
 
@@ -19,10 +32,23 @@ CONFIG = "config.json"
 
 
 def state_to_cpu(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Detached, contiguous CPU copies of every tensor (what safetensors writes)."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
 
 
 def save_weights(directory: Path, state: dict[str, Tensor], config: dict[str, Any]) -> None:
+    """Write ``directory/model.safetensors`` and ``directory/config.json`` (the folder is created).
+
+    :param directory: the folder, e.g. the ``path`` your ``save_pretrained(path)`` receives
+    :param state: tensors by name, typically ``module.state_dict()`` (copied to CPU; any device, any dtype)
+    :param config: a JSON-serialisable dict: what ``from_pretrained`` needs to rebuild the module
+        (see the module docstring for the keys rdpflex reads)
+
+    Example::
+
+        def save_pretrained(self, path):
+            save_weights(path, self.net.state_dict(), {"family": self.name, "format_version": 1, "hidden": 16})
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     save_file(state_to_cpu(state), str(directory / WEIGHTS))
@@ -42,6 +68,21 @@ def refuse_pickles(directory: Path) -> None:
 
 
 def load_weights(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """Read what :func:`save_weights` wrote: ``(state, config)``, tensors on CPU.
+
+    :param directory: the folder (``from_pretrained(path, codec)`` receives it)
+    :raises RdpflexError: one line when a file is missing, the safetensors file is invalid, or the folder
+        holds a pickle (``.bin``, ``.pt``, ``.pkl`` ...: refused, never opened)
+
+    Example::
+
+        @classmethod
+        def from_pretrained(cls, path, codec):
+            state, config = load_weights(path)
+            net = MyNet(hidden=config["hidden"])
+            net.load_state_dict(state)
+            return cls(net).to(next(codec.parameters()).device)
+    """
     directory = Path(directory)
     refuse_pickles(directory)
     for f in (WEIGHTS, CONFIG):
@@ -61,10 +102,12 @@ def load_error(exc: BaseException) -> str:
 
 
 def write_json(path: Path, obj: Any) -> None:
+    """``obj`` as indented, key-sorted JSON."""
     Path(path).write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def read_json(path: Path) -> Any:
+    """Parsed JSON; a one-line :class:`RdpflexError` when the file is missing or malformed."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:

@@ -20,7 +20,9 @@ def imported_after(*argv: str) -> set[str]:
     return {m for m in line.removeprefix("heavy:").split(",") if m}
 
 
-@pytest.mark.parametrize("argv", [("--help",), ("plugins",), ("recipes", "ls"), ("recipes", "show", "quick/codec"), ("bench", "--help")])
+@pytest.mark.parametrize("argv", [("--help",), ("plugins",), ("recipes", "ls"), ("recipes", "show", "quick/codec"), ("bench", "--help"),
+                                  ("decoders",), ("decoders", "--json"), ("recipes", "validate", "quick/codec"),
+                                  ("recipes", "validate", "quick/multirealism-joint"), ("recipes", "validate", "quick/cdiff-decoder")])
 def test_commands_without_a_model_import_no_heavy_module(argv):
     assert imported_after(*argv) == set()
 

@@ -24,10 +24,10 @@ DEMO_SYSTEM = str(Path(__file__).resolve().parents[1] / "assets" / "demo-system"
 #: (width, stage, recipe, overrides)
 STAGES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("quick", "codec", "quick/codec", ()),
-    ("quick", "joint", "quick/multirealism-joint", (f"joint.init={DEMO_SYSTEM}",)),
+    ("quick", "joint", "quick/multirealism-joint", (f"joint.codec.init={DEMO_SYSTEM}",)),
     ("quick", "decoder", "quick/multirealism-decoder", (f"decoder.system={DEMO_SYSTEM}",)),
     ("paper", "codec", "paper/codec-elic", ("data.dataset=samples", "train.batch_size=1")),
-    ("paper", "joint", "paper/multirealism-joint", ("data.dataset=samples", "train.batch_size=1", "joint.perceptual=none")),
+    ("paper", "joint", "paper/multirealism-joint", ("data.dataset=samples", "train.batch_size=1", "joint.multirealism.perceptual=none")),
     ("paper", "decoder", "paper/multirealism-decoder-msh",
      ("data.dataset=samples", "train.batch_size=1", f"decoder.system={DEMO_SYSTEM}", "decoder.settings.perceptual=none")),
 )
@@ -76,7 +76,7 @@ def bench_train(widths: tuple[str, ...] = ("quick", "paper"), steps: dict[str, t
         sps = steps_per_second(recipe, overrides, n1, n2, threads=cores)
         row = {"stage": stage, "width": width, "recipe": recipe, "processes": 1, "batch": r.train.batch_size,
                "crop": r.data.crop, "steps_per_s": sps, "images_per_s": sps * r.train.batch_size, "scaling": None,
-               "note": "; ".join(o for o in overrides if not o.startswith(("joint.init", "decoder.system")))}
+               "note": "; ".join(o for o in overrides if not o.startswith(("joint.codec.init", "decoder.system")))}
         rows.append(row)
         if scaling and stage == "codec" and not any(r["processes"] == 2 for r in rows):
             sps2 = steps_per_second(recipe, overrides, n1, n2, processes=2, threads=max(1, cores // 2))

@@ -156,11 +156,11 @@ def resolve_settings(
     """Expand decoder specs (or the default choice) into validated, de-duplicated settings.
 
     Loads each decoder through ``system.decoder(name)`` (so missing weights or a fingerprint mismatch
-    fail here, before anything is encoded). Default (``decoders`` None/empty): ``mse`` plus every
-    decoder trained in the system, each at its ``sweep`` or default options; a trained decoder whose
-    plugin is not installed is skipped with a note.
+    fail here, before anything is encoded). Default (``decoders`` None/empty): ``mse``, every installed
+    weight-free family (``needs_weights = False``) that declares a ``sweep``, and every decoder trained in
+    the system, each at its ``sweep`` or default options; a trained decoder whose plugin is not installed is skipped with a note.
     """
-    from rdpflex.plugins import get_decoder_class, get_decoders
+    from rdpflex.plugins import get_decoder_cards, get_decoder_class
 
     notes = notes if notes is not None else []
     specs: list[tuple[DecoderSpec, bool]] = []  # (spec, strict)
@@ -170,8 +170,9 @@ def resolve_settings(
             get_decoder_class(spec.name)  # unknown family: one line naming the installed ones
             specs.append((spec, True))
     else:
-        names = ["mse"] + [n for n in system.trained_decoders() if n != "mse"]
-        installed = get_decoders()
+        installed = get_decoder_cards()
+        weight_free = [n for n, c in installed.items() if not c.capabilities.needs_weights and c.sweep and n != "mse"]
+        names = ["mse", *weight_free] + [n for n in system.trained_decoders() if n != "mse" and n not in weight_free]
         for n in names:
             if n not in installed:
                 notes.append(f"decoder {n!r} is trained in the system but no installed plugin provides it: skipped")

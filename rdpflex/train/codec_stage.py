@@ -14,8 +14,6 @@ likelihoods) always runs in float32. Export: a system directory with entropy tab
 
 from __future__ import annotations
 
-import inspect
-import json
 import math
 import types
 from pathlib import Path
@@ -23,92 +21,33 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, ValidationInfo, field_validator, model_validator
 from torch import Tensor, nn
 
-from rdpflex.train.recipe import Recipe, Strict
+from rdpflex.train.builtin import CODEC
+from rdpflex.train.configs import CodecSource, CodecStageConfig
+from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
 
 
-class CodecSource(Strict):
-    """Which codec a stage trains: a fresh architecture or a system to start from (shared by stages that train E)."""
+def trainable_codec(source: CodecSource, accelerator: Any) -> nn.Module:
+    """The codec to train, in train mode, entropy tables built, entropy model in fp32 under mixed precision."""
+    from rdpflex.codecs import build_codec
 
-    arch: str = Field("msh", description="Codec architecture (`msh`, `elic`, or one a plugin registers).")
-    config: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take the architecture's defaults.")
-    aux_lr: float = Field(1e-3, gt=0, description="Learning rate of the auxiliary (quantiles) optimiser; not scheduled.")
-    init: str | None = Field(None, description="Start from the codec of this system directory (its arch and config are used; leave `arch`/`config` unset).")
+    if source.init:
+        from rdpflex.system import System
 
-    @field_validator("arch")
-    @classmethod
-    def _arch(cls, v: str) -> str:
-        from rdpflex.codecs import codec_classes
-
-        archs = codec_classes()
-        if v not in archs:
-            raise ValueError(f"unknown codec architecture {v!r}; available: {', '.join(sorted(archs))}")
-        return v
-
-    @field_validator("config")
-    @classmethod
-    def _config(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from rdpflex.codecs import codec_classes
-
-        codec_cls = codec_classes().get(info.data.get("arch", ""))
-        if codec_cls is not None and v:
-            params = inspect.signature(codec_cls.__init__).parameters
-            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                allowed = [n for n in params if n != "self"]
-                unknown = [k for k in v if k not in allowed]
-                if unknown:
-                    raise ValueError(f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} (arguments: {', '.join(allowed)})")
-        return v
-
-    @model_validator(mode="after")
-    def _init(self) -> "CodecSource":
-        if self.init is not None and {"arch", "config"} & self.model_fields_set:
-            raise ValueError("give either `init` (a system directory) or `arch`/`config`, not both")
-        return self
-
-    def build(self, accelerator: Any) -> nn.Module:
-        """The codec to train, in train mode, entropy tables built, entropy model in fp32 under mixed precision."""
-        from rdpflex.codecs import build_codec
-
-        if self.init:
-            from rdpflex.system import System
-
-            codec = System.load(self.init).codec
-        else:
-            codec = build_codec(self.arch, **self.config)
-        # build the entropy tables once: every buffer then has its own storage, which safetensors
-        # checkpoints need (empty buffers all look shared); training never reads these tables, and
-        # validation/export rebuild them from the trained quantiles
-        codec.update(force=True)
-        codec.train()
-        if accelerator is not None and accelerator.mixed_precision != "no":
-            # entropy models in float32: rounding and likelihoods are meaningless in bf16
-            codec.latent_codec.forward = types.MethodType(_fp32_forward, codec.latent_codec)
-        return codec
-
-    def crop_problems(self, recipe: Recipe) -> list[tuple[str, str]]:
-        """``data.crop`` must be a multiple of the codec's input granularity."""
-        from rdpflex.codecs import codec_classes
-
-        arch = self.arch
-        if self.init is not None:  # the system's codec (if the directory is already there)
-            try:
-                arch = json.loads((Path(self.init) / "system.json").read_text())["codec"]["arch"]
-            except (OSError, ValueError, KeyError, TypeError):
-                return []
-        m = getattr(codec_classes().get(arch), "downsample", 1)
-        if recipe.data.crop % m:
-            return [("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {arch!r}")]
-        return []
-
-
-class CodecStageConfig(CodecSource):
-    """The ``codec:`` section."""
-
-    lmbda: float = Field(0.0067, gt=0, alias="lambda", description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).")
+        codec = System.load(source.init).codec
+    else:
+        codec = build_codec(source.arch, **source.config)
+    # build the entropy tables once: every buffer then has its own storage, which safetensors
+    # checkpoints need (empty buffers all look shared); training never reads these tables, and
+    # validation/export rebuild them from the trained quantiles
+    codec.update(force=True)
+    codec.train()
+    if accelerator is not None and accelerator.mixed_precision != "no":
+        # entropy models in float32: rounding and likelihoods are meaningless in bf16
+        codec.latent_codec.forward = types.MethodType(_fp32_forward, codec.latent_codec)
+    return codec
 
 
 def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
@@ -154,8 +93,8 @@ def ddp_ignore_quantiles(codec: nn.Module) -> nn.Module:
 class CodecStage:
     """Rate–distortion training of a codec (``stage: codec``)."""
 
-    name: ClassVar[str] = "codec"
-    description: ClassVar[str] = "rate-distortion training of encoder + entropy model + reference synthesis (lambda x 255^2 x MSE + bpp, plus the aux quantile loss)"
+    name: ClassVar[str] = CODEC.name
+    description: ClassVar[str] = CODEC.description
     Config = CodecStageConfig
     #: DDP ignores the quantiles (see :meth:`modules`); every other parameter is used each step
     find_unused_parameters: ClassVar[bool] = False

@@ -5,47 +5,78 @@
     x ─frozen codec (eval: real rounding, no grad)─► y_hat ─► family trainer.train_step(x, y_hat, ctx)
     export: the codec's system directory + decoders/<family>/ (fingerprint of that codec)
 
-A decoder family opts in by giving its decoder class ``trainer_class()`` returning a class with
-``Config`` (pydantic, the recipe's ``decoder.settings``), ``__init__(recipe, settings, accelerator,
-codec)``, ``modules()``, ``optimizers()``, ``train_step(x, y_hat, ctx)``,
-``validate(images, codec, ctx)`` and ``export_decoder()``; optionally ``checkpoint_objects()`` (extra
-state such as EMA weights, saved in every checkpoint and restored on resume).
+A decoder family opts in by registering a trainer through the ``register_trainers`` hook — a
+:class:`rdpflex.cards.TrainerCard` (``family``, ``Config``, ``"module:Class"``) or the class itself —
+following :class:`Trainer`. The decoder class knows nothing of its trainer: decoders import without the
+training stack (as diffusers keeps training code out of models and pipelines).
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
-from pydantic import Field, ValidationError
+from pydantic import BaseModel
 from torch import Tensor, nn
 
-from rdpflex.train.recipe import Recipe, Strict, format_errors
+from rdpflex.train.builtin import DECODER
+from rdpflex.train.configs import DecoderStageConfig, decoder_stage_problems
+from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext
 
-
-class DecoderStageConfig(Strict):
-    """The ``decoder:`` section."""
-
-    system: str = Field(..., description="System directory whose codec is frozen (e.g. from `rdpflex import-compressai` or a `codec` run).")
-    family: str = Field(..., description="Decoder family to train (a registered decoder with a trainer, e.g. multirealism).")
-    settings: dict[str, Any] = Field(default_factory=dict, description="The family's own training settings, validated by its trainer's Config.")
+if TYPE_CHECKING:
+    from accelerate import Accelerator
 
 
-def _trainer_class(family: str) -> type | None:
-    from rdpflex.plugins import get_decoders
+@runtime_checkable
+class Trainer(Protocol):
+    """A decoder family's trainer on a frozen codec (registered with the ``register_trainers`` hook).
 
-    cls = get_decoders().get(family)
-    return cls.trainer_class() if cls is not None and hasattr(cls, "trainer_class") else None
+    Optional: ``checkpoint_objects() -> dict[str, obj]`` (extra state with ``state_dict`` /
+    ``load_state_dict``, e.g. EMA weights, saved in every checkpoint and restored on resume).
+    """
+
+    #: the decoder family it trains (``decoder.family`` of the recipe)
+    family: ClassVar[str]
+    #: pydantic model of ``decoder.settings`` (subclass :class:`rdpflex.train.recipe.Strict`)
+    Config: ClassVar[type[BaseModel]]
+
+    def __init__(self, recipe: Recipe, settings: BaseModel, accelerator: "Accelerator", codec: Any) -> None: ...
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Trainable networks by name (prepared by Accelerate: call ``ctx.modules[name]`` in train_step)."""
+        ...
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    def train_step(self, x: Tensor, y_hat: Tensor, ctx: StepContext) -> dict[str, float]:
+        """One micro-batch: ``x`` (B, 3, crop, crop) in [0, 1] and ``y_hat``, the frozen codec's real
+        quantisation of ``x``. Call ``ctx.backward_step(name, loss)``; return floats (``loss.item()``)."""
+        ...
+
+    def validate(self, images: list[Tensor], codec: Any, ctx: StepContext) -> dict[str, float]:
+        """Metrics on the held-out images: a list of (1, 3, H, W) tensors in [0, 1] on ``ctx.device``.
+        Their latents: ``codec.compress(codec.pad(x))["y_hat"]`` (what a ``.rdp`` file carries)."""
+        ...
+
+    def export_decoder(self) -> Any:
+        """The trained decoder (on CPU); the stage saves it in ``OUTPUT/system/decoders/<family>/``."""
+        ...
+
+
+def _trainer_card(family: str) -> Any:
+    from rdpflex.plugins import get_trainer_cards
+
+    return get_trainer_cards().get(family)
 
 
 class DecoderStage:
     """``stage: decoder`` — one decoder family on a frozen codec."""
 
-    name: ClassVar[str] = "decoder"
-    description: ClassVar[str] = "train one decoder family (decoder.family) on the frozen codec of decoder.system"
+    name: ClassVar[str] = DECODER.name
+    description: ClassVar[str] = DECODER.description
     Config = DecoderStageConfig
 
     def __init__(self, recipe: Recipe, config: DecoderStageConfig, accelerator: Any) -> None:
@@ -55,27 +86,13 @@ class DecoderStage:
         self.system = System.load(config.system)
         device = accelerator.device if accelerator is not None else "cpu"
         self.codec = self.system.codec.eval().requires_grad_(False).to(device)
-        trainer_cls = _trainer_class(config.family)
+        trainer_cls = _trainer_card(config.family).load()
         settings = trainer_cls.Config.model_validate(config.settings)
         self.trainer = trainer_cls(recipe, settings, accelerator, self.codec)
 
     @classmethod
     def check_recipe(cls, recipe: Recipe, config: DecoderStageConfig) -> list[tuple[str, str]]:
-        from rdpflex.plugins import get_decoders
-
-        problems: list[tuple[str, str]] = []  # decoder.system is checked when the run starts (System.load)
-        trainable = sorted(n for n, c in get_decoders().items() if hasattr(c, "trainer_class"))
-        trainer_cls = _trainer_class(config.family)
-        if trainer_cls is None:
-            problems.append(("decoder.family", f"{config.family!r} has no trainer; trainable decoder families: {', '.join(trainable) or 'none'}"))
-            return problems
-        try:
-            trainer_cls.Config.model_validate(config.settings)
-        except ValidationError as exc:
-            for line in format_errors(exc, trainer_cls.Config, prefix="decoder.settings"):
-                path, _, msg = line.partition(": ")
-                problems.append((path, msg))
-        return problems
+        return decoder_stage_problems(recipe, config)
 
     def modules(self) -> dict[str, nn.Module]:
         return self.trainer.modules()

@@ -173,11 +173,11 @@ class Recipe(Strict):
     @field_validator("stage")
     @classmethod
     def _known_stage(cls, v: str) -> str:
-        from rdpflex.plugins import get_stages
+        from rdpflex.plugins import blocked_hint, get_stage_cards
 
-        stages = get_stages()
+        stages = get_stage_cards()
         if v not in stages:
-            raise ValueError(f"unknown stage {v!r}; registered stages: {', '.join(stages) or 'none'}")
+            raise ValueError(f"unknown stage {v!r}; registered stages: {', '.join(stages) or 'none'}{blocked_hint(v)}")
         return v
 
     @model_validator(mode="after")
@@ -193,7 +193,8 @@ class LoadedRecipe:
     """A validated recipe: the common part, the stage class and its validated section."""
 
     recipe: Recipe
-    stage_cls: type
+    #: the stage's card (:class:`rdpflex.cards.StageCard`); ``stage_cls`` imports the implementation
+    stage_card: Any
     config: BaseModel
     raw: dict[str, Any]
     source: str = "<recipe>"
@@ -202,6 +203,11 @@ class LoadedRecipe:
     @property
     def stage(self) -> str:
         return self.recipe.stage
+
+    @property
+    def stage_cls(self) -> type:
+        """The stage class (imports its implementation, torch included)."""
+        return self.stage_card.load()
 
     def dump(self) -> str:
         """The resolved recipe (after ``--set``) as YAML, headed by where it came from."""
@@ -255,15 +261,15 @@ def format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = ""
 
 def validate_recipe(raw: Any, source: str = "<recipe>", overrides: list[str] | None = None) -> LoadedRecipe:
     """Two-pass validation of a parsed recipe; raises one :class:`RecipeError` listing every problem."""
-    from rdpflex.plugins import get_stages
+    from rdpflex.plugins import get_stage_cards
 
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {source} is invalid: the top level must be a mapping of sections, got {type(raw).__name__}")
     errors: list[str] = []
-    stages = get_stages()
+    stages = get_stage_cards()
     name = raw.get("stage")
     common = dict(raw)
-    stage_cls = stages.get(name) if isinstance(name, str) else None
+    card = stages.get(name) if isinstance(name, str) else None
     section: Any = {}
     if isinstance(name, str) and name in common and name not in Recipe.model_fields:
         section = common.pop(name)
@@ -275,19 +281,19 @@ def validate_recipe(raw: Any, source: str = "<recipe>", overrides: list[str] | N
     except ValidationError as exc:
         errors += format_errors(exc, Recipe)
     # pass 2: the stage's own section
-    if stage_cls is not None:
-        Config = stage_cls.Config
+    if card is not None:
+        Config = card.Config
         try:
             config = Config.model_validate(section)
         except ValidationError as exc:
             errors += format_errors(exc, Config, prefix=name)
-        if recipe is not None and config is not None and hasattr(stage_cls, "check_recipe"):
-            errors += [f"{loc}: {msg}" for loc, msg in stage_cls.check_recipe(recipe, config)]
+        if recipe is not None and config is not None and card.check_recipe is not None:
+            errors += [f"{loc}: {msg}" for loc, msg in card.check_recipe(recipe, config)]
     if errors:
         n = len(errors)
         raise RecipeError(f"recipe {source} is invalid ({n} error{'s' * (n > 1)}): " + "; ".join(errors))
-    assert recipe is not None and config is not None and stage_cls is not None
-    return LoadedRecipe(recipe, stage_cls, config, raw, source, list(overrides or []))
+    assert recipe is not None and config is not None and card is not None
+    return LoadedRecipe(recipe, card, config, raw, source, list(overrides or []))
 
 
 def apply_overrides(raw: dict[str, Any], pairs: list[str] | tuple[str, ...]) -> dict[str, Any]:

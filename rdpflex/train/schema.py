@@ -75,25 +75,23 @@ def model_table(model: type[BaseModel], prefix: str) -> list[str]:
 
 
 def schema_markdown() -> str:
-    from rdpflex.plugins import get_decoders, get_stages
+    from rdpflex.plugins import get_stage_cards, get_trainer_cards
 
     lines = ["### Common sections (every recipe)", "", *model_table(Recipe, "")]
-    for name, cls in get_stages().items():
-        lines += ["", f"### Stage `{name}` — section `{name}:`", "", getattr(cls, "description", ""),
-                  f"(registered by `{cls.__module__}`)", "", *model_table(cls.Config, f"{name}.")]
-    for family, cls in get_decoders().items():
-        if hasattr(cls, "trainer_class"):
-            trainer = cls.trainer_class()
-            lines += ["", f"### `decoder.settings` of `family: {family}`", "", f"(trainer `{trainer.__module__}.{trainer.__name__}`)", "",
-                      *model_table(trainer.Config, "decoder.settings.")]
+    for name, card in get_stage_cards().items():
+        lines += ["", f"### Stage `{name}` — section `{name}:`", "", card.description,
+                  f"(registered by `{card.implementation.partition(':')[0]}`)", "", *model_table(card.Config, f"{name}.")]
+    for family, trainer in get_trainer_cards().items():
+        lines += ["", f"### `decoder.settings` of `family: {family}`", "", f"(trainer `{trainer.implementation.replace(':', '.')}`)", "",
+                  *model_table(trainer.Config, "decoder.settings.")]
     return "\n".join(lines) + "\n"
 
 
 def schema_json() -> dict[str, Any]:
-    from rdpflex.plugins import get_stages
+    from rdpflex.plugins import get_stage_cards
     from rdpflex.train.stage import describe_stage
 
-    return {"common": Recipe.model_json_schema(by_alias=True), "stages": {n: describe_stage(c) for n, c in get_stages().items()}}
+    return {"common": Recipe.model_json_schema(by_alias=True), "stages": {n: describe_stage(c) for n, c in get_stage_cards().items()}}
 
 
 def refresh(doc: Path) -> bool:

@@ -169,13 +169,16 @@ def make_optimizer(params: Iterable[Any], optim: "OptimConfig", **overrides: Any
     return cls(params, **settings)
 
 
-def describe_stage(stage_cls: type) -> dict[str, Any]:
-    """Machine-readable description of a registered stage (``rdpflex recipes schema --json``)."""
+def describe_stage(stage: Any) -> dict[str, Any]:
+    """Machine-readable description of a registered stage card or class (``rdpflex recipes schema --json``)."""
+    from rdpflex.cards import StageCard
+
+    card = stage if isinstance(stage, StageCard) else StageCard.of(stage)
     return {
-        "name": stage_cls.name,
-        "description": getattr(stage_cls, "description", ""),
-        "module": stage_cls.__module__,
-        "config": stage_cls.Config.model_json_schema(by_alias=True),
+        "name": card.name,
+        "description": card.description,
+        "module": card.implementation.partition(":")[0],
+        "config": card.Config.model_json_schema(by_alias=True),
     }
 
 

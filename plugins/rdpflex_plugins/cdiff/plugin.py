@@ -16,69 +16,38 @@ Saved as a component folder (``SYSTEM/decoders/cdiff/``)::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
 from rdpflex.codecs import Codec
 from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler, warn_pickles
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError, RdpflexError
-from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
 from rdpflex.tiling import TileSpec, decode_in_tiles
 from rdpflex.weights import read_json, write_json
+from rdpflex_plugins.cdiff.hooks import DECODER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser, LatentAdapter
+from rdpflex_plugins.cdiff.options import CDiffOptions, options_for
 from rdpflex_plugins.cdiff.sampling import SCHEDULER_NAMES, make_scheduler, sample, tiled_denoiser
 
 FORMAT_VERSION = 1
-MAX_STEPS = 1000
-SchedulerName = Literal["ddpm", "ddim", "dpm-solver"]
-
-
-class CDiffOptions(BaseModel):
-    """Sampling options (class level: steps <= 1000; a loaded decoder bounds steps by its training timesteps)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    scheduler: SchedulerName = Field("ddim", description="sampler: ddpm (ancestral), ddim (eta), dpm-solver (DPM-Solver++, few steps)")
-    steps: int = Field(16, ge=1, le=MAX_STEPS, description="denoising steps (more: slower; with noise, more realistic)")
-    eta: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False, description="ddim only: 0 deterministic ... 1 DDPM-like noise per step")
-    seed: int | None = Field(None, ge=0, description="base seed of the initial noise (default: --seed); image i uses seed + i")
-
-    @model_validator(mode="after")
-    def _eta_needs_ddim(self) -> "CDiffOptions":
-        if self.eta != 0.0 and self.scheduler != "ddim":
-            raise ValueError(f"eta applies to scheduler ddim only (got scheduler={self.scheduler}, eta={self.eta})")
-        return self
-
-
-@lru_cache(maxsize=None)
-def options_for(max_steps: int) -> type[BaseModel]:
-    """:class:`CDiffOptions` with ``steps <= max_steps`` (the decoder's training timesteps)."""
-    return create_model(
-        "CDiffOptions", __base__=CDiffOptions,
-        steps=(int, Field(16 if max_steps >= 16 else max_steps, ge=1, le=max_steps, description=CDiffOptions.model_fields["steps"].description)),
-    )
 
 
 class CDiffDecoder(DecoderBase, nn.Module):
     """The ``cdiff`` family: sample x ~ p(x | y_hat [, x_mse]) with a diffusers scheduler."""
 
-    name: ClassVar[str] = "cdiff"
-    description: ClassVar[str] = (
-        "conditional diffusion decoder on the latent (Mari et al. 2024; HFD two-stage over the mse image): "
-        "scheduler/steps/eta move along the distortion-realism trade-off"
-    )
+    name: ClassVar[str] = DECODER.name
+    description: ClassVar[str] = DECODER.description
     Options: ClassVar[type[BaseModel]] = CDiffOptions
     stochastic: ClassVar[bool] = True
     supports_tiling: ClassVar[bool] = True
     #: the sweep `rdpflex compare` / `rdpflex demo` use by default (kept cheap: 40 UNet calls per image)
-    sweep: ClassVar[dict[str, list]] = {"scheduler": ["ddim"], "steps": [4, 16], "eta": [0.0, 1.0]}
+    sweep: ClassVar[dict[str, list]] = DECODER.sweep
 
     def __init__(self, denoiser: ConditionalDenoiser, scheduler_config: dict[str, Any]) -> None:
         super().__init__()
@@ -127,13 +96,6 @@ class CDiffDecoder(DecoderBase, nn.Module):
         device = next(codec.parameters()).device
         return dec.to(device)
 
-    @classmethod
-    def trainer_class(cls) -> type:
-        """Trainer on a frozen codec, used by the generic ``decoder`` training stage."""
-        from rdpflex_plugins.cdiff.training import CDiffTrainer
-
-        return CDiffTrainer
-
     # -- options ---------------------------------------------------------------------------------
     def resolve(self, options: BaseModel | dict[str, Any] | None) -> BaseModel:
         """Options validated against this decoder's bounds; one-line OptionsError naming the ranges."""
@@ -177,8 +139,3 @@ class CDiffDecoder(DecoderBase, nn.Module):
         x0 = sample(tiled_denoiser(self.denoiser, cond, tile), scheduler, shape, generators, p.device, p.dtype,
                     eta=opts.eta if opts.scheduler == "ddim" else None)
         return self.denoiser.to_image(x0, x_mse).clamp(0, 1).float()
-
-
-@hookimpl
-def register_decoders(register):
-    register(CDiffDecoder)

@@ -16,55 +16,33 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from torch import Tensor
 
 from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError
-from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
 from rdpflex.weights import read_json, write_json
 
 from .guidance import guided_sample, make_constraint
+from .hooks import DECODER
+from .options import IdempotenceOptions
 from .prior import load_prior, save_prior
-
-#: the reference implementation's guidance scale per DDPM step over 1000 steps (Xu et al. 2024, code release)
-PAPER_ZETA = 0.6
-#: rdpflex's default per sampling step for its few-step default (measured, docs/decoders/idempotence.md)
-DEFAULT_ZETA = 20.0
-
-
-class IdempotenceOptions(BaseModel):
-    """Decode-time knobs of ``idempotence``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    zeta: float = Field(DEFAULT_ZETA, ge=0.0, le=1000.0, allow_inf_nan=False,
-                        description="guidance scale per sampling step: higher keeps the re-encoding closer to the file, lower trusts the prior "
-                                    f"(the reference code's {PAPER_ZETA} is per step of 1000 DDPM steps)")
-    steps: int = Field(30, ge=1, le=1000, description="sampling steps of the full schedule (at most the prior's training timesteps; strength x steps are run)")
-    scheduler: Literal["ddpm", "ddim"] = Field("ddim", description="diffusers sampler built from the prior's scheduler config")
-    constraint: Literal["x", "y"] = Field("y", description="x: compare g_s(Q(g_a(x))) with the MSE reconstruction; y: compare g_a(x) with the file's latent")
-    strength: float = Field(0.3, gt=0.0, le=1.0, description="start from the MSE reconstruction noised to this fraction of the schedule (1 = pure noise, as in the paper)")
-    retries: int = Field(0, ge=0, le=5, description="resample an image whose re-encoding agreement stays below `target`, with zeta x1.5 each time (as the reference code)")
-    target: float = Field(0.9, ge=0.0, le=1.0, description="re-encoding agreement (fraction of latent symbols) that ends retries")
-
 
 class IdempotenceDecoder(DecoderBase):
     """Inverts an unconditional diffusion prior so that the output re-encodes to the file's latent."""
 
-    name: ClassVar[str] = "idempotence"
-    description: ClassVar[str] = "unconditional diffusion prior inverted under a re-encoding constraint (Xu et al. 2024); zeta, steps, constraint"
+    name: ClassVar[str] = DECODER.name
+    description: ClassVar[str] = DECODER.description
     Options: ClassVar[type[BaseModel]] = IdempotenceOptions
     stochastic: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
     trained_on_codec: ClassVar[bool] = False
-    # one point by default: each 512 px image costs ~25 s on a 2-core CPU (compare takes explicit grids)
-    sweep: ClassVar[dict[str, list[Any]]] = {"zeta": [DEFAULT_ZETA]}
+    sweep: ClassVar[dict[str, list[Any]]] = DECODER.sweep
 
     def __init__(self, unet: Any, scheduler_config: dict[str, Any], reference: str | None = None) -> None:
         self.unet = unet.eval().requires_grad_(False)
@@ -121,15 +99,3 @@ class IdempotenceDecoder(DecoderBase):
     def _sample(self, constraint: Any, generators: Sequence[torch.Generator], opts: IdempotenceOptions, zeta: Tensor) -> Tensor:
         return guided_sample(self.unet, self.scheduler_config, constraint, generators, zeta=zeta.view(-1, 1, 1, 1).to(constraint.x_mse),
                              steps=opts.steps, scheduler=opts.scheduler, strength=opts.strength)
-
-
-@hookimpl
-def register_decoders(register):
-    register(IdempotenceDecoder)
-
-
-@hookimpl
-def register_stages(register):
-    from .training import PriorStage
-
-    register(PriorStage)

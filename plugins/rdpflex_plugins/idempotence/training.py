@@ -15,36 +15,25 @@ from __future__ import annotations
 import copy
 import shutil
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import Tensor, nn
 
-from rdpflex.train.recipe import Recipe, Strict
+from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
 
+from .hooks import PRIOR
 from .prior import build_prior, build_scheduler, save_prior
-
-
-class PriorConfig(Strict):
-    """The ``prior:`` section."""
-
-    system: str | None = Field(None, description="Attach the trained prior to this system directory as its `idempotence` decoder (exported to OUTPUT/system).")
-    block_out_channels: list[int] = Field([32, 64, 64], min_length=1, description="Channels per UNet level (no attention: fully convolutional).")
-    layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
-    norm_num_groups: int = Field(8, ge=1, description="GroupNorm groups (must divide every entry of block_out_channels).")
-    num_train_timesteps: int = Field(1000, ge=2, le=4000, description="DDPM timesteps T (the reference prior uses 1000).")
-    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field("linear", description="DDPM noise schedule (diffusers naming).")
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the weights used for sampling.")
+from .settings import PriorConfig, prior_problems
 
 
 class PriorStage:
     """``stage: prior`` — an unconditional pixel-space DDPM on the recipe's images."""
 
-    name: ClassVar[str] = "prior"
-    description: ClassVar[str] = "train the unconditional diffusion prior of the idempotence decoder (codec-independent)"
+    name: ClassVar[str] = PRIOR.name
+    description: ClassVar[str] = PRIOR.description
     Config = PriorConfig
 
     def __init__(self, recipe: Recipe, config: PriorConfig, accelerator: Any) -> None:
@@ -59,14 +48,7 @@ class PriorStage:
 
     @classmethod
     def check_recipe(cls, recipe: Recipe, config: PriorConfig) -> list[tuple[str, str]]:
-        problems = []
-        levels = len(config.block_out_channels)
-        if recipe.data.crop % 2 ** (levels - 1):
-            problems.append(("data.crop", f"{recipe.data.crop} is not a multiple of 2^{levels - 1} (the UNet's {levels} levels)"))
-        bad = [c for c in config.block_out_channels if c % config.norm_num_groups]
-        if bad:
-            problems.append(("prior.norm_num_groups", f"{config.norm_num_groups} does not divide block_out_channels {bad}"))
-        return problems
+        return prior_problems(recipe, config)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"prior": self.unet}

@@ -19,64 +19,26 @@ Saved as ``config.json`` (generator settings incl. conditioning type, ``beta_max
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
 from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError, RdpflexError
-from rdpflex.hookspecs import hookimpl
 from rdpflex.latent import Latent
 from rdpflex.tiling import synthesize
 from rdpflex.weights import load_error, load_weights, save_weights
 from rdpflex_plugins.multirealism.conditioning import BETA_TRAIN_MAX, COND_HIDDEN
 from rdpflex_plugins.multirealism.discriminator import HIFIC_CHANNELS, ConditionalPatchDiscriminator
 from rdpflex_plugins.multirealism.generator import MultiRealismGenerator, build_generator_for
-from rdpflex_plugins.multirealism.losses import (
-    LossWeights,
-    Perceptual,
-    discriminator_loss,
-    generator_loss,
-)
+from rdpflex_plugins.multirealism.hooks import DECODER
+from rdpflex_plugins.multirealism.options import PAPER_BETA_MAX, MultiRealismOptions, options_for
 
-#: beta_max at inference in the paper (Sec. 5.2.1): FID is lowest there
-PAPER_BETA_MAX = 2.56
 FORMAT_VERSION = 1
-
-_BETA_DOC = (
-    "realism weight beta: 0 = lowest distortion (highest PSNR), beta_max = highest realism; "
-    "default: the beta_max stored with the weights (2.56 in the paper)"
-)
-
-
-class MultiRealismOptions(BaseModel):
-    """Class-level options (before weights are loaded): ``beta >= 0``; ``None`` means beta_max.
-
-    The upper bound depends on the weights; a loaded decoder validates against its own range.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    beta: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(None, description=_BETA_DOC)
-
-
-@lru_cache(maxsize=None)
-def options_for(beta_max: float, beta_min: float = 0.0) -> type[BaseModel]:
-    """The ``Options`` model of a decoder whose weights allow ``beta_min <= beta <= beta_max``."""
-    return create_model(
-        "MultiRealismOptions",
-        __config__=ConfigDict(extra="forbid"),
-        beta=(
-            Annotated[float, Field(ge=beta_min, le=beta_max, allow_inf_nan=False)],
-            Field(beta_max, description=_BETA_DOC),
-        ),
-    )
-
 
 class MultiRealismDecoder(DecoderBase, nn.Module):
     """The ``multirealism`` decoder family: G(y_hat, beta) (+ an optional training-time D).
@@ -85,16 +47,13 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
     :meth:`from_pretrained` (``System.decoder("multirealism")`` does it).
     """
 
-    name: ClassVar[str] = "multirealism"
-    description: ClassVar[str] = (
-        "beta-conditional GAN generator G(y_hat, beta) of Multi-Realism (Agustsson et al. 2023): "
-        "beta=0 lowest distortion ... beta_max most realistic"
-    )
+    name: ClassVar[str] = DECODER.name
+    description: ClassVar[str] = DECODER.description
     Options: ClassVar[type[BaseModel]] = MultiRealismOptions
     #: G is deterministic and fully convolutional (trained on the codec, needs weights: the defaults)
     supports_tiling: ClassVar[bool] = True
     #: the knob sweep `rdpflex compare` uses by default (the paper's evaluation betas)
-    sweep: ClassVar[dict[str, list[float]]] = {"beta": [0.0, 0.64, 1.28, 2.56]}
+    sweep: ClassVar[dict[str, list[float]]] = DECODER.sweep
 
     def __init__(
         self,
@@ -212,13 +171,6 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
                 f"invalid options for decoder {self.name!r}: {'; '.join(problems)} (options: beta, allowed {self.allowed_range()})"
             ) from None
 
-    @classmethod
-    def trainer_class(cls) -> type:
-        """Trainer on a frozen codec, used by the generic ``decoder`` training stage."""
-        from rdpflex_plugins.multirealism.training import MultiRealismTrainer
-
-        return MultiRealismTrainer
-
     # -- decoding ------------------------------------------------------------------------------
     def decode(self, latent: Latent, codec: Codec, options: BaseModel | dict[str, Any] | None,
                generator: torch.Generator | None = None) -> Tensor:
@@ -249,39 +201,7 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
                 g.train()
         return x_hat.clamp(0, 1).to(y_hat.device, torch.float32)
 
-    # -- training helpers (the training engine may call the losses module directly) -------------
-    def generator_losses(
-        self, x: Tensor, y_hat: Tensor, beta: Tensor | float, *, likelihoods: Any = None,
-        perceptual: Perceptual | None = None, weights: LossWeights = LossWeights(),
-    ) -> tuple[dict[str, Tensor], Tensor]:
-        """Eq. 4 terms for G (and E, through ``y_hat``/``likelihoods``) and the unclamped x_hat.
-
-        The GAN term backpropagates through D as well: zero D's gradients before its own step.
-        """
-        x_hat = self.generator(y_hat, beta)
-        terms = generator_loss(x, x_hat, beta, likelihoods=likelihoods, y_hat=y_hat, discriminator=self.discriminator,
-                               perceptual=perceptual, weights=weights)
-        return terms, x_hat
-
-    def discriminator_losses(self, x: Tensor, y_hat: Tensor, x_hat: Tensor) -> dict[str, Tensor]:
-        """Eq. 3 for D (inputs detached)."""
-        if self.discriminator is None:
-            raise RdpflexError("this multirealism decoder has no discriminator (build it with for_codec(..., discriminator=True))")
-        return discriminator_loss(self.discriminator, y_hat, x, x_hat)
-
 
 def _device_of(module: nn.Module) -> torch.device | None:
     p = next(module.parameters(), None)
     return p.device if p is not None else None
-
-
-@hookimpl
-def register_decoders(register):
-    register(MultiRealismDecoder)
-
-
-@hookimpl
-def register_stages(register):
-    from rdpflex_plugins.multirealism.training import JointStage
-
-    register(JointStage)

@@ -11,7 +11,8 @@ from rdpflex.system import System
 from rdpflex.train.recipe import RECIPES_DIR, load_recipe, validate_recipe
 from rdpflex.train.stage import StepContext
 from rdpflex_plugins.cdiff.schedules import alpha_bar_at, scheduler_config, shifted_cosine_betas
-from rdpflex_plugins.cdiff.training import CDiffSettings, CDiffTrainer, predicted_x0
+from rdpflex_plugins.cdiff.settings import CDiffSettings
+from rdpflex_plugins.cdiff.training import CDiffTrainer, predicted_x0
 
 
 def tiny_recipe(system_dir, **settings):

@@ -84,23 +84,25 @@ def test_decoder_stage_errors_name_the_field(tiny_system_dir):
 
 
 def test_gan_baseline_settings_validate():
-    from rdpflex_plugins.multirealism.training import MultiRealismSettings
+    from rdpflex_plugins.multirealism.settings import MultiRealismSettings
+    from rdpflex_plugins.multirealism.training import build_decoder
 
     with pytest.raises(ValueError, match="fixed_beta"):
         MultiRealismSettings(generator={"cond": "none"})
     s = MultiRealismSettings(generator={"cond": "none", "N": 8, "blocks": 1}, fixed_beta=2.56, perceptual="none")
-    dec = s.build_decoder(System.tiny().codec)
+    dec = build_decoder(s, System.tiny().codec)
     assert dec.beta_min == dec.beta_max == 2.56
 
 
 def test_lpips_without_weights_is_a_clear_error(monkeypatch, tmp_path):
     from rdpflex.errors import WeightsMissingError
-    from rdpflex_plugins.multirealism.training import MultiRealismSettings
+    from rdpflex_plugins.multirealism.settings import MultiRealismSettings
+    from rdpflex_plugins.multirealism.training import perceptual_fn
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv("RDPFLEX_ALEXNET_WEIGHTS", raising=False)
     with pytest.raises(WeightsMissingError, match="alexnet-owt-7be5be79.pth"):
-        MultiRealismSettings(perceptual="lpips").perceptual_fn()
+        perceptual_fn(MultiRealismSettings(perceptual="lpips"))
 
 
 def test_joint_two_process_torchrun(tmp_path):

@@ -10,18 +10,18 @@ from pydantic import BaseModel
 from torch import Tensor
 
 from rdpflex.codecs import Codec
-from rdpflex.decoders import DecoderBase, NoOptions
-from rdpflex.hookspecs import hookimpl
+from rdpflex.decoders import DecoderBase
 from rdpflex.latent import Latent
 from rdpflex.tiling import synthesize
+from rdpflex_plugins.mse.hooks import DECODER
 
 
 class MSEDecoder(DecoderBase):
     """x_hat = clamp(g_s(y_hat), 0, 1); no options, no weights of its own, deterministic, tileable."""
 
-    name: ClassVar[str] = "mse"
-    description: ClassVar[str] = "the codec's own synthesis g_s (minimal distortion, deterministic)"
-    Options: ClassVar[type[BaseModel]] = NoOptions
+    name: ClassVar[str] = DECODER.name
+    description: ClassVar[str] = DECODER.description
+    Options: ClassVar[type[BaseModel]] = DECODER.Options
     needs_weights: ClassVar[bool] = False
     supports_tiling: ClassVar[bool] = True
 
@@ -31,8 +31,3 @@ class MSEDecoder(DecoderBase):
     def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
                      generators: Sequence[torch.Generator]) -> Tensor:
         return codec.synthesize(torch.cat([lat.y_hat for lat in latents])).clamp(0, 1)
-
-
-@hookimpl
-def register_decoders(register):
-    register(MSEDecoder)

@@ -1,0 +1,39 @@
+"""The ``cdiff`` plugin module (entry point ``cdiff``): cards only, no torch.
+
+Registers the decoder family and the trainer of the generic ``decoder`` stage; :mod:`.plugin` and
+:mod:`.training` are imported when first used.
+"""
+
+from __future__ import annotations
+
+from rdpflex.cards import Capabilities, DecoderCard, TrainerCard
+from rdpflex.hookspecs import hookimpl
+from rdpflex_plugins.cdiff.options import CDiffOptions
+from rdpflex_plugins.cdiff.settings import CDiffSettings
+
+DECODER = DecoderCard(
+    name="cdiff",
+    description="conditional diffusion decoder on the latent (Mari et al. 2024; HFD two-stage over the mse image): "
+                "scheduler/steps/eta move along the distortion-realism trade-off",
+    implementation="rdpflex_plugins.cdiff.plugin:CDiffDecoder",
+    Options=CDiffOptions,
+    capabilities=Capabilities(stochastic=True, supports_tiling=True),
+    # kept cheap by default: 40 UNet calls per image
+    sweep={"scheduler": ["ddim"], "steps": [4, 16], "eta": [0.0, 1.0]},
+)
+TRAINER = TrainerCard(
+    family="cdiff",
+    implementation="rdpflex_plugins.cdiff.training:CDiffTrainer",
+    Config=CDiffSettings,
+    description="the conditional denoiser on a frozen codec (DDPM loss, EMA weights)",
+)
+
+
+@hookimpl
+def register_decoders(register):
+    register(DECODER)
+
+
+@hookimpl
+def register_trainers(register):
+    register(TRAINER)

@@ -1,0 +1,40 @@
+"""The ``idempotence`` plugin module (entry point ``idempotence``): cards only, no torch.
+
+Registers the decoder family (Xu, Zhang, Li, Ma 2024, "Idempotence and Perceptual Image Compression",
+ICLR 2024, arXiv:2401.08920) and the ``prior`` stage that trains its unconditional diffusion prior.
+"""
+
+from __future__ import annotations
+
+from rdpflex.cards import Capabilities, DecoderCard, StageCard
+from rdpflex.hookspecs import hookimpl
+
+from .options import DEFAULT_ZETA, IdempotenceOptions
+from .settings import PriorConfig, prior_problems
+
+DECODER = DecoderCard(
+    name="idempotence",
+    description="unconditional diffusion prior inverted under a re-encoding constraint (Xu et al. 2024); zeta, steps, constraint",
+    implementation="rdpflex_plugins.idempotence.plugin:IdempotenceDecoder",
+    Options=IdempotenceOptions,
+    capabilities=Capabilities(stochastic=True, needs_grad=True, trained_on_codec=False),
+    # one point by default: each 512 px image costs ~25 s on a 2-core CPU (compare takes explicit grids)
+    sweep={"zeta": [DEFAULT_ZETA]},
+)
+PRIOR = StageCard(
+    name="prior",
+    description="train the unconditional diffusion prior of the idempotence decoder (codec-independent)",
+    implementation="rdpflex_plugins.idempotence.training:PriorStage",
+    Config=PriorConfig,
+    check_recipe=prior_problems,
+)
+
+
+@hookimpl
+def register_decoders(register):
+    register(DECODER)
+
+
+@hookimpl
+def register_stages(register):
+    register(PRIOR)

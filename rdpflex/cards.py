@@ -1,0 +1,272 @@
+"""Plugin metadata that loads without torch: *cards* for decoder families, training stages and trainers.
+
+A card names what a plugin contributes and where its implementation lives, so that
+``rdpflex decoders``, ``rdpflex plugins`` and ``rdpflex recipes validate`` answer without importing
+torch, compressai or diffusers (seconds of start-up)::
+
+    plugin hook module (light)            implementation module (heavy, imported on first use)
+    ───────────────────────────────       ────────────────────────────────────────────────────
+    DecoderCard(name, description,   ──►  "pkg.decoder:MyDecoder"   (DecoderBase subclass: decode ...)
+                Options, capabilities,
+                sweep, implementation)
+    StageCard(name, Config, ...)     ──►  "pkg.training:MyStage"     (the Stage protocol)
+    TrainerCard(family, Config, ...) ──►  "pkg.training:MyTrainer"   (trainer of the generic `decoder` stage)
+
+A hook may register the class itself instead of a card (simplest for a third-party plugin that
+imports torch anyway); :meth:`DecoderCard.of` derives the card from it. :meth:`DecoderCard.load`
+imports the implementation and refuses one whose ``name``, ``Options`` or capability flags differ
+from its card (the conformance suite, :mod:`rdpflex.testing`, checks the same).
+
+This module also holds what describes decode-time options: :class:`NoOptions`,
+:class:`Capabilities`, :func:`parse_options` (``--set KEY=VALUE`` with one-line errors) and
+:func:`describe` (``rdpflex decoders --json``). It imports pydantic and the standard library only.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from rdpflex.errors import OptionsError, RdpflexError
+
+
+class NoOptions(BaseModel):
+    """Options model of a decoder without decode-time knobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a decoder family declares about itself (see :mod:`rdpflex.decoders` for each flag)."""
+
+    stochastic: bool = False
+    needs_grad: bool = False
+    needs_weights: bool = True
+    trained_on_codec: bool = True
+    supports_tiling: bool = False
+
+
+CAPABILITY_FLAGS = tuple(Capabilities.__dataclass_fields__)
+
+
+def capabilities(decoder: Any) -> Capabilities:
+    """The flags of a decoder card, class or instance, defaults filled in for classes written against the protocol."""
+    if isinstance(decoder, DecoderCard):
+        return decoder.capabilities
+    return Capabilities(**{f: bool(getattr(decoder, f, getattr(Capabilities, f))) for f in CAPABILITY_FLAGS})
+
+
+def import_target(target: str, what: str) -> Any:
+    """``"package.module:Attribute"`` imported; one-line :class:`RdpflexError` naming the target otherwise."""
+    module, sep, attr = target.partition(":")
+    if not sep or not module or not attr:
+        raise RdpflexError(f"{what}: implementation {target!r} must look like 'package.module:ClassName'")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise RdpflexError(f"{what}: cannot import its implementation {target!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class DecoderCard:
+    """A decoder family's metadata; its class (``implementation``) is imported only by :meth:`load`."""
+
+    name: str
+    description: str
+    #: ``"package.module:ClassName"`` of the decoder class
+    implementation: str
+    Options: type[BaseModel] = NoOptions
+    capabilities: Capabilities = Capabilities()
+    #: the knob grid `rdpflex compare` runs by default (``{"beta": [0.0, 2.56]}``); {} = default options
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
+    #: set by :meth:`of` for a class registered directly (no import needed)
+    cls: type | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, decoder_cls: type) -> "DecoderCard":
+        """The card of a decoder class registered directly."""
+        return cls(name=decoder_cls.name, description=getattr(decoder_cls, "description", ""),
+                   implementation=f"{decoder_cls.__module__}:{decoder_cls.__qualname__}",
+                   Options=decoder_cls.Options, capabilities=capabilities(decoder_cls),
+                   sweep=dict(getattr(decoder_cls, "sweep", None) or {}), cls=decoder_cls)
+
+    def load(self) -> type:
+        """The decoder class (imports the implementation); refuses one that contradicts this card."""
+        if self.cls is not None:
+            return self.cls
+        decoder_cls = import_target(self.implementation, f"decoder {self.name!r}")
+        problems = card_mismatches(self, decoder_cls)
+        if problems:
+            raise RdpflexError(f"decoder {self.name!r}: card and class {self.implementation} disagree: {'; '.join(problems)}")
+        return decoder_cls
+
+
+def card_mismatches(card: DecoderCard, decoder_cls: type) -> list[str]:
+    """What a decoder class says differently from its card (empty when they agree)."""
+    problems = []
+    if getattr(decoder_cls, "name", None) != card.name:
+        problems.append(f"name {getattr(decoder_cls, 'name', None)!r} != {card.name!r}")
+    if getattr(decoder_cls, "Options", None) is not card.Options:
+        problems.append("Options is not the card's Options model")
+    if capabilities(decoder_cls) != card.capabilities:
+        problems.append(f"capabilities {asdict(capabilities(decoder_cls))} != {asdict(card.capabilities)}")
+    if dict(getattr(decoder_cls, "sweep", None) or {}) != card.sweep:
+        problems.append("sweep differs")
+    return problems
+
+
+@dataclass(frozen=True)
+class StageCard:
+    """A training stage's metadata: ``name`` (the recipe's ``stage:``) and the pydantic ``Config`` of its section.
+
+    ``check_recipe(recipe, config) -> [(dotted path, message)]`` (optional) adds cross-section checks
+    that need no heavy import; the stage class's own ``check_recipe`` runs when it is loaded.
+    """
+
+    name: str
+    description: str
+    implementation: str
+    Config: type[BaseModel]
+    check_recipe: Callable[[Any, Any], list[tuple[str, str]]] | None = None
+    cls: type | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, stage_cls: type) -> "StageCard":
+        return cls(name=stage_cls.name, description=getattr(stage_cls, "description", ""),
+                   implementation=f"{stage_cls.__module__}:{stage_cls.__qualname__}", Config=stage_cls.Config,
+                   check_recipe=getattr(stage_cls, "check_recipe", None), cls=stage_cls)
+
+    def load(self) -> type:
+        if self.cls is not None:
+            return self.cls
+        stage_cls = import_target(self.implementation, f"stage {self.name!r}")
+        if getattr(stage_cls, "name", None) != self.name or getattr(stage_cls, "Config", None) is not self.Config:
+            raise RdpflexError(f"stage {self.name!r}: card and class {self.implementation} disagree on name or Config")
+        return stage_cls
+
+
+@dataclass(frozen=True)
+class TrainerCard:
+    """A trainer of the generic ``decoder`` stage for one decoder ``family``; ``Config`` validates ``decoder.settings``."""
+
+    family: str
+    implementation: str
+    Config: type[BaseModel]
+    description: str = ""
+    cls: type | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.family
+
+    @classmethod
+    def of(cls, trainer_cls: type) -> "TrainerCard":
+        return cls(family=trainer_cls.family, implementation=f"{trainer_cls.__module__}:{trainer_cls.__qualname__}",
+                   Config=trainer_cls.Config, description=getattr(trainer_cls, "description", ""), cls=trainer_cls)
+
+    def load(self) -> type:
+        if self.cls is not None:
+            return self.cls
+        trainer_cls = import_target(self.implementation, f"trainer of {self.family!r}")
+        if getattr(trainer_cls, "Config", None) is not self.Config:
+            raise RdpflexError(f"trainer of {self.family!r}: {self.implementation}.Config is not the card's Config")
+        return trainer_cls
+
+
+@dataclass(frozen=True)
+class CodecCard:
+    """What recipe validation needs of a codec architecture: its constructor arguments and input granularity."""
+
+    arch: str
+    #: constructor argument names (``config:`` of a recipe); None: any (``**kwargs``)
+    params: tuple[str, ...] | None
+    #: input sides must be multiples of this
+    downsample: int
+    implementation: str
+
+    @classmethod
+    def of(cls, codec_cls: type) -> "CodecCard":
+        import inspect
+
+        params = inspect.signature(codec_cls.__init__).parameters
+        names = None if any(p.kind is p.VAR_KEYWORD for p in params.values()) else tuple(n for n in params if n != "self")
+        return cls(codec_cls.arch, names, int(getattr(codec_cls, "downsample", 1)), f"{codec_cls.__module__}:{codec_cls.__qualname__}")
+
+
+#: rdpflex's own codec architectures (rdpflex.codecs.BUILTIN_CODECS), described without importing compressai;
+#: a test keeps this table equal to ``CodecCard.of`` of each class
+BUILTIN_CODEC_CARDS = {c.arch: c for c in (
+    CodecCard("msh", ("N", "M"), 64, "rdpflex.codecs.hyperprior:MeanScaleHyperprior"),
+    CodecCard("elic", ("N", "M", "slices", "blocks", "hidden"), 64, "rdpflex.codecs.elic:ElicCharm"),
+    CodecCard("compressai", ("zoo_arch", "N", "M", "net"), 64, "rdpflex.codecs.compressai_zoo:CompressAIZooCodec"),
+)}
+
+
+def codec_cards() -> dict[str, CodecCard]:
+    """Built-in codec architectures plus those plugins register (``register_codecs``), as cards."""
+    from rdpflex.plugins import get_codecs
+
+    return {**BUILTIN_CODEC_CARDS, **{arch: CodecCard.of(c) for arch, c in get_codecs().items()}}
+
+
+# -- decode-time options -----------------------------------------------------------------------------
+def parse_options(decoder: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
+    """Validate ``KEY=VALUE`` strings (or a dict) against ``decoder.Options``; one-line :class:`OptionsError`.
+
+    ``decoder`` is a card, a class or a loaded decoder (pass the loaded one to check bounds that depend
+    on its weights, e.g. ``multirealism``'s ``beta_max``).
+    """
+    if isinstance(pairs, dict):
+        raw = dict(pairs)
+    else:
+        raw = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise OptionsError(f"--set expects KEY=VALUE, got {pair!r}")
+            raw[key.strip()] = value.strip()
+    try:
+        return decoder.Options(**raw)
+    except ValidationError as exc:
+        allowed = ", ".join(describe_field(k, v) for k, v in decoder.Options.model_json_schema().get("properties", {}).items()) or "none"
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+        raise OptionsError(f"invalid options for decoder {decoder.name!r}: {problems} (options: {allowed})") from None
+
+
+def describe_field(name: str, prop: dict[str, Any]) -> str:
+    """``0 <= beta <= 2.56`` from a JSON-schema property (bounds looked up in ``anyOf`` branches too)."""
+    for branch in [prop, *prop.get("anyOf", [])]:
+        lo = branch.get("minimum", branch.get("exclusiveMinimum"))
+        hi = branch.get("maximum", branch.get("exclusiveMaximum"))
+        if lo is not None or hi is not None:
+            lo_op = "<" if "exclusiveMinimum" in branch else "<="
+            hi_op = "<" if "exclusiveMaximum" in branch else "<="
+            return (f"{lo:g} {lo_op} " if lo is not None else "") + name + (f" {hi_op} {hi:g}" if hi is not None else "")
+    if "enum" in prop:
+        return f"{name} in {{{', '.join(map(str, prop['enum']))}}}"
+    return name
+
+
+def describe(decoder: Any) -> dict[str, Any]:
+    """Machine-readable description of a decoder card or class (``rdpflex decoders --json``)."""
+    card = decoder if isinstance(decoder, DecoderCard) else DecoderCard.of(decoder)
+    caps = asdict(card.capabilities)
+    return {
+        "name": card.name,
+        "description": card.description,
+        "needs_weights": caps["needs_weights"],
+        "capabilities": caps,
+        "options": card.Options.model_json_schema(),
+        "sweep": card.sweep,
+        "module": card.implementation.partition(":")[0],
+        "implementation": card.implementation,
+    }
+
+
+__all__ = ["NoOptions", "Capabilities", "CAPABILITY_FLAGS", "capabilities", "DecoderCard", "StageCard", "TrainerCard",
+           "CodecCard", "BUILTIN_CODEC_CARDS", "codec_cards",
+           "card_mismatches", "parse_options", "describe", "describe_field", "import_target"]
