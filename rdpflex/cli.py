@@ -42,7 +42,7 @@ LAZY_COMMANDS = {
     "train": ("rdpflex.train.commands:train_command", "Train from RECIPE (a YAML file or a shipped recipe name such as quick/codec)."),
     "recipes": ("rdpflex.train.commands:recipes_group", "Shipped training recipes: list, show, validate, schema."),
     "compare": ("rdpflex.evaluation.commands:compare_command", "Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics."),
-    "demo": ("rdpflex.evaluation.commands:demo_command", "The embedded demo: scikit-image photographs, the default system, every trained decoder at its sweep, JPEG/WebP baselines, metrics auto."),
+    "demo": ("rdpflex.evaluation.commands:demo_command", "The embedded demo: the held-out sample photographs, the default system, every decoder family along its main knob, JPEG/WebP baselines, metrics auto."),
     "bench": ("rdpflex.bench.commands:bench_group", "Measure speed and size against peers: codec, decoders, train (all three without a subcommand)."),
 }
 

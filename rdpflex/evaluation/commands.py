@@ -127,8 +127,8 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
 @click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...", help="As for `rdpflex compare`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table.")
 def demo_command(output: Path, system_dir: Path | None, samples: str | None, max_side: int, metrics: str, as_json: bool) -> None:
-    """The embedded demo: the held-out sample photographs, the default system, every trained decoder at its
-    sweep, JPEG/WebP baselines, metrics auto. Offline, CPU, no downloads."""
+    """The embedded demo: the held-out sample photographs, the default system, every decoder family along
+    its main knob, JPEG/WebP baselines, metrics auto. Offline, CPU, no downloads."""
     from rdpflex.errors import RdpflexError
     from rdpflex.evaluation.compare import compare
     from rdpflex.evaluation.samples import DEMO_QUALITIES, DEMO_SAMPLES, SAMPLE_NAMES, demo_decoders, export_samples
