@@ -17,8 +17,37 @@ def test_bench_codec_small_rows_and_byte_parity(tiny_system_dir):
     assert all(r["float_enc_ratio"] > 0 and r["exact_dec_ratio"] > 0 for r in result["time"])
     sizes = result["size"]
     assert len(sizes) == 3 and sizes[-1]["weights"] == "trained"
-    assert all(r["rdp_float_bytes"] == r["compressai_bytes"] + r["container_bytes"] for r in sizes)
+    terms = ("estimate_y_B", "estimate_z_B", "scale_table_y_B", "cdf_quant_y_B", "cdf_quant_z_B", "rans_framing_B")
+    for r in sizes:  # the decomposition adds up to the file, byte for byte
+        assert abs(sum(r[t] for t in terms) - r["strings_B"]) < 1e-6 * r["strings_B"] + 1e-6
+        assert r["file_v2_B"] == r["strings_B"] + r["container_v2_B"] and r["file_v3_B"] == r["strings_B"] + r["container_v3_B"]
+        assert r["per_image_v3_B"] < r["per_image_v2_B"] == 51 and r["container_v3_B"] < r["container_v2_B"]
     assert to_markdown(result["time"], "t").count("\n|") >= 3
+
+
+def test_coded_bits_and_finer_table_match_the_real_coder():
+    """The ideal code length under the quantised CDFs is within rANS framing of the real string, and a
+    finer scale table's strings decode to the same symbols."""
+    import torch
+    from compressai.entropy_models import GaussianConditional
+    from compressai.models.base import get_scale_table
+
+    from rdpflex.bench.overhead import coded_bits, finer_table
+
+    g = torch.Generator().manual_seed(0)
+    scales = torch.rand(1, 8, 16, 16, generator=g) * 3 + 0.05
+    y = torch.randn(1, 8, 16, 16, generator=g) * scales * 1.5
+    y[0, 0, 0, :4] = torch.tensor([40.0, -60.0, 300.0, -5000.0])  # escape-coded outliers
+    for gc in (GaussianConditional(get_scale_table().tolist()), None):
+        if gc is None:
+            gc = finer_table(GaussianConditional(get_scale_table().tolist()), 256)
+        else:
+            gc.update()
+        idx = gc.build_indexes(scales)
+        (s,) = gc.compress(y, idx)
+        bits, escapes = coded_bits(gc, gc.quantize(y, "symbols"), idx)
+        assert escapes >= 4 and 0 <= 8 * len(s) - bits < 8 * 12
+        assert torch.equal(gc.decompress([s], idx), gc.quantize(y, "dequantize"))
 
 
 def test_sample_image_has_the_requested_size():

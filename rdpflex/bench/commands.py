@@ -92,18 +92,29 @@ def codec_command(system_dir: Path | None, output: Path | None, json_path: Path 
 @system_option
 @device_option
 @_outputs
-@click.option("--size", "size_text", default="256x256", show_default=True, help="Image size WxH.")
+@click.option("--size", "size_text", default=None, help="Image size WxH  [default: 64x64 on CPU, 256x256 on a GPU].")
 @click.option("--batches", default="1,4,16", show_default=True, help="Batch sizes.")
 @click.option("--repeats", default=3, show_default=True)
-def decoders_command(system_dir: Path | None, device: str, output: Path | None, json_path: Path | None, quick: bool, size_text: str = "256x256",
-                     batches: str = "1,4,16", repeats: int = 3) -> None:
+@click.option("--variants", default=None,
+              help="Comma-separated: fp32, bf16 (autocast), channels_last, compile (torch.compile)  [default: fp32 on CPU; all four on a GPU].")
+@click.option("--max-batch", "max_batch_text", default="", help="Per-family batch caps, e.g. 'idempotence=4,cdiff=4' (slow families on a CPU).")
+def decoders_command(system_dir: Path | None, device: str, output: Path | None, json_path: Path | None, quick: bool, size_text: str | None = None,
+                     batches: str = "1,4,16", repeats: int = 3, variants: str | None = None, max_batch_text: str = "") -> None:
     """Decode ms per megapixel of every decoder of the system, as a ratio to mse; batch scaling; peak memory."""
-    from rdpflex.bench.decoders import bench_decoders
+    from rdpflex.bench.decoders import VARIANTS, bench_decoders
 
-    dtypes = ("fp32", "bf16") if device.startswith("cuda") else ("fp32",)
-    rows = bench_decoders(system_dir, (64, 64) if quick else _sizes(size_text)[0], (1,) if quick else tuple(int(b) for b in batches.split(",")),
-                          1 if quick else repeats, device, dtypes)
-    _emit("decoders", {f"Decoders ({device})": rows}, output, json_path, _command_line())
+    gpu = device.startswith("cuda")
+    chosen = tuple(v.strip() for v in (variants or ("fp32,bf16,channels_last,compile" if gpu else "fp32")).split(",") if v.strip())
+    if set(chosen) - set(VARIANTS):
+        raise click.BadParameter(f"unknown variant in {variants!r}; choose from {', '.join(VARIANTS)}")
+    try:
+        caps = {k.strip(): int(v) for k, v in (item.split("=") for item in max_batch_text.split(",") if item.strip())}
+    except ValueError:
+        raise click.BadParameter(f"expected NAME=N[,NAME=N...], got {max_batch_text!r}") from None
+    size = (64, 64) if quick else _sizes(size_text or ("256x256" if gpu else "64x64"))[0]
+    rows = bench_decoders(system_dir, size, (1,) if quick else tuple(int(b) for b in batches.split(",")),
+                          1 if quick else repeats, device, chosen, max_batch=caps)
+    _emit("decoders", {f"Decoders ({device}, {size[1]}x{size[0]})": rows}, output, json_path, _command_line())
 
 
 @bench_group.command("train")
