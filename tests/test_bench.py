@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from click.testing import CliRunner
 
 from rdpflex.bench.codec import bench_codec, bench_exact_rate, sample_image
@@ -61,6 +63,29 @@ def test_bench_decoders_ratio_to_mse_and_batches(tiny_system_dir):
     assert all(r["ms_per_MP"] > 0 and r["ratio_to_mse"] > 0 and r["peak_MiB"] >= 0 for r in rows)
 
 
+def test_bench_decoders_gpu_variants_run_on_cpu(tiny_system_dir):
+    """The GPU code paths (bf16 autocast, channels_last, torch.compile) smoke-tested on CPU
+    (torch.compile through its 'eager' backend: dynamo without a C++ build)."""
+    rows = bench_decoders(tiny_system_dir, size=(64, 64), batches=(1,), repeats=1,
+                          variants=("bf16", "channels_last", "compile"), compile_backend="eager")
+    assert [r["variant"] for r in rows] == ["bf16", "channels_last", "compile"]
+    assert all(r["ms_per_MP"] > 0 for r in rows)
+
+
+@pytest.mark.slow
+def test_bench_decoders_all_families_of_the_demo_system():
+    """Every trained family of the bundled system at its main settings (cdiff: 4, 16, 50 steps); 40 s."""
+    rows = bench_decoders(None, size=(64, 64), batches=(1,), repeats=1)
+    assert [r["decoder"] for r in rows] == ["mse", "cdiff", "cdiff", "cdiff", "idempotence", "multirealism"]
+    assert [r["options"].split(", ")[1] for r in rows if r["decoder"] == "cdiff"] == ["steps=4", "steps=16", "steps=50"]
+    assert all(r["ratio_to_mse"] > 0 for r in rows)
+
+
+def test_bench_decoders_multirealism_of_the_demo_system():
+    rows = bench_decoders(None, size=(64, 64), batches=(1,), repeats=1, decoders=("multirealism",))
+    assert [(r["decoder"], r["options"]) for r in rows] == [("mse", ""), ("multirealism", "beta=2.56")]
+
+
 def test_bench_exact_rate_reports_the_cost(tiny_system_dir):
     rows = bench_exact_rate(tiny_system_dir, names=("astronaut", "coffee"), max_side=64)
     assert [r["image"].split()[0] for r in rows] == ["astronaut", "coffee", "mean"]
@@ -105,3 +130,22 @@ def test_bench_without_subcommand_runs_all_three(monkeypatch, tmp_path):
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["all-codec.json", "all-decoders.json", "all-train.json", "b.md"]
     assert (tmp_path / "b.md").read_text().count("## rdpflex bench ") == 3
+
+
+def test_bench_fastpaths_rows(tiny_system_dir):
+    from rdpflex.bench.fastpaths import bench_fastpaths
+
+    rows = bench_fastpaths(tiny_system_dir, size=(64, 64), batch=2, repeats=1)
+    assert [r["fast path"] for r in rows] == ["inference_mode", "batched entropy decode", "no repeated model loading"]
+    assert all(r["on/off"] > 0 for r in rows)
+
+
+def test_bench_train_stage_table_validates():
+    """Every stage of the bench table (quick and paper widths, CPU overrides) is a valid recipe."""
+    from rdpflex.bench.train import COMMON, STAGES
+    from rdpflex.train.recipe import load_recipe
+
+    for width, _, recipe, overrides in STAGES:
+        r = load_recipe(recipe, [*COMMON, *overrides]).recipe
+        assert width == "quick" or (r.train.batch_size == 1 and r.data.crop == 64)
+    assert {s for _, s, _, _ in STAGES} >= {"codec", "joint", "decoder (multirealism)", "decoder (cdiff)", "prior (idempotence)"}

@@ -1,6 +1,7 @@
 """``rdpflex bench [codec|decoders|train]``: print tables, write JSON, append markdown.
 
-``rdpflex bench`` without a subcommand runs all three (``make bench``).
+``rdpflex bench`` without a subcommand runs codec, decoders and train (``make bench``); ``rdpflex bench
+fastpaths`` measures the CPU fast paths on and off.
 """
 
 from __future__ import annotations
@@ -115,6 +116,21 @@ def decoders_command(system_dir: Path | None, device: str, output: Path | None, 
     rows = bench_decoders(system_dir, size, (1,) if quick else tuple(int(b) for b in batches.split(",")),
                           1 if quick else repeats, device, chosen, max_batch=caps)
     _emit("decoders", {f"Decoders ({device}, {size[1]}x{size[0]})": rows}, output, json_path, _command_line())
+
+
+@bench_group.command("fastpaths")
+@system_option
+@_outputs
+@click.option("--size", "size_text", default="256x256", show_default=True, help="Image size WxH.")
+@click.option("--batch", default=4, show_default=True, help="Images per run.")
+@click.option("--repeats", default=5, show_default=True)
+def fastpaths_command(system_dir: Path | None, output: Path | None, json_path: Path | None, quick: bool, size_text: str = "256x256",
+                      batch: int = 4, repeats: int = 5) -> None:
+    """Each CPU fast path (inference_mode, batched entropy decode, precomputed beta offsets, one model load) on and off."""
+    from rdpflex.bench.fastpaths import bench_fastpaths
+
+    rows = bench_fastpaths(system_dir, (64, 64) if quick else _sizes(size_text)[0], 2 if quick else batch, 1 if quick else repeats)
+    _emit("fastpaths", {"Fast paths: on / off, interleaved (< 1: the fast path helps)": rows}, output, json_path, _command_line())
 
 
 @bench_group.command("train")

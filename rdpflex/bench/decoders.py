@@ -3,7 +3,8 @@
 Each decoder runs at its main settings (:data:`MAIN_SETTINGS`; its defaults otherwise) on the same
 latents, interleaved with ``mse`` in the same run, at batch sizes 1, 4 and 16 through the pipeline's
 batched path (:func:`rdpflex.decoders.decode_batch`: one call per batch, inference mode or autograd as
-the family declares), with the peak growth of the resident set (CPU) or of allocated memory (GPU).
+the family declares); the ratio is the median over rounds of the decoder's time over ``mse``'s in the
+same round; with the peak growth of the resident set (CPU) or of allocated memory (GPU).
 The latents are real: crops of the bundled photographs compressed into one ``.rdp`` and entropy-decoded,
 because some families (idempotence) re-run the encoder against the file's own streams.
 
@@ -14,12 +15,13 @@ Variants (:data:`VARIANTS`), each applied alike to ``mse`` and the decoder it is
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
-from rdpflex.bench.common import interleaved, peak_rss_increase
+from rdpflex.bench.common import interleaved_times, paired_ratio, peak_rss_increase
 
 #: the settings each family is measured at (families not listed: their default options)
 MAIN_SETTINGS: dict[str, list[dict[str, Any]]] = {
@@ -110,11 +112,12 @@ def bench_decoders(system_dir: Any = None, size: tuple[int, int] = (64, 64), bat
                     opts = parse_options(objs[name], setting)
                     run = runner(name, opts)
                     peak = peak_rss_increase(run) if device == "cpu" else _cuda_peak(run, device)  # also the warm-up
-                    t = interleaved({"mse": mse, "dec": run}, repeats, warmup=0, sync=sync)
+                    times = interleaved_times({"mse": mse, "dec": run}, repeats, warmup=0, sync=sync)
+                    t = {k: statistics.median(v) for k, v in times.items()}
                     rows.append({"decoder": name, "options": ", ".join(f"{k}={v}" for k, v in opts.model_dump().items() if k != "seed"),
                                  "device": device, "variant": variant, "batch": batch, "size": f"{size[1]}x{size[0]}",
                                  "ms_per_MP": 1e3 * t["dec"] / mp, "ms_per_image": 1e3 * t["dec"] / batch,
-                                 "ratio_to_mse": t["dec"] / t["mse"], "peak_MiB": peak / 2**20})
+                                 "ratio_to_mse": paired_ratio(times, "dec", "mse"), "peak_MiB": peak / 2**20})
     return rows
 
 

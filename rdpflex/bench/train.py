@@ -3,9 +3,9 @@
 Each stage's shipped recipe runs as a real ``rdpflex train`` process (``python -m rdpflex.train.launch``,
 or ``torchrun --nproc_per_node 2`` for the scaling row) twice, for ``n1`` and ``n2`` steps; steps/s is
 ``(n2 - n1) / (t2 - t1)``, so start-up, model building, the final checkpoint and validation cancel out.
-Paper-width recipes run on CPU with ``train.batch_size=1`` (their GPUs' batch of 8 does not fit a
-2-core budget), bundled sample photographs instead of a dataset, no LPIPS (no AlexNet weights offline)
-and no mixed precision; the rows say so.
+Paper-width recipes run on CPU with ``train.batch_size=1`` and 64 px crops (:data:`PAPER_CPU`: their
+GPUs' 256 px batches do not fit a 2-core budget), bundled sample photographs instead of a dataset, no
+LPIPS (no AlexNet weights offline) and no mixed precision; the rows say so.
 """
 
 from __future__ import annotations
@@ -21,15 +21,23 @@ from typing import Any
 from rdpflex.errors import RdpflexError
 
 DEMO_SYSTEM = str(Path(__file__).resolve().parents[1] / "assets" / "demo-system")
+#: paper widths on a CPU: batch 1, 64 px crops of the bundled photographs (their GPUs' 256 px batches of
+#: 8-64 do not fit a 2-core budget), no LPIPS (no AlexNet weights offline)
+PAPER_CPU = ("data.dataset=samples", "data.path=null", "train.batch_size=1", "data.crop=64")
 #: (width, stage, recipe, overrides)
 STAGES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("quick", "codec", "quick/codec", ()),
     ("quick", "joint", "quick/multirealism-joint", (f"joint.init={DEMO_SYSTEM}",)),
-    ("quick", "decoder", "quick/multirealism-decoder", (f"decoder.system={DEMO_SYSTEM}",)),
-    ("paper", "codec", "paper/codec-elic", ("data.dataset=samples", "train.batch_size=1")),
-    ("paper", "joint", "paper/multirealism-joint", ("data.dataset=samples", "train.batch_size=1", "joint.perceptual=none")),
-    ("paper", "decoder", "paper/multirealism-decoder-msh",
-     ("data.dataset=samples", "train.batch_size=1", f"decoder.system={DEMO_SYSTEM}", "decoder.settings.perceptual=none")),
+    ("quick", "decoder (multirealism)", "quick/multirealism-decoder", (f"decoder.system={DEMO_SYSTEM}",)),
+    ("quick", "decoder (cdiff)", "quick/cdiff-decoder", (f"decoder.system={DEMO_SYSTEM}",)),
+    ("quick", "prior (idempotence)", "quick/idempotence-prior", ()),
+    ("paper", "codec", "paper/codec-elic", PAPER_CPU),
+    ("paper", "joint", "paper/multirealism-joint", (*PAPER_CPU, "joint.perceptual=none")),
+    ("paper", "decoder (multirealism)", "paper/multirealism-decoder-msh",
+     (*PAPER_CPU, f"decoder.system={DEMO_SYSTEM}", "decoder.settings.perceptual=none")),
+    ("paper", "decoder (cdiff)", "paper/cdiff-hfd-msh",
+     (*PAPER_CPU, f"decoder.system={DEMO_SYSTEM}", "decoder.settings.perceptual=none", "decoder.settings.lpips_weight=0")),
+    ("paper", "prior (idempotence)", "paper/idempotence-prior", PAPER_CPU),
 )
 #: every run: CPU, fp32, no mid-run checkpoints or validation, data loaded in the main process
 COMMON = ("train.device=cpu", "train.mixed_precision='no'", "data.workers=0", "checkpoint.every=1000000",
