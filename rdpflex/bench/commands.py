@@ -137,12 +137,22 @@ def fastpaths_command(system_dir: Path | None, output: Path | None, json_path: P
 @_outputs
 @click.option("--widths", default="quick,paper", show_default=True, help="Recipe widths to measure.")
 @click.option("--no-scaling", is_flag=True, help="Skip the 2-process run.")
-def train_command(output: Path | None, json_path: Path | None, quick: bool, widths: str = "quick,paper", no_scaling: bool = False) -> None:
+@click.option("--stages", default=None, help="Comma-separated stages to measure (e.g. 'codec'); default: all.")
+@click.option("--steps", "steps_text", default="", help="Step counts per width, e.g. 'quick=4:12,paper=1:3' (steps/s from the difference).")
+def train_command(output: Path | None, json_path: Path | None, quick: bool, widths: str = "quick,paper", no_scaling: bool = False,
+                  stages: str | None = None, steps_text: str = "") -> None:
     """Optimiser steps per second of each stage (quick and paper widths), and 2-process CPU scaling."""
     from rdpflex.bench.train import bench_train
 
+    try:
+        steps = {w.strip(): (int(a), int(b)) for w, ab in (i.split("=") for i in steps_text.split(",") if i.strip())
+                 for a, b in [ab.split(":")]}
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTH=N1:N2[,...], got {steps_text!r}") from None
     if quick:
         rows = bench_train(("quick",), {"quick": (1, 2)}, scaling=False, stages=("codec",))
     else:
-        rows = bench_train(tuple(w.strip() for w in widths.split(",")), scaling=not no_scaling)
+        rows = bench_train(tuple(w.strip() for w in widths.split(",")), steps or None, scaling=not no_scaling,
+                           stages=tuple(s.strip() for s in stages.split(",")) if stages else None,
+                           on_row=lambda row: click.echo(f"measured: {row}", err=True))
     _emit("train", {"Training steps per second (CPU)": rows}, output, json_path, _command_line())

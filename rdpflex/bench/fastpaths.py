@@ -1,7 +1,8 @@
 """``rdpflex bench fastpaths``: each CPU fast path of issue 13 measured on and off, interleaved, in one run.
 
 Each row times the same work two ways (A = without the fast path, B = with it) alternately, median of
-the repeats, and reports B / A (< 1: the fast path helps):
+the repeats, and reports B / A as the median over rounds of the ratio within a round (< 1: the
+fast path helps):
 
 - ``inference_mode``: entropy decoding (``pipeline.latents``) and the ``mse`` synthesis under
   ``torch.inference_mode()`` instead of ``torch.no_grad()`` (decoders already run in inference mode);
@@ -15,11 +16,12 @@ the repeats, and reports B / A (< 1: the fast path helps):
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 import torch
 
-from rdpflex.bench.common import interleaved
+from rdpflex.bench.common import interleaved_times, paired_ratio
 
 
 def bench_fastpaths(system_dir: Any = None, size: tuple[int, int] = (256, 256), batch: int = 4, repeats: int = 5) -> list[dict]:
@@ -35,8 +37,13 @@ def bench_fastpaths(system_dir: Any = None, size: tuple[int, int] = (256, 256), 
     rdp = compress_images(images, system, estimate=False, exact=False).rdp
     rows = []
 
-    def row(name: str, what: str, t: dict[str, float]) -> None:
-        rows.append({"fast path": name, "work": what, "off_ms": 1e3 * t["off"], "on_ms": 1e3 * t["on"], "on/off": t["on"] / t["off"]})
+    def row(name: str, what: str, times: dict[str, list[float]]) -> None:
+        t = {k: statistics.median(v) for k, v in times.items()}
+        rows.append({"fast path": name, "work": what, "off_ms": 1e3 * t["off"], "on_ms": 1e3 * t["on"],
+                     "on/off": paired_ratio(times, "on", "off")})
+
+    def interleaved(fns: dict, repeats: int) -> dict[str, list[float]]:
+        return interleaved_times(fns, repeats)
 
     def decode_all() -> None:
         for lat in latents(rdp, system):

@@ -68,9 +68,10 @@ def steps_per_second(recipe: str, overrides: tuple[str, ...], n1: int, n2: int, 
 
 
 def bench_train(widths: tuple[str, ...] = ("quick", "paper"), steps: dict[str, tuple[int, int]] | None = None,
-                scaling: bool = True, stages: tuple[str, ...] | None = None, table: tuple = STAGES) -> list[dict[str, Any]]:
+                scaling: bool = True, stages: tuple[str, ...] | None = None, table: tuple = STAGES,
+                on_row: Any = None) -> list[dict[str, Any]]:
     """One row per stage and width of ``table`` (steps/s, images/s); with ``scaling`` a 2-process row for the
-    first codec stage measured."""
+    first codec stage measured. ``on_row`` is called with each row as soon as it is measured (long runs)."""
     from rdpflex.train.recipe import load_recipe
 
     steps = {"quick": (4, 12), "paper": (1, 3), "tiny": (1, 2), **(steps or {})}
@@ -86,8 +87,12 @@ def bench_train(widths: tuple[str, ...] = ("quick", "paper"), steps: dict[str, t
                "crop": r.data.crop, "steps_per_s": sps, "images_per_s": sps * r.train.batch_size, "scaling": None,
                "note": "; ".join(o for o in overrides if not o.startswith(("joint.init", "decoder.system")))}
         rows.append(row)
+        if on_row:
+            on_row(row)
         if scaling and stage == "codec" and not any(r["processes"] == 2 for r in rows):
             sps2 = steps_per_second(recipe, overrides, n1, n2, processes=2, threads=max(1, cores // 2))
             rows.append({**row, "processes": 2, "steps_per_s": sps2, "images_per_s": 2 * sps2 * r.train.batch_size,
                          "scaling": sps2 / sps, "note": f"torchrun, {max(1, cores // 2)} thread(s) per process, batch per process"})
+            if on_row:
+                on_row(rows[-1])
     return rows
