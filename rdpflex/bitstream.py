@@ -1,26 +1,30 @@
 """The ``.rdp`` container: a strict, bounds-checked file holding any number of coded images.
 
 All integers are little-endian; the full field-by-field description is in ``docs/format.md``.
+Version 3 (written) stores counts, sizes and lengths as varints (LEB128) and the fields every
+image of one codec shares once in the header; versions 1 and 2 (fixed-width u16/u32) are still read.
 
 ::
 
-    header (49 + A bytes)
-    +-------+---------+-------+------------------+-------+---------+---------+-------+
-    | magic | version | flags | fingerprint      | A  u8 | arch    | N   u32 | CRC32 |
-    | RDPF  | u16 = 2 | u16   | 32 raw bytes     | <= 64 | A bytes | images  | u32   |
-    +-------+---------+-------+------------------+-------+---------+---------+-------+
-      flags bit 0: entropy parameters computed on the exact fixed-point path; other bits 0
-      CRC32 covers every header byte before it (the first 45 + A bytes)
+    version 3 header (45 + A bytes with 1-byte varints)
+    +-------+---------+---------+-------------+-----+---------+-----+-----+-----+-------+
+    | magic | version | flags v | fingerprint | A v | arch    | K v | C v | N v | CRC32 |
+    | RDPF  | u16 = 3 | bit 0   | 32 raw B    |<=64 | A bytes |     |     |     | u32   |
+    +-------+---------+---------+-------------+-----+---------+-----+-----+-----+-------+
+      K: streams per image, C: latent channels (the same for every image of a codec)
 
-    image record, repeated N times (40 + S + sum(4 + L_k) bytes, at least 41)
-    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+--------+-------+
-    | S  u16 | stem | H   | W   | Hp  | Wp  | C   | h   | w   | K   u16 | K x (L u32 +  | SYM    | CRC32 |
-    | 1..255 | UTF-8| u32 | u32 | u32 | u32 | u32 | u32 | u32 | streams |   L bytes)    | CRC u32| u32   |
-    +--------+------+-----+-----+-----+-----+-----+-----+-----+---------+---------------+--------+-------+
+    version 3 image record, repeated N times
+    +-----+------+-----+-----+--------+--------+-----+-----+---------------+---------+-------+
+    | S v | stem | H v | W v | Hp-H v | Wp-W v | h v | w v | K x (L v + L  | SYM CRC | CRC32 |
+    |     | UTF-8|     |     |        |        |     |     |   bytes)      | u32     | u32   |
+    +-----+------+-----+-----+--------+--------+-----+-----+---------------+---------+-------+
+      v: unsigned LEB128 varint, 1-5 bytes, shortest form only
       SYM CRC: CRC32 of every scale-table index and coded symbol (int32 LE) in coding order, checked after decoding
-      CRC32 covers the record from S to the SYM CRC
+      CRC32 covers the record from S to the SYM CRC; the header CRC every header byte before it
 
-    version 1 (still read): flags 0 (float entropy path), no SYM CRC field, records of at least 37 bytes
+    version 2 (still read): flags u16, A u8, N u32 header; per record S u16, H W Hp Wp C h w u32,
+    K u16, K x (L u32 + L bytes), SYM CRC, CRC32 (40 + S + sum(4 + L_k) bytes)
+    version 1 (still read): as version 2 with flags 0 (float entropy path) and no SYM CRC field
 
     nothing after the last record (trailing bytes are an error)
 
@@ -65,8 +69,8 @@ __all__ = [
 ]
 
 MAGIC = b"RDPF"
-FORMAT_VERSION = 2
-READ_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+READ_VERSIONS = (1, 2, 3)
 FLAG_EXACT = 0x0001  # entropy parameters from the exact fixed-point path
 
 MAX_FILE_BYTES = 1 << 31
@@ -82,6 +86,8 @@ HEADER_MIN_BYTES = _HEADER_FIXED.size + 4 + 4  # + image count + CRC (arch empty
 _DIMS = struct.Struct("<7I")  # H, W, Hp, Wp, C, h, w
 RECORD_MIN_BYTES = 2 + 1 + _DIMS.size + 2 + 4 + 4  # 1-byte stem, no streams, symbol CRC = 41
 _RECORD_MIN_BYTES_V1 = RECORD_MIN_BYTES - 4
+_RECORD_MIN_BYTES_V3 = 1 + 1 + 6 + 4 + 4  # 1-byte varints, 1-byte stem, symbol CRC, CRC (+ K one-byte lengths)
+_MAX_VARINT_BYTES = 5  # every varint field is below 2**32
 _U8, _U16, _U32 = struct.Struct("<B"), struct.Struct("<H"), struct.Struct("<I")
 _HEX = frozenset("0123456789abcdef")
 
@@ -106,7 +112,7 @@ class RdpFile:
     images: list[EncodedImage]
     arch: str = ""  # codec architecture name, informative (printable ASCII, <= 64 bytes)
     exact: bool = True  # entropy parameters computed on the exact path (header flag bit 0)
-    version: int = FORMAT_VERSION  # 1 only for files read from version 1 (no symbol checksums)
+    version: int = FORMAT_VERSION  # 3 (written); 1 or 2 for files read from those versions (re-written as they were)
 
     def num_bytes(self) -> int:
         """Size in bytes of :func:`dumps` of this file (what bpp must be computed from)."""
@@ -186,8 +192,24 @@ def _show(path: object) -> str:
     return repr(os.fspath(path))  # type: ignore[arg-type]
 
 
+def _varint(value: int) -> bytes:
+    """Unsigned LEB128: 7 bits per byte, low bits first, high bit set on every byte but the last."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
 def dumps(rdp: RdpFile) -> bytes:
-    """Serialise ``rdp``; raise :class:`BitstreamError` if any field is out of bounds."""
+    """Serialise ``rdp``; raise :class:`BitstreamError` if any field is out of bounds.
+
+    Written in ``rdp.version``: 3 by default; an ``RdpFile`` read from a version-1 or version-2 file
+    re-serialises byte for byte in its own version.
+    """
     if not isinstance(rdp, RdpFile):
         raise BitstreamError(f"expected an RdpFile, got {type(rdp).__name__}")
     fp, arch = _check_fingerprint(rdp.fingerprint), _check_arch(rdp.arch)
@@ -196,45 +218,70 @@ def dumps(rdp: RdpFile) -> bytes:
         raise BitstreamError(f"{len(images)} images, at most {MAX_IMAGES} per file")
     if rdp.version not in READ_VERSIONS:
         raise BitstreamError(f"cannot write format version {rdp.version!r}; versions {READ_VERSIONS} exist")
-    v1 = rdp.version == 1
-    if v1 and rdp.exact:
-        raise BitstreamError("format version 1 has no exact entropy path flag; write version 2")
+    version = rdp.version
+    if version == 1 and rdp.exact:
+        raise BitstreamError("format version 1 has no exact entropy path flag; write version 2 or 3")
     flags = FLAG_EXACT if rdp.exact else 0
-    head = _HEADER_FIXED.pack(MAGIC, rdp.version, flags, fp, len(arch)) + arch
-    head += _U32.pack(len(images))
+    checked = [_checked_image(im, i, version) for i, im in enumerate(images, 1)]
+    if version == 3:
+        shared = {(len(streams), latent[0]) for _, _, _, latent, streams, _ in checked}
+        if len(shared) > 1:
+            raise BitstreamError(
+                "format version 3 stores the stream count and latent channels once per file; these images differ "
+                f"({sorted(shared)}): write them to separate files"
+            )
+        k, c = shared.pop() if shared else (0, 0)
+        head = MAGIC + _U16.pack(3) + _varint(flags) + fp + _varint(len(arch)) + arch
+        head += _varint(k) + _varint(c) + _varint(len(images))
+    else:
+        head = _HEADER_FIXED.pack(MAGIC, version, flags, fp, len(arch)) + arch + _U32.pack(len(images))
     parts = [head, _U32.pack(zlib.crc32(head))]
     total = len(head) + 4
-    for i, im in enumerate(images, 1):
-        where = f"image {i}"
-        if not isinstance(im, EncodedImage):
-            raise BitstreamError(f"{where}: expected an EncodedImage, got {type(im).__name__}")
-        stem = _check_stem(im.stem, where)
-        where = f"image {i} ({im.stem!r})"
-        size = _ints(im.image_size, 2, "image_size", where)
-        padded = _ints(im.padded_size, 2, "padded_size", where)
-        latent = _ints(im.latent_shape, 3, "latent_shape", where)
-        _check_geometry(size, padded, latent, where)  # type: ignore[arg-type]
-        streams = list(im.streams)
-        if len(streams) > MAX_STREAMS:
-            raise BitstreamError(f"{where}: {len(streams)} streams, at most {MAX_STREAMS}")
-        rec = bytearray(_U16.pack(len(stem)) + stem + _DIMS.pack(*size, *padded, *latent))
-        rec += _U16.pack(len(streams))
+    tail = 4 if version == 1 else 8  # (symbol CRC +) record CRC
+    for where, stem, (H, W, Hp, Wp), (C, h, w), streams, symbols_crc in checked:
+        if version == 3:
+            rec = bytearray(_varint(len(stem)) + stem)
+            for v in (H, W, Hp - H, Wp - W, h, w):
+                rec += _varint(v)
+        else:
+            rec = bytearray(_U16.pack(len(stem)) + stem + _DIMS.pack(H, W, Hp, Wp, C, h, w))
+            rec += _U16.pack(len(streams))
         for j, s in enumerate(streams, 1):
-            if not isinstance(s, (bytes, bytearray, memoryview)):
-                raise BitstreamError(f"{where} stream {j}: expected bytes, got {type(s).__name__}")
-            s = bytes(s)
-            if total + len(rec) + 4 + len(s) + (4 if v1 else 8) > MAX_FILE_BYTES:  # checked before copying
+            length = _varint(len(s)) if version == 3 else _U32.pack(len(s))
+            if total + len(rec) + len(length) + len(s) + tail > MAX_FILE_BYTES:  # checked before copying
                 raise BitstreamError(f"{where} stream {j}: file would exceed {MAX_FILE_BYTES} B")
-            rec += _U32.pack(len(s))
+            rec += length
             rec += s
-        if not v1:
-            if not isinstance(im.symbols_crc, int) or not 0 <= im.symbols_crc < 1 << 32:
-                raise BitstreamError(f"{where}: symbols_crc must be a 32-bit unsigned int, got {im.symbols_crc!r}")
-            rec += _U32.pack(im.symbols_crc)
+        if version != 1:
+            rec += _U32.pack(symbols_crc)
         rec += _U32.pack(zlib.crc32(rec))
         total += len(rec)
         parts.append(bytes(rec))
     return b"".join(parts)
+
+
+def _checked_image(im: object, i: int, version: int) -> tuple[str, bytes, tuple[int, ...], tuple[int, ...], list[bytes], int | None]:
+    """Validate one image for writing: ``(where, stem bytes, (H, W, Hp, Wp), (C, h, w), streams as bytes, symbols_crc)``."""
+    where = f"image {i}"
+    if not isinstance(im, EncodedImage):
+        raise BitstreamError(f"{where}: expected an EncodedImage, got {type(im).__name__}")
+    stem = _check_stem(im.stem, where)
+    where = f"image {i} ({im.stem!r})"
+    size = _ints(im.image_size, 2, "image_size", where)
+    padded = _ints(im.padded_size, 2, "padded_size", where)
+    latent = _ints(im.latent_shape, 3, "latent_shape", where)
+    _check_geometry(size, padded, latent, where)  # type: ignore[arg-type]
+    streams = list(im.streams)
+    if len(streams) > MAX_STREAMS:
+        raise BitstreamError(f"{where}: {len(streams)} streams, at most {MAX_STREAMS}")
+    for j, s in enumerate(streams, 1):
+        if not isinstance(s, (bytes, bytearray, memoryview)):
+            raise BitstreamError(f"{where} stream {j}: expected bytes, got {type(s).__name__}")
+        if (s.nbytes if isinstance(s, memoryview) else len(s)) > MAX_FILE_BYTES:  # never copy a stream that cannot fit
+            raise BitstreamError(f"{where} stream {j}: file would exceed {MAX_FILE_BYTES} B")
+    if version != 1 and (not isinstance(im.symbols_crc, int) or not 0 <= im.symbols_crc < 1 << 32):
+        raise BitstreamError(f"{where}: symbols_crc must be a 32-bit unsigned int, got {im.symbols_crc!r}")
+    return where, stem, (*size, *padded), latent, [s if isinstance(s, bytes) else bytes(s) for s in streams], im.symbols_crc
 
 
 def write_rdp(path: str | os.PathLike[str], rdp: RdpFile) -> int:
@@ -300,6 +347,22 @@ class _Reader:
     def u32(self, what: str) -> int:
         return self.unpack(_U32, what)[0]
 
+    def varint(self, what: str) -> int:
+        """An unsigned LEB128 varint below 2**32 in its shortest form (1-5 bytes)."""
+        value = 0
+        for i in range(_MAX_VARINT_BYTES):
+            self.need(1, what)
+            byte = self.buf[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << (7 * i)
+            if not byte & 0x80:
+                if i and not byte:
+                    raise BitstreamError(f"{what}: varint not in its shortest form")
+                if value >= 1 << 32:
+                    raise BitstreamError(f"{what}: varint {value} exceeds 32 bits")
+                return value
+        raise BitstreamError(f"{what}: varint longer than {_MAX_VARINT_BYTES} bytes")
+
 
 def loads(data: bytes | bytearray | memoryview) -> RdpFile:
     """Parse a whole ``.rdp`` file; any problem raises :class:`BitstreamError`, nothing else."""
@@ -321,13 +384,15 @@ def loads(data: bytes | bytearray | memoryview) -> RdpFile:
         raise BitstreamError(
             f"unsupported format version {version} (this rdpflex reads versions {', '.join(map(str, READ_VERSIONS))})"
         )
-    flags = r.u16("header field 'flags'")
+    v3 = version == 3
+    flags = r.varint("header field 'flags'") if v3 else r.u16("header field 'flags'")
     fp = bytes(r.take(32, "header field 'fingerprint'"))
-    arch_len = r.u8("header field 'arch length'")
+    arch_len = r.varint("header field 'arch length'") if v3 else r.u8("header field 'arch length'")
     if arch_len > MAX_ARCH_BYTES:
         raise BitstreamError(f"arch length {arch_len} exceeds {MAX_ARCH_BYTES}")
     arch_raw = bytes(r.take(arch_len, "header field 'arch'"))
-    count = r.u32("header field 'image count'")
+    shared = (r.varint("header field 'stream count'"), r.varint("header field 'latent channels'")) if v3 else None
+    count = r.varint("header field 'image count'") if v3 else r.u32("header field 'image count'")
     crc_end = r.pos
     if r.u32("header CRC") != zlib.crc32(buf[:crc_end]):
         raise BitstreamError("CRC mismatch in header: file is corrupted")
@@ -338,13 +403,18 @@ def loads(data: bytes | bytearray | memoryview) -> RdpFile:
         raise BitstreamError(f"arch name {arch_raw!r} is not printable ASCII")
     if count > MAX_IMAGES:
         raise BitstreamError(f"image count {count} exceeds the limit of {MAX_IMAGES}")
-    min_record = _RECORD_MIN_BYTES_V1 if version == 1 else RECORD_MIN_BYTES
+    if shared is not None:
+        if shared[0] > MAX_STREAMS:
+            raise BitstreamError(f"stream count {shared[0]} exceeds {MAX_STREAMS}")
+        if shared[1] > MAX_CHANNELS:
+            raise BitstreamError(f"latent channels C={shared[1]} out of range 1..{MAX_CHANNELS}")
+    min_record = {1: _RECORD_MIN_BYTES_V1, 2: RECORD_MIN_BYTES, 3: _RECORD_MIN_BYTES_V3 + (shared or (0,))[0]}[version]
     if count > r.left() // min_record:  # each record is at least min_record bytes long
         raise BitstreamError(
             f"truncated file: {count} images need at least {count * min_record} bytes, "
             f"{r.left()} left"
         )
-    images = [_read_image(r, i, version) for i in range(1, count + 1)]
+    images = [_read_image(r, i, version, shared) for i in range(1, count + 1)]
     if r.left():
         raise BitstreamError(f"{r.left()} trailing bytes after the last image")
     return RdpFile(
@@ -352,22 +422,31 @@ def loads(data: bytes | bytearray | memoryview) -> RdpFile:
     )
 
 
-def _read_image(r: _Reader, i: int, version: int) -> EncodedImage:
+def _read_image(r: _Reader, i: int, version: int, shared: tuple[int, int] | None = None) -> EncodedImage:
+    """One record; version 3 takes the stream count and latent channels from the header (``shared``)."""
+    v3 = version == 3
+    length = r.varint if v3 else r.u32
     start = r.pos
     where = f"image {i}"
-    stem_len = r.u16(f"{where} stem length")
+    stem_len = r.varint(f"{where} stem length") if v3 else r.u16(f"{where} stem length")
     if not 1 <= stem_len <= MAX_STEM_BYTES:
         raise BitstreamError(f"{where}: stem length {stem_len} out of range 1..{MAX_STEM_BYTES}")
     stem_raw = bytes(r.take(stem_len, f"{where} stem"))
-    dims = r.unpack(_DIMS, f"{where} sizes (H, W, Hp, Wp, C, h, w)")
-    n_streams = r.u16(f"{where} stream count")
-    if n_streams > MAX_STREAMS:
-        raise BitstreamError(f"{where}: stream count {n_streams} exceeds {MAX_STREAMS}")
-    tail = 4 if version == 1 else 8  # (symbol CRC +) record CRC
-    r.need(4 * n_streams + tail, f"{where} stream lengths and CRC")  # cheap early reject
+    if shared is not None:  # version 3: H, W, Hp-H, Wp-W, h, w
+        n_streams, channels = shared
+        H, W, pad_h, pad_w, h, w = (r.varint(f"{where} {name}") for name in ("H", "W", "Hp-H", "Wp-W", "h", "w"))
+        dims: tuple[int, ...] = (H, W, H + pad_h, W + pad_w, channels, h, w)
+        r.need(n_streams + 8, f"{where} stream lengths and CRC")  # cheap early reject: 1-byte lengths at least
+    else:
+        dims = r.unpack(_DIMS, f"{where} sizes (H, W, Hp, Wp, C, h, w)")
+        n_streams = r.u16(f"{where} stream count")
+        if n_streams > MAX_STREAMS:
+            raise BitstreamError(f"{where}: stream count {n_streams} exceeds {MAX_STREAMS}")
+        tail = 4 if version == 1 else 8  # (symbol CRC +) record CRC
+        r.need(4 * n_streams + tail, f"{where} stream lengths and CRC")  # cheap early reject
     streams: list[bytes] = []
     for j in range(1, n_streams + 1):
-        n = r.u32(f"{where} stream {j} length")
+        n = length(f"{where} stream {j} length")
         streams.append(bytes(r.take(n, f"{where} stream {j}")))
     symbols_crc = None if version == 1 else r.u32(f"{where} symbol CRC")
     crc = zlib.crc32(r.buf[start : r.pos])

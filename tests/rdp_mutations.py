@@ -22,15 +22,67 @@ U32_EDGES = [0, 1, 2, 255, 256, 4095, 4096, 4097, 1 << 16, (1 << 16) + 1, 1 << 2
 
 @dataclass
 class Layout:
-    """Byte offsets of every field of a valid version-2 file."""
+    """Byte offsets of every field of a valid version-2 or version-3 file."""
 
     header_crc: int  # offset of the header CRC (it covers data[:header_crc])
     fields: list[tuple[str, int, int]] = field(default_factory=list)  # (name, offset, size in bytes)
     records: list[tuple[int, int]] = field(default_factory=list)  # (start, offset of the record CRC)
 
 
+def _varint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, size in bytes) of the LEB128 varint at ``pos``."""
+    value = size = 0
+    while True:
+        byte = data[pos + size]
+        value |= (byte & 0x7F) << (7 * size)
+        size += 1
+        if not byte & 0x80:
+            return value, size
+
+
+def layout_v3(data: bytes) -> Layout:
+    fields: list[tuple[str, int, int]] = [("version", 4, 2)]
+    pos = 6
+
+    # (each varint that is a length is added in two steps: ``pos += varint(...)`` reads pos before the call)
+    def varint(name: str) -> int:
+        nonlocal pos
+        value, size = _varint_at(data, pos)
+        fields.append((name, pos, size))
+        pos += size
+        return value
+
+    varint("flags")
+    fields.append(("fingerprint", pos, 4))
+    pos += 32
+    n = varint("arch length")
+    pos += n
+    k = varint("stream count")
+    varint("latent channels")
+    varint("image count")
+    lay = Layout(header_crc=pos)
+    pos += 4
+    while pos < len(data):
+        start = pos
+        n = varint("stem length")
+        pos += n
+        for name in ("H", "W", "Hp-H", "Wp-W", "h", "w"):
+            varint(name)
+        for _ in range(k):
+            n = varint("stream length")
+            pos += n
+        fields.append(("symbol CRC", pos, 4))
+        pos += 4
+        lay.records.append((start, pos))
+        pos += 4
+    lay.fields = fields
+    return lay
+
+
 def layout(data: bytes) -> Layout:
     """Walk a valid file (as ``dumps`` writes it) and note where each field lies."""
+    if struct.unpack_from("<H", data, 4)[0] == 3:
+        return layout_v3(data)
     arch_len = data[40]
     lay = Layout(header_crc=45 + arch_len)
     lay.fields += [("version", 4, 2), ("flags", 6, 2), ("fingerprint", 8, 4), ("arch length", 40, 1), ("image count", 41 + arch_len, 4)]
@@ -89,7 +141,7 @@ def inflated(draw, data: bytes):
     """One header or record field set to an edge or random value (CRCs fixed 3 times in 4)."""
     lay = layout(data)
     name, off, size = draw(st.sampled_from(lay.fields))
-    edges = {1: [0, 1, 64, 65, 255], 2: U16_EDGES, 4: U32_EDGES}[size]
+    edges = {1: [0, 1, 64, 65, 127, 128, 255], 2: U16_EDGES, 4: U32_EDGES}.get(size, [0, 1, 256**size - 1])
     value = draw(st.one_of(st.sampled_from(edges), st.integers(0, 256**size - 1)))
     out = bytearray(data)
     out[off : off + size] = value.to_bytes(size, "little")
@@ -153,7 +205,8 @@ def spliced(draw, a: bytes, b: bytes):
     pool = [*ra.images, *rb.images]
     picks = draw(st.lists(st.integers(0, len(pool) - 1), min_size=1, max_size=4))
     images = [replace(pool[p], stem=f"{pool[p].stem}-{n}") for n, p in enumerate(picks)]
-    return "splice of records", dumps(replace(ra, images=images))
+    mixed = len({(len(im.streams), im.latent_shape[0]) for im in images}) > 1  # version 3 cannot hold them
+    return "splice of records", dumps(replace(ra, images=images, version=2 if mixed else ra.version))
 
 
 def mutants(files: list[bytes], padded, latent):

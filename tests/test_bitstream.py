@@ -7,6 +7,7 @@ import random
 import struct
 import tracemalloc
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def _img(stem: str = "a", streams: list[bytes] | None = None, **kw) -> EncodedIm
 
 def _small() -> RdpFile:
     """A small 2-image file, used for exhaustive truncation and bit-flip loops."""
-    return RdpFile(FP, [_img("kodim01", [b"\x01\x02\x03", b""]), _img("b", [b"z"])], arch="elic")
+    return RdpFile(FP, [_img("kodim01", [b"\x01\x02\x03", b""]), _img("b", [b"z", b""])], arch="elic")
 
 
 # A raw writer that can put any value in any field but still writes valid CRCs (unless told not
@@ -68,7 +69,7 @@ def raw_file(
     records: tuple[bytes, ...] = (),
     count: int | None = None,
     magic: bytes = MAGIC,
-    version: int = FORMAT_VERSION,
+    version: int = 2,  # the fixed-width layout; version 3 files come from dumps (or raw_file_v3)
     flags: int = bs.FLAG_EXACT,
     arch: bytes = b"",
     arch_len: int | None = None,
@@ -103,13 +104,16 @@ def test_round_trip_various_images():
         _img("max", [b"q"], image_size=(1 << 16, 1 << 16), padded_size=(1 << 16, 1 << 16),
              latent_shape=(320, 1 << 16, 1 << 16)),
     ]  # fmt: skip
+    # version 2 takes them in one file; version 3 (one stream count and channel count per file) one file each
+    files = [RdpFile("f" * 64, images, version=2), *(RdpFile("f" * 64, [im, replace(im, stem="2nd")]) for im in images)]
     for arch in ("", "elic2022-chandelier", "a" * bs.MAX_ARCH_BYTES):
-        rdp = RdpFile("f" * 64, images, arch=arch)
-        data = dumps(rdp)
-        assert data[:4] == MAGIC
-        assert loads(data) == rdp
-        assert loads(bytearray(data)) == rdp and loads(memoryview(data)) == rdp
-        assert rdp.num_bytes() == len(data)
+        for rdp in files:
+            rdp = replace(rdp, arch=arch)
+            data = dumps(rdp)
+            assert data[:4] == MAGIC
+            assert loads(data) == rdp
+            assert loads(bytearray(data)) == rdp and loads(memoryview(data)) == rdp
+            assert rdp.num_bytes() == len(data)
     assert loads(dumps(RdpFile(FP, []))) == RdpFile(FP, [])
 
 
@@ -121,9 +125,59 @@ def test_loaded_types_are_plain():
 
 
 def test_layout_matches_documented_offsets():
-    data = dumps(RdpFile(FP, [_img("ab", [b"xyz"])], arch="elic"))
+    data = dumps(RdpFile(FP, [_img("ab", [b"xyz"])], arch="elic", version=2))
     assert data == raw_file((raw_record(b"ab", streams=(b"xyz",)),), arch=b"elic")
     assert len(data) == bs.HEADER_MIN_BYTES + 4 + bs.RECORD_MIN_BYTES + 1 + 4 + 3
+
+
+def test_version_3_layout_matches_documented_fields():
+    data = dumps(RdpFile(FP, [_img("ab", [b"xyz"])], arch="elic"))
+    assert FORMAT_VERSION == 3 and loads(data).version == 3
+    head = MAGIC + struct.pack("<H", 3) + bytes([1]) + bytes.fromhex(FP) + bytes([4]) + b"elic" + bytes([1, 8, 1])
+    rec = bytes([2]) + b"ab" + bytes([17, 23, 32 - 17, 32 - 23, 2, 2, 3]) + b"xyz" + struct.pack("<I", 0x1234ABCD)
+    assert data == head + struct.pack("<I", zlib.crc32(head)) + rec + struct.pack("<I", zlib.crc32(rec))
+    # a 768x512 image of a 2-stream codec: 24 bytes of record around its strings (51 in version 2)
+    im = _img("img", [b"y" * 13000, b"z" * 150], image_size=(512, 768), padded_size=(512, 768), latent_shape=(96, 32, 48))
+    sizes = {v: len(dumps(RdpFile(FP, [im], arch="msh", version=v))) - 13150 for v in (2, 3)}
+    assert sizes == {2: 52 + 51, 3: 50 + 24}
+
+
+@pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16383, 16384, 2**31, 2**32 - 1])
+def test_varints_round_trip_in_their_shortest_form(value):
+    raw = bs._varint(value)
+    r = bs._Reader(memoryview(raw))
+    assert r.varint("v") == value and r.left() == 0 and len(raw) == max(1, -(-value.bit_length() // 7))
+
+
+@pytest.mark.parametrize("raw, fragment", [
+    (b"\x80\x00", "shortest form"), (b"\x81\x80\x00", "shortest form"), (b"\x80\x80\x80\x80\x80\x01", "longer than 5"),
+    (b"\xff\xff\xff\xff\x7f", "exceeds 32 bits"), (b"\x80", "truncated"),
+])  # fmt: skip
+def test_bad_varints_are_refused(raw, fragment):
+    with pytest.raises(BitstreamError, match=fragment):
+        bs._Reader(memoryview(raw)).varint("v")
+
+
+def test_version_3_needs_one_stream_count_and_channel_count_per_file():
+    with pytest.raises(BitstreamError, match="once per file"):
+        dumps(RdpFile(FP, [_img("a", [b"x"]), _img("b", [b"x", b"y"])]))
+    with pytest.raises(BitstreamError, match="once per file"):
+        dumps(RdpFile(FP, [_img("a"), _img("b", latent_shape=(9, 2, 2))]))
+    mixed = RdpFile(FP, [_img("a", [b"x"]), _img("b", [b"x", b"y"])], version=2)  # version 2 allows it
+    assert loads(dumps(mixed)) == mixed
+
+
+def test_version_3_header_bounds():
+    def v3(k: int, c: int, n: int, body: bytes = b"") -> bytes:
+        head = MAGIC + struct.pack("<H", 3) + b"\x01" + bytes.fromhex(FP) + b"\x00" + bs._varint(k) + bs._varint(c) + bs._varint(n)
+        return head + struct.pack("<I", zlib.crc32(head)) + body
+
+    _reject(v3(257, 8, 0), "stream count 257")
+    _reject(v3(1, 5000, 0), "C=5000")
+    _reject(v3(1, 8, 2**32 - 1), "image count 4294967295")
+    _reject(v3(2, 8, 1000), "truncated file", "1000 images")
+    _reject(v3(0, 8, 0, b"\0"), "1 trailing bytes")
+    assert loads(v3(0, 0, 0)) == RdpFile(FP, [], version=3)
 
 
 def test_version_1_layout_is_still_read_and_written():
@@ -137,13 +191,23 @@ def test_version_1_layout_is_still_read_and_written():
         dumps(RdpFile(FP, [], version=1, exact=True))
 
 
-def test_version_2_records_need_a_symbol_checksum():
+@pytest.mark.parametrize("version", [2, 3])
+def test_version_2_and_3_records_need_a_symbol_checksum(version):
     with pytest.raises(BitstreamError, match="symbols_crc must be a 32-bit"):
-        dumps(RdpFile(FP, [_img(symbols_crc=None)]))
+        dumps(RdpFile(FP, [_img(symbols_crc=None)], version=version))
     with pytest.raises(BitstreamError, match="symbols_crc must be a 32-bit"):
-        dumps(RdpFile(FP, [_img(symbols_crc=1 << 32)]))
-    rdp = loads(dumps(RdpFile(FP, [_img(symbols_crc=0xFFFFFFFF)], exact=False)))
-    assert rdp.images[0].symbols_crc == 0xFFFFFFFF and rdp.exact is False and rdp.version == 2
+        dumps(RdpFile(FP, [_img(symbols_crc=1 << 32)], version=version))
+    rdp = loads(dumps(RdpFile(FP, [_img(symbols_crc=0xFFFFFFFF)], exact=False, version=version)))
+    assert rdp.images[0].symbols_crc == 0xFFFFFFFF and rdp.exact is False and rdp.version == version
+
+
+def test_version_2_fixture_reads_and_rewrites_byte_for_byte():
+    data = (Path(__file__).parent / "data" / "v2-astronaut-crop.rdp").read_bytes()
+    rdp = loads(data)
+    assert rdp.version == 2 and rdp.exact and rdp.images[0].symbols_crc is not None
+    assert dumps(rdp) == data
+    v3 = dumps(replace(rdp, version=3))
+    assert len(v3) < len(data) and loads(v3) == replace(rdp, version=3)
 
 
 # ------------------------------------------------------------------------ corrupted input
@@ -165,13 +229,14 @@ def test_every_single_bit_flip_is_detected():
             _reject(bytes(bad))
 
 
-def test_bit_flips_and_garbage_on_a_larger_file_never_escape():
+@pytest.mark.parametrize("version", [2, 3])
+def test_bit_flips_and_garbage_on_a_larger_file_never_escape(version):
     rng = random.Random(0)
     images = [
-        _img(f"img{i}", [rng.randbytes(rng.randrange(300)) for _ in range(rng.randrange(5))])
+        _img(f"img{i}", [rng.randbytes(rng.randrange(300)) for _ in range(rng.randrange(5) if version == 2 else 3)])
         for i in range(6)
     ]
-    data = dumps(RdpFile(FP, images, arch="hyperprior"))
+    data = dumps(RdpFile(FP, images, arch="hyperprior", version=version))
     for _ in range(2000):
         bad = bytearray(data)
         kind = rng.randrange(4)
@@ -232,7 +297,7 @@ def test_field_fuzz_with_valid_crcs_only_raises_bitstream_error():
         (b"PK\x03\x04" + b"\0" * 60, ("not an rdpflex file", "b'PK\\x03\\x04'", "b'RDPF'")),
         (b"RDPX" + b"\0" * 60, ("not an rdpflex file",)),
         (b"", ("empty file",)),
-        (raw_file(version=7), ("unsupported format version 7", "reads versions 1, 2")),
+        (raw_file(version=7), ("unsupported format version 7", "reads versions 1, 2, 3")),
         (raw_file(version=0), ("unsupported format version 0",)),
         (raw_file(flags=2), ("unsupported flags 0x0002",)),
         (raw_file(version=1, flags=1), ("unsupported flags 0x0001", "version 1 allows 0x0000")),
@@ -286,7 +351,7 @@ def test_malformed_files_are_rejected_without_big_allocations(data, fragments):
 def test_file_size_limit(monkeypatch):
     data = dumps(_small())
     monkeypatch.setattr(bs, "MAX_FILE_BYTES", len(data) - 1)
-    with pytest.raises(BitstreamError, match="image 2 .* stream 1: file would exceed"):
+    with pytest.raises(BitstreamError, match="image 2 .* stream 2: file would exceed"):
         dumps(_small())
     _reject(data, "larger than")
     monkeypatch.setattr(bs, "MAX_FILE_BYTES", len(data))

@@ -14,6 +14,7 @@ import json
 import os
 import resource
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 import torch
@@ -47,6 +48,7 @@ def corpus():
     exact = dumps(pipeline.compress_images(images, demo, estimate=False).rdp)
     floaty = dumps(pipeline.compress_images(images[1:], demo, estimate=False, exact=False).rdp)
     foreign = dumps(pipeline.compress_images(images[:1], System.tiny("msh", seed=3), estimate=False).rdp)
+    older = dumps(replace(loads(exact), version=2))  # the fixed-width layout, still read
     refs: dict = {}  # (padded size, exact flag) -> [(y_hat, uncropped mse output)] of every original image
     for data in (exact, floaty):
         rdp = loads(data)
@@ -65,7 +67,7 @@ def corpus():
         return original(streams, padded_hw, *args, **kwargs)
 
     demo.codec.decompress_latent = counting
-    yield demo, [exact, floaty, foreign], refs
+    yield demo, [exact, floaty, foreign, older], refs
     del demo.codec.decompress_latent
     report = os.environ.get("RDPFLEX_FUZZ_REPORT")
     if report:
@@ -80,6 +82,7 @@ REASONS = [
     ("was written by codec", "foreign codec (fingerprint)"),
     ("above the limit of", "above the pixel cap"),
     ("CRC mismatch in header", "header CRC mismatch"),
+    ("varint", "malformed varint"),
     ("CRC mismatch in image", "record CRC mismatch"),
     ("not an rdpflex file", "not an rdpflex file (magic)"),
     ("unsupported format version", "unsupported version or flags"),

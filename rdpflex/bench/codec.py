@@ -9,8 +9,9 @@ image size, three encoders and three decoders run interleaved:
 - rdpflex, float entropy path: the ``.rdp`` bytes (byte-identical strings to CompressAI's);
 - rdpflex, exact entropy path (the default for files): fixed-point entropy parameters.
 
-Sizes: the ``.rdp`` file against CompressAI's strings against the model's estimated bits
-(sum of -log2 likelihoods), i.e. the container overhead in bytes and the total overhead in %.
+Sizes: the ``.rdp`` file decomposed against the model's estimated bits (sum of -log2
+likelihoods) by :func:`rdpflex.bench.overhead.breakdown`: scale-table rounding, CDF quantisation,
+rANS framing, the container in format versions 2 and 3, and what a finer scale table would save.
 Random weights time like trained ones; only trained weights (the bundled demo system) give
 meaningful size overheads.
 """
@@ -78,16 +79,11 @@ def reference_coder(system: Any, net: Any) -> tuple[Callable[[torch.Tensor], dic
             lambda out, hw: codec.g_s(lc.decompress(out["strings"], codec.decompress_shape(hw))["y_hat"]).clamp(0, 1))
 
 
-def estimated_bits(codec: Any, x: torch.Tensor) -> float:
-    """The model's own rate estimate of the padded image: sum of -log2 likelihoods."""
-    likelihoods = codec.latent_codec(codec.g_a(x))["likelihoods"]
-    return float(sum((-torch.log2(v)).sum() for v in likelihoods.values()))
-
-
 @torch.no_grad()
 def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tuple[dict, dict]:
     """Time ratios and sizes for one model and one image ``x`` (1, 3, H, W), H and W multiples of 64."""
-    from rdpflex.bitstream import HEADER_MIN_BYTES, dumps, loads
+    from rdpflex.bench.overhead import breakdown
+    from rdpflex.bitstream import dumps, loads
     from rdpflex.pipeline import compress_images, latents
 
     codec = system.codec
@@ -105,8 +101,6 @@ def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tup
     t_enc = interleaved({"compressai": lambda: ref_enc(x), "float": enc(False), "exact": enc(True)}, repeats)
     t_dec = interleaved({"compressai": lambda: ref_dec(ref, hw), "float": dec(blobs[False]), "exact": dec(blobs[True])}, repeats)
     strings = [s[0] for s in ref["strings"]]
-    payload = sum(map(len, strings))
-    est = estimated_bits(codec, x)
     mp = hw[0] * hw[1] / 1e6
     timing = {
         "compressai_enc_ms_per_MP": 1e3 * t_enc["compressai"] / mp,
@@ -115,14 +109,9 @@ def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tup
         "float_dec_ratio": t_dec["float"] / t_dec["compressai"], "exact_dec_ratio": t_dec["exact"] / t_dec["compressai"],
         "strings_identical": loads(blobs[False]).images[0].streams == strings,
     }
-    sizes = {
-        "estimated_bytes": est / 8, "compressai_bytes": payload, "rdp_float_bytes": len(blobs[False]),
-        "rdp_exact_bytes": len(blobs[True]), "container_bytes": len(blobs[False]) - payload,
-        # the file header (magic ... arch, once per file) aside, what each image record adds to its strings
-        "per_image_container_bytes": len(blobs[False]) - payload - HEADER_MIN_BYTES - len(codec.arch.encode()),
-        "rans_overhead_pct": 100 * (8 * payload / est - 1), "file_overhead_pct": 100 * (8 * len(blobs[False]) / est - 1),
-        "exact_file_overhead_pct": 100 * (8 * len(blobs[True]) / est - 1),
-    }
+    # where the bytes go: estimate, scale-table rounding, CDF quantisation, rANS framing, container (v2 and v3)
+    sizes = breakdown(system, x)
+    sizes["exact_file_v3_B"] = len(blobs[True])
     return timing, sizes
 
 
@@ -130,6 +119,7 @@ def bench_codec(models: tuple[str, ...] = MODELS, sizes: tuple[tuple[int, int], 
                 system_dir: Any = None, trained: bool = True) -> dict[str, list[dict]]:
     """``{"time": rows, "size": rows}``: every model at every size (random weights), plus the trained
     demo system (or ``system_dir``) for sizes when ``trained``."""
+    from rdpflex.bench.overhead import breakdown
     from rdpflex.system import System
 
     contenders = [(m, "random", *build_model(m)) for m in models]
@@ -140,10 +130,12 @@ def bench_codec(models: tuple[str, ...] = MODELS, sizes: tuple[tuple[int, int], 
     for name, weights, system, net in contenders:
         for size in sizes:
             x = sample_image(SIZE_SAMPLES.get(size, "astronaut"), size)
-            timing, sz = bench_model(system, net, system.codec.pad(x), repeats)
             label = {"model": name, "weights": weights, "size": f"{size[1]}x{size[0]}"}
             if weights == "random":
+                timing, sz = bench_model(system, net, system.codec.pad(x), repeats)
                 time_rows.append({**label, **timing})
+            else:  # trained weights: sizes only (random weights time alike)
+                sz = breakdown(system, system.codec.pad(x))
             size_rows.append({**label, **sz})
     return {"time": time_rows, "size": size_rows}
 

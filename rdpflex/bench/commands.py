@@ -1,6 +1,7 @@
 """``rdpflex bench [codec|decoders|train]``: print tables, write JSON, append markdown.
 
-``rdpflex bench`` without a subcommand runs all three (``make bench``).
+``rdpflex bench`` without a subcommand runs codec, decoders and train (``make bench``); ``rdpflex bench
+fastpaths`` measures the CPU fast paths on and off.
 """
 
 from __future__ import annotations
@@ -92,32 +93,68 @@ def codec_command(system_dir: Path | None, output: Path | None, json_path: Path 
 @system_option
 @device_option
 @_outputs
-@click.option("--size", "size_text", default="256x256", show_default=True, help="Image size WxH.")
+@click.option("--size", "size_text", default=None, help="Image size WxH  [default: 64x64 on CPU, 256x256 on a GPU].")
 @click.option("--batches", default="1,4,16", show_default=True, help="Batch sizes.")
 @click.option("--repeats", default=3, show_default=True)
-def decoders_command(system_dir: Path | None, device: str, output: Path | None, json_path: Path | None, quick: bool, size_text: str = "256x256",
-                     batches: str = "1,4,16", repeats: int = 3) -> None:
+@click.option("--variants", default=None,
+              help="Comma-separated: fp32, bf16 (autocast), channels_last, compile (torch.compile)  [default: fp32 on CPU; all four on a GPU].")
+@click.option("--max-batch", "max_batch_text", default="", help="Per-family batch caps, e.g. 'idempotence=4,cdiff=4' (slow families on a CPU).")
+def decoders_command(system_dir: Path | None, device: str, output: Path | None, json_path: Path | None, quick: bool, size_text: str | None = None,
+                     batches: str = "1,4,16", repeats: int = 3, variants: str | None = None, max_batch_text: str = "") -> None:
     """Decode ms per megapixel of every decoder of the system, as a ratio to mse; batch scaling; peak memory."""
-    from rdpflex.bench.decoders import bench_decoders
+    from rdpflex.bench.decoders import VARIANTS, bench_decoders
 
-    dtypes = ("fp32", "bf16") if device.startswith("cuda") else ("fp32",)
-    rows = bench_decoders(system_dir, (64, 64) if quick else _sizes(size_text)[0], (1,) if quick else tuple(int(b) for b in batches.split(",")),
-                          1 if quick else repeats, device, dtypes)
-    _emit("decoders", {f"Decoders ({device})": rows}, output, json_path, _command_line())
+    gpu = device.startswith("cuda")
+    chosen = tuple(v.strip() for v in (variants or ("fp32,bf16,channels_last,compile" if gpu else "fp32")).split(",") if v.strip())
+    if set(chosen) - set(VARIANTS):
+        raise click.BadParameter(f"unknown variant in {variants!r}; choose from {', '.join(VARIANTS)}")
+    try:
+        caps = {k.strip(): int(v) for k, v in (item.split("=") for item in max_batch_text.split(",") if item.strip())}
+    except ValueError:
+        raise click.BadParameter(f"expected NAME=N[,NAME=N...], got {max_batch_text!r}") from None
+    size = (64, 64) if quick else _sizes(size_text or ("256x256" if gpu else "64x64"))[0]
+    rows = bench_decoders(system_dir, size, (1,) if quick else tuple(int(b) for b in batches.split(",")),
+                          1 if quick else repeats, device, chosen, max_batch=caps)
+    _emit("decoders", {f"Decoders ({device}, {size[1]}x{size[0]})": rows}, output, json_path, _command_line())
+
+
+@bench_group.command("fastpaths")
+@system_option
+@_outputs
+@click.option("--size", "size_text", default="256x256", show_default=True, help="Image size WxH.")
+@click.option("--batch", default=4, show_default=True, help="Images per run.")
+@click.option("--repeats", default=5, show_default=True)
+def fastpaths_command(system_dir: Path | None, output: Path | None, json_path: Path | None, quick: bool, size_text: str = "256x256",
+                      batch: int = 4, repeats: int = 5) -> None:
+    """Each CPU fast path (inference_mode, batched entropy decode, precomputed beta offsets, one model load) on and off."""
+    from rdpflex.bench.fastpaths import bench_fastpaths
+
+    rows = bench_fastpaths(system_dir, (64, 64) if quick else _sizes(size_text)[0], 2 if quick else batch, 1 if quick else repeats)
+    _emit("fastpaths", {"Fast paths: on / off, interleaved (< 1: the fast path helps)": rows}, output, json_path, _command_line())
 
 
 @bench_group.command("train")
 @_outputs
 @click.option("--widths", default="quick,paper", show_default=True, help="Recipe widths to measure.")
 @click.option("--no-scaling", is_flag=True, help="Skip the 2-process run.")
-def train_command(output: Path | None, json_path: Path | None, quick: bool, widths: str = "quick,paper", no_scaling: bool = False) -> None:
+@click.option("--stages", default=None, help="Comma-separated stages to measure (e.g. 'codec'); default: all.")
+@click.option("--steps", "steps_text", default="", help="Step counts per width, e.g. 'quick=4:12,paper=1:3' (steps/s from the difference).")
+def train_command(output: Path | None, json_path: Path | None, quick: bool, widths: str = "quick,paper", no_scaling: bool = False,
+                  stages: str | None = None, steps_text: str = "") -> None:
     """Optimiser steps per second of each stage (quick and paper widths), and 2-process CPU scaling."""
     from rdpflex.bench.train import bench_train
 
+    try:
+        steps = {w.strip(): (int(a), int(b)) for w, ab in (i.split("=") for i in steps_text.split(",") if i.strip())
+                 for a, b in [ab.split(":")]}
+    except ValueError:
+        raise click.BadParameter(f"expected WIDTH=N1:N2[,...], got {steps_text!r}") from None
     if quick:
         rows = bench_train(("quick",), {"quick": (1, 2)}, scaling=False, stages=("codec",))
     else:
-        rows = bench_train(tuple(w.strip() for w in widths.split(",")), scaling=not no_scaling)
+        rows = bench_train(tuple(w.strip() for w in widths.split(",")), steps or None, scaling=not no_scaling,
+                           stages=tuple(s.strip() for s in stages.split(",")) if stages else None,
+                           on_row=lambda row: click.echo(f"measured: {row}", err=True))
     _emit("train", {"Training steps per second (CPU)": rows}, output, json_path, _command_line())
 
 

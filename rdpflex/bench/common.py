@@ -39,6 +39,17 @@ def describe_machine(m: dict[str, Any]) -> str:
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None) -> dict[str, float]:
     """Median wall seconds of each function, run in turn (A, B, C, A, B, C...) so load drifts hit all alike."""
+    return {k: statistics.median(v) for k, v in interleaved_times(fns, repeats, warmup, sync).items()}
+
+
+def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
+    """Median over rounds of ``num``'s time over ``den``'s in the same round (robust to load drifts between rounds)."""
+    return statistics.median(a / b for a, b in zip(times[num], times[den]))
+
+
+def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1,
+                      sync: Callable[[], None] | None = None) -> dict[str, list[float]]:
+    """Wall seconds of every round of :func:`interleaved`."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -52,7 +63,7 @@ def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int
             if sync:
                 sync()
             times[key].append(time.perf_counter() - t)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return times
 
 
 def _rss_bytes() -> int:
