@@ -10,6 +10,12 @@ from the hyperprior parameters and the already decoded slices 0..k-1; latent res
 
 Multi-realism (Agustsson et al. 2023) uses K=10 equal slices. Each slice is one
 ``GaussianConditionalLatentCodec``; this class only orders them.
+
+References:
+    D. Minnen, S. Singh, "Channel-wise Autoregressive Entropy Models for Learned Image Compression",
+    ICIP 2020, arXiv:2007.08739, Sec. 3 (slices, latent residual prediction).
+    E. Agustsson, D. Minnen, G. Toderici, F. Mentzer, "Multi-Realism Image Compression with a
+    Conditional Generator", CVPR 2023, arXiv:2212.13824, Sec. 4.1 (10 slices).
 """
 
 from __future__ import annotations

@@ -8,6 +8,14 @@ CompressAI checkpoint read with ``torch.load(weights_only=True)``; rdpflex then 
 
 Supported: ``bmshj2018-hyperprior`` (scale hyperprior), ``mbt2018-mean`` (mean-scale hyperprior,
 the "MSH" of Mari et al. 2024) and ``cheng2020-anchor`` (autoregressive context model).
+
+References:
+    J. Ballé, D. Minnen, S. Singh, S. J. Hwang, N. Johnston, "Variational Image Compression with a
+    Scale Hyperprior", ICLR 2018, arXiv:1802.01436 (``bmshj2018-hyperprior``).
+    D. Minnen, J. Ballé, G. Toderici, "Joint Autoregressive and Hierarchical Priors for Learned Image
+    Compression", NeurIPS 2018, arXiv:1809.02736 (``mbt2018-mean``).
+    Z. Cheng, H. Sun, M. Takeuchi, J. Katto, "Learned Image Compression with Discretized Gaussian
+    Mixture Likelihoods and Attention Modules", CVPR 2020, arXiv:2001.01568 (``cheng2020-anchor``).
 """
 
 from __future__ import annotations
@@ -82,7 +90,7 @@ def read_compressai_state_dict(path: Path) -> dict[str, Tensor]:
     """Read a CompressAI checkpoint (zoo file, or ``examples/train.py``'s ``{"state_dict": ...}``) without unpickling code."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a usable checkpoint"
+    except Exception as exc:  # any failure means "not a usable checkpoint"
         raise RdpflexError(f"cannot read CompressAI checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
@@ -105,7 +113,7 @@ def load_zoo_codec(zoo_arch: str, quality: int, checkpoint: Path | None = None, 
                 raise WeightsMissingError(f"{zoo_arch} q{quality} weights not found: need {cached} (from {url}) or --checkpoint FILE")
             try:
                 torch.hub.download_url_to_file(url, str(cached), progress=False)
-            except Exception as exc:  # noqa: BLE001 - offline, DNS, HTTP...
+            except Exception as exc:  # offline, DNS, HTTP...
                 raise WeightsMissingError(
                     f"{zoo_arch} q{quality} weights not found and download failed ({exc.__class__.__name__}): "
                     f"need {cached} (from {url}) or --checkpoint FILE"
