@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rdpflex.errors import RdpflexError
+from rdpflex.weights import read_json
 
 #: files that torch or pickle would unpickle; rdpflex never opens them
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")
@@ -70,8 +71,6 @@ def save_scheduler(scheduler: Any, folder: Path, name: str = "scheduler") -> Pat
 
 def load_scheduler_config(folder: Path, name: str = "scheduler") -> dict[str, Any]:
     """The JSON config of a saved diffusers scheduler (``SchedulerClass.from_config`` takes it)."""
-    from rdpflex.weights import read_json
-
     path = Path(folder) / name / SCHEDULER_CONFIG
     if not path.is_file():
         raise RdpflexError(f"{path.parent} is incomplete: {SCHEDULER_CONFIG} is missing")

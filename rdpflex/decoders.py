@@ -186,13 +186,14 @@ def parse_options(decoder_cls: Any, pairs: list[str] | dict[str, Any]) -> BaseMo
     try:
         return decoder_cls.Options(**raw)
     except ValidationError as exc:
-        allowed = ", ".join(_describe_field(k, v) for k, v in decoder_cls.Options.model_json_schema().get("properties", {}).items()) or "none"
+        allowed = ", ".join(option_range(k, v) for k, v in decoder_cls.Options.model_json_schema().get("properties", {}).items()) or "none"
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise OptionsError(f"invalid options for decoder {decoder_cls.name!r}: {problems} (options: {allowed})") from None
 
 
-def _describe_field(name: str, prop: dict[str, Any]) -> str:
-    """``0 <= beta <= 2.56`` from a JSON-schema property (bounds looked up in ``anyOf`` branches too)."""
+def option_range(name: str, prop: dict[str, Any]) -> str:
+    """An option's allowed range, ``0 <= beta <= 2.56``, from its JSON-schema property (bounds looked up in
+    ``anyOf`` branches too; ``name in {a, b}`` for choices; the bare name when unbounded)."""
     for branch in [prop, *prop.get("anyOf", [])]:
         lo = branch.get("minimum", branch.get("exclusiveMinimum"))
         hi = branch.get("maximum", branch.get("exclusiveMaximum"))

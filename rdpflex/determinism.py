@@ -19,6 +19,14 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+import torch
+from safetensors.torch import save_file
+from safetensors.torch import load_file
+
+from rdpflex.bitstream import read_rdp, write_rdp
+from rdpflex.pipeline import compress_images
+from rdpflex.system import System
+from rdpflex.errors import EntropyMismatchError
 
 __all__ = ["Outcome", "run_check", "main"]
 
@@ -43,12 +51,6 @@ def _worker(argv: list[str]) -> None:
     Thread counts come from ``RDPFLEX_THREADS`` (comma-separated; the encoder uses the first);
     the results of each pass go to ``OUTDIR/<threads>/``.
     """
-    import torch
-
-    from rdpflex.bitstream import read_rdp, write_rdp
-    from rdpflex.pipeline import compress_images
-    from rdpflex.system import System
-
     mode, system_dir, rdp_path, out_dir, *images = argv
     system = System.load(None if system_dir == "-" else Path(system_dir))
     threads = [int(t) for t in os.environ["RDPFLEX_THREADS"].split(",")]
@@ -65,11 +67,6 @@ def _worker(argv: list[str]) -> None:
 
 def _decode_all(codec, rdp, out: Path) -> None:
     """Entropy-decode every image (checked) and synthesise it; save latents, pixels and failures."""
-    import torch
-    from safetensors.torch import save_file
-
-    from rdpflex.errors import EntropyMismatchError
-
     out.mkdir(parents=True, exist_ok=True)
     tensors, failed = {}, []
     with torch.no_grad():
@@ -99,8 +96,6 @@ def run_check(
     images: list[Path], system_dir: Path | None, encode_threads: int, decode_threads: list[int], exact: bool = True
 ) -> list[Outcome]:
     """Encode ``images`` once under ``encode_threads``, decode under each of ``decode_threads``."""
-    from safetensors.torch import load_file
-
     sysarg = "-" if system_dir is None else str(system_dir)
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="rdpflex-determinism-") as tmp:

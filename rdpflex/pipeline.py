@@ -21,6 +21,7 @@ from rdpflex.bitstream import EncodedImage, RdpFile
 from rdpflex.decoders import decode_batch, parse_options
 from rdpflex.errors import BitstreamError, ForeignFileError, RdpflexError
 from rdpflex.images import check_size, load_image
+from rdpflex.images import psnr as psnr  # re-export: 8-bit PSNR, one helper for all of rdpflex
 from rdpflex.latent import Latent
 from rdpflex.limits import max_pixels as pixel_cap
 from rdpflex.limits import pixel_cap_message
@@ -217,11 +218,3 @@ def decode_latents(
     for group in batches(enumerate(lats), 1 if tile is not None else batch_size):
         for (_, lat), x in zip(group, decode_group(group, system, decoder, opts, seed, tile)):
             yield lat.stem, x
-
-
-def psnr(x: Tensor, x_hat: Tensor) -> float:
-    """PSNR in dB of 8-bit-quantised images (quick check; full metrics live in rdpflex.metrics)."""
-    a = (x.clamp(0, 1) * 255).round()
-    b = (x_hat.clamp(0, 1) * 255).round()
-    mse = float(((a - b) ** 2).mean())
-    return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")

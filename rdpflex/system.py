@@ -23,9 +23,11 @@ from typing import Any
 import torch
 
 from rdpflex import __version__
-from rdpflex.codecs import TINY, Codec, build_codec
+from rdpflex.codecs import TINY, Codec
 from rdpflex.decoders import capabilities
 from rdpflex.errors import FingerprintMismatchError, RdpflexError
+from rdpflex.plugins import get_decoder_class
+from rdpflex.registry import build_codec
 from rdpflex.weights import fingerprint, load_error, load_weights, read_json, save_weights, write_json
 
 SYSTEM_JSON = "system.json"
@@ -124,8 +126,6 @@ class System:
 
     def decoder(self, name: str) -> Any:
         """The decoder ``name`` ready for this codec; refuses weights trained on another codec."""
-        from rdpflex.plugins import get_decoder_class
-
         if name in self._decoders:
             return self._decoders[name]
         cls = get_decoder_class(name)

@@ -47,6 +47,7 @@ from compressai.latent_codecs import (
 from torch import Tensor, nn
 
 from rdpflex.errors import RdpflexError
+from rdpflex.codecs.charm import ChannelSlicesLatentCodec
 
 __all__ = ["GRID_BITS", "WEIGHT_BITS", "ExactPathError", "exact_forward", "exact_valid_conv", "exact_entropy_parameters", "exact_exp", "exact_tanh", "exact_gelu"]
 
@@ -238,8 +239,6 @@ class ExactModule(nn.Module):
 
 def _swap_points(latent_codec: nn.Module) -> list[tuple[nn.Module, str]]:
     """(parent, attribute) of every network that computes entropy parameters in ``latent_codec``."""
-    from rdpflex.codecs.charm import ChannelSlicesLatentCodec  # a leaf module; imported late only to avoid a cycle
-
     points: list[tuple[nn.Module, str]] = []
     for m in latent_codec.modules():
         if isinstance(m, HyperLatentCodec):

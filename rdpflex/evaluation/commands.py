@@ -2,6 +2,9 @@
 
 Several processes: ``torchrun --nproc_per_node N -m rdpflex.cli compare ...`` (or ``accelerate launch``):
 the images are split between the processes and the main process writes the same report.
+
+Imports inside the commands are lazy for start-up time: ``rdpflex --help`` loads this module's
+commands only by name (:data:`rdpflex.cli.LAZY_COMMANDS`), and the options must not pull in torch.
 """
 
 from __future__ import annotations
@@ -11,18 +14,19 @@ from pathlib import Path
 
 import click
 
-from rdpflex.cli import system_option
+from rdpflex.cli_options import system_option
+from rdpflex.errors import ImageError, RdpflexError
 
 
 def _is_main() -> bool:
-    from accelerate import PartialState
+    from accelerate import PartialState  # lazy: start-up
 
     return PartialState().is_main_process
 
 
 def _finish(ok: bool) -> None:
     """Leave a torchrun/accelerate process group cleanly (no barrier after a failure: it could hang)."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: start-up
 
     if dist.is_available() and dist.is_initialized():
         if ok:
@@ -77,9 +81,8 @@ def _compare_options(f):
     return f
 
 
-def _qualities(text: str | None):
-    from rdpflex.errors import RdpflexError
-    from rdpflex.evaluation.baselines import DEFAULT_QUALITIES
+def _qualities(text: str | None) -> tuple[int, ...]:
+    from rdpflex.evaluation.baselines import DEFAULT_QUALITIES  # lazy: start-up (Pillow's codecs)
 
     if not text:
         return DEFAULT_QUALITIES
@@ -102,8 +105,7 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
     Writes OUTPUT/bitstream.rdp, metrics.csv, metrics.json, rate_distortion.png,
     distortion_realism.png, crops/ and report.html.
     """
-    from rdpflex.errors import ImageError
-    from rdpflex.evaluation.compare import compare
+    from rdpflex.evaluation.compare import compare  # lazy: start-up (torch, accelerate)
 
     if not image_dir.exists():
         raise ImageError(f"{image_dir}: no such directory")

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from rdpflex.bitstream import EncodedImage
 from rdpflex.latent import Latent
-from rdpflex.pipeline import psnr
+from rdpflex.images import psnr
 
 __all__ = ["Reencoding", "reencode", "mse_reconstruction", "REENCODE_COLUMNS"]
 

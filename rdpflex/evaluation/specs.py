@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from rdpflex.decoders import parse_options
 from rdpflex.errors import OptionsError, RdpflexError, UnknownPluginError
+from rdpflex.plugins import get_decoder_class, get_decoders
 
 DEFAULT_LABEL = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -160,8 +161,6 @@ def resolve_settings(
     decoder trained in the system, each at its ``sweep`` or default options; a trained decoder whose
     plugin is not installed is skipped with a note.
     """
-    from rdpflex.plugins import get_decoder_class, get_decoders
-
     notes = notes if notes is not None else []
     specs: list[tuple[DecoderSpec, bool]] = []  # (spec, strict)
     if decoders:

@@ -22,7 +22,7 @@ from rdpflex.metrics.base import (
     check_metric,
     skipped,
 )
-from rdpflex.metrics.compute import compute_image_metrics, compute_set_metrics
+from rdpflex.metrics.compute import compute_image_metrics, compute_set_metrics, mean_rows
 from rdpflex.metrics.fidelity import (
     FidelityMetric,
     extract_patches,
@@ -75,6 +75,7 @@ __all__ = [
     "metric_names",
     "patch_count",
     "patch_offsets",
+    "mean_rows",
     "quantize",
     "skipped",
     "split_by_kind",

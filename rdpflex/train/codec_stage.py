@@ -26,6 +26,11 @@ import torch.nn.functional as F
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from torch import Tensor, nn
 
+from rdpflex.images import psnr_from_mse
+from rdpflex.metrics import mean_rows
+from rdpflex.registry import build_codec, codec_classes
+from rdpflex.system import System
+from rdpflex.train.evaluate import codec_metrics
 from rdpflex.train.recipe import Recipe, Strict
 from rdpflex.train.stage import StepContext, make_optimizer
 
@@ -41,8 +46,6 @@ class CodecSource(Strict):
     @field_validator("arch")
     @classmethod
     def _arch(cls, v: str) -> str:
-        from rdpflex.codecs import codec_classes
-
         archs = codec_classes()
         if v not in archs:
             raise ValueError(f"unknown codec architecture {v!r}; available: {', '.join(sorted(archs))}")
@@ -51,8 +54,6 @@ class CodecSource(Strict):
     @field_validator("config")
     @classmethod
     def _config(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from rdpflex.codecs import codec_classes
-
         codec_cls = codec_classes().get(info.data.get("arch", ""))
         if codec_cls is not None and v:
             params = inspect.signature(codec_cls.__init__).parameters
@@ -71,11 +72,7 @@ class CodecSource(Strict):
 
     def build(self, accelerator: Any) -> nn.Module:
         """The codec to train, in train mode, entropy tables built, entropy model in fp32 under mixed precision."""
-        from rdpflex.codecs import build_codec
-
         if self.init:
-            from rdpflex.system import System
-
             codec = System.load(self.init).codec
         else:
             codec = build_codec(self.arch, **self.config)
@@ -91,8 +88,6 @@ class CodecSource(Strict):
 
     def crop_problems(self, recipe: Recipe) -> list[tuple[str, str]]:
         """``data.crop`` must be a multiple of the codec's input granularity."""
-        from rdpflex.codecs import codec_classes
-
         arch = self.arch
         if self.init is not None:  # the system's codec (if the directory is already there)
             try:
@@ -118,8 +113,6 @@ def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
 
 def snapshot_codec(src: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     """A float32 eval-mode copy of a (bare) codec with its entropy tables rebuilt (``update(force=True)``)."""
-    from rdpflex.codecs import build_codec
-
     codec = build_codec(src.arch, **src.config)
     codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
     codec.update(force=True)
@@ -186,7 +179,7 @@ class CodecStage:
         aux = ctx.unwrap("codec").aux_loss()
         ctx.backward_step("aux", aux, clip=False, reduce=True)
         mse_f = float(mse.detach())
-        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": mse_f, "psnr": 10 * math.log10(1 / max(mse_f, 1e-10)), "aux": float(aux.detach())}
+        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": mse_f, "psnr": psnr_from_mse(max(mse_f, 1e-10), peak=1.0), "aux": float(aux.detach())}
 
     def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
         """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""
@@ -194,15 +187,10 @@ class CodecStage:
         return snapshot_codec(src, device)
 
     def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:
-        from rdpflex.train.evaluate import codec_metrics
-
         codec = self.snapshot(ctx.device)
-        rows = [codec_metrics(codec, x) for x in images]
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+        return mean_rows([codec_metrics(codec, x) for x in images])
 
     def export(self, output_dir: Path) -> Path:
-        from rdpflex.system import System
-
         codec = self.snapshot("cpu")
         info = {"trained_with": {"stage": self.name, "steps": self.recipe.train.steps, "lambda": self.config.lmbda}}
         return System(codec, info=info).save(Path(output_dir) / "system")

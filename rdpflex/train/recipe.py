@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from rdpflex.errors import RecipeError
 from rdpflex.samples import NAMES as SAMPLE_NAMES
+from rdpflex.plugins import get_stages
 
 #: shipped recipes live in the repository's top-level ``recipes/`` folder (rdpflex installs editable)
 RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
@@ -173,8 +174,6 @@ class Recipe(Strict):
     @field_validator("stage")
     @classmethod
     def _known_stage(cls, v: str) -> str:
-        from rdpflex.plugins import get_stages
-
         stages = get_stages()
         if v not in stages:
             raise ValueError(f"unknown stage {v!r}; registered stages: {', '.join(stages) or 'none'}")
@@ -255,8 +254,6 @@ def format_errors(exc: ValidationError, model: type[BaseModel], prefix: str = ""
 
 def validate_recipe(raw: Any, source: str = "<recipe>", overrides: list[str] | None = None) -> LoadedRecipe:
     """Two-pass validation of a parsed recipe; raises one :class:`RecipeError` listing every problem."""
-    from rdpflex.plugins import get_stages
-
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {source} is invalid: the top level must be a mapping of sections, got {type(raw).__name__}")
     errors: list[str] = []

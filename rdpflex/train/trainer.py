@@ -29,10 +29,15 @@ from typing import Any
 
 import torch
 import yaml
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from rdpflex.errors import RdpflexError
+from rdpflex.runtime import make_accelerator, reset_accelerator_state
 from rdpflex.train import checkpoints as ckpt
-from rdpflex.train.recipe import LoadedRecipe, Recipe
+from rdpflex.train.data import CropDataset, StreamSampler, build_refs, load_val_images
+from rdpflex.train.recipe import LoadedRecipe, Recipe, load_recipe
 from rdpflex.train.stage import StepContext
 
 TRAINER_STATE = "trainer_state.json"
@@ -97,26 +102,19 @@ class Trainer:
         self.resume = resume
 
     # -- setup -----------------------------------------------------------------------------------
-    def _accelerator(self):
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
-
+    def _accelerator(self) -> Any:
         r = self.recipe
         handlers = []
         if getattr(self.loaded.stage_cls, "find_unused_parameters", False):
             handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-        try:
-            return Accelerator(
-                cpu=r.train.device == "cpu",
-                mixed_precision=r.train.mixed_precision,
-                gradient_accumulation_steps=r.train.grad_accum,
-                log_with="tensorboard" if r.log.tensorboard else None,
-                project_config=ProjectConfiguration(project_dir=str(self.output), logging_dir=str(self.output / "logs")),
-                kwargs_handlers=handlers,
-            )
-        except (ValueError, RuntimeError, NotImplementedError) as exc:
-            raise RdpflexError(f"cannot set up Accelerate for this recipe (train.mixed_precision={r.train.mixed_precision}, "
-                               f"train.device={r.train.device}): {str(exc).splitlines()[0]}") from exc
+        return make_accelerator(
+            r.train.mixed_precision, r.train.device == "cpu",
+            settings=f"train.mixed_precision={r.train.mixed_precision}, train.device={r.train.device}",
+            gradient_accumulation_steps=r.train.grad_accum,
+            log_with="tensorboard" if r.log.tensorboard else None,
+            project_config=ProjectConfiguration(project_dir=str(self.output), logging_dir=str(self.output / "logs")),
+            kwargs_handlers=handlers,
+        )
 
     def _check_output(self) -> tuple[int, Path] | None:
         latest = latest_checkpoint(self.output)
@@ -129,12 +127,6 @@ class Trainer:
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> Path | None:
-        from accelerate.utils import set_seed
-        from torch.utils.data import DataLoader
-        from tqdm.auto import tqdm
-
-        from rdpflex.train.data import CropDataset, StreamSampler, build_refs, load_val_images
-
         r = self.recipe
         if r.train.cpu_threads:
             torch.set_num_threads(r.train.cpu_threads)
@@ -246,7 +238,7 @@ class Trainer:
             return Path(path) if path else self.output / "system"
         finally:
             acc.end_training()
-            _reset_accelerate_state(acc)
+            reset_accelerator_state(acc)
 
     # -- pieces ----------------------------------------------------------------------------------
     def _describe(self, modules: dict[str, torch.nn.Module], dataset: Any, val_images: list) -> str:
@@ -313,8 +305,6 @@ class Trainer:
                 with (self.output / "metrics.jsonl").open("a") as f:
                     f.write(json.dumps({"step": step, "split": "val", "images": len(images), **metrics}) + "\n")
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                from tqdm.auto import tqdm
-
                 tqdm.write(f"[step {step}] validation on {len(images)} held-out image(s): {shown} ({time.time() - t:.1f} s)", file=sys.stderr)
         acc.wait_for_everyone()
 
@@ -329,19 +319,8 @@ class Trainer:
             raise RdpflexError(f"processes ended with different weights (checksums {gathered.tolist()}): a stage's gradients were not synchronised")
 
 
-def _reset_accelerate_state(acc: Any) -> None:
-    """Let a later run in the same Python process build an Accelerator with other settings (tests, notebooks)."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    if acc.num_processes == 1:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
-
-
 def train(recipe: str | Path | LoadedRecipe, overrides: list[str] | tuple[str, ...] = (), output: str | Path | None = None, resume: bool = False) -> Path | None:
     """Run a recipe (file, shipped name or :class:`LoadedRecipe`); returns the exported path (None when stopped early)."""
-    from rdpflex.train.recipe import load_recipe
-
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, overrides)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return Trainer(loaded, output, resume).run()
