@@ -17,7 +17,6 @@ the ``mse`` decoder of the exported system is the minimal-distortion reading of 
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -26,6 +25,8 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
+from rdpflex.images import psnr_from_mse
+from rdpflex.metrics import mean_rows
 from rdpflex.train.codec_stage import CodecSource, aux_optimizer, ddp_ignore_quantiles, snapshot_codec, split_quantiles
 from rdpflex.train.recipe import Recipe, Strict
 from rdpflex.train.stage import StepContext, make_optimizer
@@ -126,7 +127,7 @@ class _GanSteps:
         ctx.backward_step("disc", d_terms["total"])
         out = {k: float(v.detach()) for k, v in terms.items()}
         out.update(d_loss=float(d_terms["total"].detach()), d_real=float(d_terms["real"].detach()), d_fake=float(d_terms["fake"].detach()))
-        out["psnr_G"] = 10 * math.log10(255**2 / max(out.get("mse", 1e-10), 1e-10))
+        out["psnr_G"] = psnr_from_mse(max(out.get("mse", 1e-10), 1e-10))
         return out
 
     def generator_psnrs(self, generator: nn.Module, codec, x: Tensor) -> dict[str, float]:
@@ -175,7 +176,7 @@ class JointStage(_GanSteps):
         logs = self.gan_step(ctx, batch, out["y_hat"], out["likelihoods"], self.settings.lmbda, extra_loss=ref_mse)
         aux = ctx.unwrap("codec").aux_loss()
         ctx.backward_step("aux", aux, clip=False, reduce=True)
-        logs.update(aux=float(aux.detach()), psnr_mse=10 * math.log10(255**2 / max(float(ref_mse.detach()) * 100, 1e-10)))
+        logs.update(aux=float(aux.detach()), psnr_mse=psnr_from_mse(max(float(ref_mse.detach()) * 100, 1e-10)))
         return logs
 
     def _snapshot(self, device) -> tuple[Any, MultiRealismDecoder]:
@@ -190,7 +191,7 @@ class JointStage(_GanSteps):
 
         codec, dec = self._snapshot(ctx.device)
         rows = [codec_metrics(codec, x) | self.generator_psnrs(dec.generator, codec, x) for x in images]
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+        return mean_rows(rows)
 
     def export(self, output_dir: Path) -> Path:
         from rdpflex.system import System
@@ -232,6 +233,6 @@ class MultiRealismTrainer(_GanSteps):
     def validate(self, images: list[Tensor], codec, ctx: StepContext) -> dict[str, float]:
         dec = self.export_decoder().to(ctx.device)
         rows = [self.generator_psnrs(dec.generator, codec, x) for x in images]
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+        return mean_rows(rows)
 
 
