@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import Tensor, nn
 
+from rdpflex.metrics import mean_rows
 from rdpflex.train.recipe import Recipe, Strict
 from rdpflex.train.stage import StepContext, make_optimizer
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser
@@ -205,4 +206,4 @@ class CDiffTrainer:
             lat = Latent(y_hat, (H, W), tuple(xp.shape[-2:]))
             x_hat = dec.decode(lat, codec, opts, torch.Generator(device=ctx.device).manual_seed(0))
             rows.append({"psnr_cdiff": psnr(x, x_hat[..., :H, :W]), "psnr_mse": psnr(x, codec.synthesize(y_hat)[..., :H, :W].clamp(0, 1))})
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+        return mean_rows(rows)
