@@ -206,7 +206,7 @@ def option_range(name: str, prop: dict[str, Any]) -> str:
     return name
 
 
-def describe(decoder_cls: type) -> dict[str, Any]:
+def describe(decoder_cls: Any) -> dict[str, Any]:
     """Machine-readable description (``rdpflex decoders --json``)."""
     return {
         "name": decoder_cls.name,

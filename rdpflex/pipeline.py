@@ -136,7 +136,7 @@ def latents(rdp: RdpFile, system: System, source: str = "file", max_pixels: int 
             y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
         except BitstreamError as exc:
             raise type(exc)(f"image {i} ({im.stem!r}): {exc}") from exc
-        yield Latent(y_hat, tuple(im.image_size), tuple(im.padded_size), im.stem, tuple(im.streams), rdp.exact)
+        yield Latent(y_hat, (im.image_size[0], im.image_size[1]), (im.padded_size[0], im.padded_size[1]), im.stem, tuple(im.streams), rdp.exact)
 
 
 #: default images per decoder call, and the pixel budget that bounds a batch (memory)
@@ -150,7 +150,7 @@ def batches(indexed: Iterable[tuple[int, Latent]], batch_size: int = DEFAULT_BAT
     ``max_pixels`` padded pixels each (a single larger image still forms a batch of one)."""
     if batch_size < 1:
         raise RdpflexError(f"batch size must be at least 1, got {batch_size}")
-    open_: dict[tuple[int, int], list[tuple[int, Latent]]] = {}
+    open_: dict[tuple[int, ...], list[tuple[int, Latent]]] = {}
     for i, lat in indexed:
         group = open_.setdefault(tuple(lat.padded_size), [])
         h, w = lat.padded_size
