@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -144,7 +144,7 @@ class System:
                 raise FingerprintMismatchError(
                     f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's codec {self.fingerprint[:16]}"
                 )
-        self._decoders[name] = cls.from_pretrained(path, self.codec)
+        self._decoders[name] = cast(Any, cls).from_pretrained(path, self.codec)
         return self._decoders[name]
 
     def to(self, device: torch.device | str) -> "System":

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -88,7 +89,7 @@ def blend(fn: Callable[[Window], Tensor], height: int, width: int, spec: TileSpe
     for win in windows(height, width, spec):
         t, b, left, r = win
         out = fn(win)
-        if acc is None:
+        if acc is None or wsum is None:
             acc = out.new_zeros(*out.shape[:2], height, width)
             wsum = out.new_zeros(1, 1, height, width)
         w = _ramp(b - t, t, b, height, spec.overlap, out.device)[:, None] * _ramp(r - left, left, r, width, spec.overlap, out.device)[None, :]
@@ -106,7 +107,7 @@ def sub_latent(latent: Latent, win: Window, stride: int) -> Latent:
     return Latent(y.contiguous(), (b - t, r - left), (b - t, r - left), latent.stem)
 
 
-def decode_in_tiles(decode: Callable[[Latent], Tensor], latent: Latent, codec, spec: TileSpec) -> Tensor:
+def decode_in_tiles(decode: Callable[[Latent], Tensor], latent: Latent, codec: Any, spec: TileSpec) -> Tensor:
     """(1, 3, *latent.padded_size) from one ``decode(sub_latent)`` per tile, seams blended."""
     stride = codec.latent_stride
     spec.check(stride)

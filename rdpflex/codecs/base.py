@@ -83,7 +83,7 @@ class Codec(CompressionModel):
         return {"y": (h // s, w // s), "hyper": (h // (4 * s), w // (4 * s))}
 
     @torch.no_grad()
-    def compress(self, x: Tensor, exact: bool = True) -> dict[str, Any]:  # type: ignore[override]
+    def compress(self, x: Tensor, exact: bool = True) -> dict[str, Any]:
         """Entropy-code a padded batch: ``{"strings": [[bytes]*B]*S, "y_hat", "symbols_crc"}``.
 
         ``exact=True`` computes the entropy parameters with the order-independent fixed-point path
@@ -130,7 +130,7 @@ class Codec(CompressionModel):
         return out["y_hat"]
 
     @torch.no_grad()
-    def decompress(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True) -> dict[str, Tensor]:  # type: ignore[override]
+    def decompress(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True) -> dict[str, Tensor]:
         y_hat = self.decompress_latent(streams, padded_hw, exact)
         return {"y_hat": y_hat, "x_hat": self.g_s(y_hat).clamp(0, 1)}
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from compressai.latent_codecs import (
@@ -58,21 +59,21 @@ class CompressAIZooCodec(Codec):
             raise RdpflexError(f"unsupported CompressAI architecture {zoo_arch!r}; choose one of {', '.join(SUPPORTED)}")
         super().__init__(zoo_arch=zoo_arch, N=N, M=M)
         cls = model_architectures[zoo_arch]
-        if net is None:
-            net = cls(N) if zoo_arch == "cheng2020-anchor" else cls(N, M)
-        self.latent_channels = int(net.M)
-        self.g_a, self.g_s = net.g_a, net.g_s
+        # a compressai zoo model, its submodules reached by name
+        model: Any = net if net is not None else (cls(N) if zoo_arch == "cheng2020-anchor" else cls(N, M))
+        self.latent_channels = int(model.M)
+        self.g_a, self.g_s = model.g_a, model.g_s
         if zoo_arch == "bmshj2018-hyperprior":
-            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=net.gaussian_conditional, chunks=("scales",), quantizer="noise")
-            h_a = nn.Sequential(Abs(), net.h_a)
+            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=model.gaussian_conditional, chunks=("scales",), quantizer="noise")
+            h_a = nn.Sequential(Abs(), model.h_a)
         elif zoo_arch == "mbt2018-mean":
-            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=net.gaussian_conditional, chunks=("scales", "means"), quantizer="noise")
-            h_a = net.h_a
+            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=model.gaussian_conditional, chunks=("scales", "means"), quantizer="noise")
+            h_a = model.h_a
         else:
-            y_codec = ExactCapableRasterScan(net.gaussian_conditional, net.entropy_parameters, net.context_prediction)
-            h_a = net.h_a
+            y_codec = ExactCapableRasterScan(model.gaussian_conditional, model.entropy_parameters, model.context_prediction)
+            h_a = model.h_a
         self.latent_codec = HyperpriorLatentCodec(
-            latent_codec={"y": y_codec, "hyper": HyperLatentCodec(entropy_bottleneck=net.entropy_bottleneck, h_a=h_a, h_s=net.h_s)}
+            latent_codec={"y": y_codec, "hyper": HyperLatentCodec(entropy_bottleneck=model.entropy_bottleneck, h_a=h_a, h_s=model.h_s)}
         )
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import torch
@@ -147,7 +147,7 @@ def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, .
     hit = _FIXED_POINT.get(m)
     if hit is not None and hit[0] == key:
         return hit[1]
-    weight = m.weight * m.mask if hasattr(m, "mask") else m.weight  # compressai MaskedConv2d
+    weight = m.weight * cast(Tensor, m.mask) if hasattr(m, "mask") else m.weight  # compressai MaskedConv2d
     w, scale = _quantised_weight(weight)
     b = to_grid(m.bias.detach().to(torch.float64)) if m.bias is not None else None
     l1 = float(w.abs().sum(dim=l1_dims).max())  # exact: few terms on a coarse grid
@@ -179,7 +179,7 @@ def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
 
 def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
     w, b = _checked_params(m, x, (0, 2, 3))
-    out = F.conv_transpose2d(x, w, None, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
+    out = F.conv_transpose2d(x, w, None, m.stride, cast(tuple[int, int], m.padding), m.output_padding, m.groups, m.dilation)
     return out if b is None else out + b.view(1, -1, 1, 1)
 
 
