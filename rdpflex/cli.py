@@ -38,7 +38,7 @@ LAZY_COMMANDS = {
     "train": ("rdpflex.train.commands:train_command", "Train from RECIPE (a YAML file or a shipped recipe name such as quick/codec)."),
     "recipes": ("rdpflex.train.commands:recipes_group", "Shipped training recipes: list, show, validate, schema."),
     "compare": ("rdpflex.evaluation.commands:compare_command", "Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics."),
-    "demo": ("rdpflex.evaluation.commands:demo_command", "The embedded demo: scikit-image photographs, the default system, every trained decoder at its sweep, JPEG/WebP baselines, metrics auto."),
+    "demo": ("rdpflex.evaluation.commands:demo_command", "The embedded demo: scikit-image photographs, the default system, every trained decoder " "at its sweep, JPEG/WebP baselines, metrics auto."),
     "bench": ("rdpflex.bench.commands:bench_group", "Measure speed and size against peers: codec, decoders, train (all three without a subcommand)."),
 }
 
@@ -111,7 +111,7 @@ def cli(debug: bool) -> None:
 @click.option(
     "--entropy", "entropy_path", type=click.Choice(["exact", "float"]), default="exact", show_default=True,
     help="Entropy parameters: exact (fixed-point, decodes identically on any machine) or float (CompressAI's own path: "
-         "byte-identical strings to a zoo model's compress(), may not decode on another machine; mismatches are detected).",
+         "byte-identical strings to a zoo model's compress(), may not decode on another machine; " "mismatches are detected).",
 )
 def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, device: str, as_json: bool, estimate: bool, entropy_path: str) -> None:
     """Encode IMAGE... into one .rdp file (bpp from the file's bytes)."""
@@ -139,7 +139,7 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
         click.echo(json.dumps(summary, indent=2))
     else:
         est = f"; model estimate {summary['bpp_estimated']:.4f} bpp" if estimate else ""
-        click.echo(f"wrote {output}: {len(rows)} image(s), {nbytes} bytes, {summary['bpp_file']:.4f} bpp (file bytes{est})")
+        click.echo(f"wrote {output}: {len(rows)} image(s), {nbytes} bytes, {summary['bpp_file']:.4f} bpp " f"(file bytes{est})")
 
 
 @cli.command()
@@ -177,7 +177,7 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
     if len(set(stems)) != len(stems):
         raise RdpflexError(f"{file} holds two images with the same stem; their PNGs would overwrite each other")
     if rdp.version == 1:
-        click.echo(f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding mismatch cannot be detected", err=True)
+        click.echo(f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding " "mismatch cannot be detected", err=True)
     lats = list(latents(rdp, system, str(file)))  # every latent entropy-decoded and checked before anything is written
     written = []
     with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
@@ -217,7 +217,7 @@ def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_thread
     outcomes = run_check(list(images), system_dir, encode_threads, counts, exact=entropy_path == "exact")
     click.echo(to_json(outcomes) if as_json else table(outcomes))
     bad = sum(not o.latent_identical for o in outcomes)
-    click.echo(f"{entropy_path} entropy path: {len(outcomes) - bad}/{len(outcomes)} decodes reproduced the encoder's latent, "
+    click.echo(f"{entropy_path} entropy path: {len(outcomes) - bad}/{len(outcomes)} decodes reproduced " "the encoder's latent, "
                f"{sum(o.mismatch_detected for o in outcomes)} mismatches detected", err=True)
 
 
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # last resort: one line, traceback only with --debug
         if debug:
             raise
-        click.echo(f"internal error: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)", err=True)
+        click.echo(f"internal error: {exc.__class__.__name__}: " f"{str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)", err=True)
         sys.exit(1)
 
 

@@ -2,8 +2,8 @@
 
 The encoder and the decoder run in separate Python processes (``python -m rdpflex.determinism``),
 as a sender and a receiver would; the decoding process decodes the file once per thread count,
-setting ``torch.set_num_threads`` before each pass. For every image it reports whether the decoded latent is bit-identical to
-the encoder's, whether the symbol checksum caught a mismatch, and the pixel difference of the
+setting ``torch.set_num_threads`` before each pass. For every image it reports whether the decoded
+latent is bit-identical to the encoder's, whether the symbol checksum caught a mismatch, and the pixel difference of the
 ``mse`` reconstruction (floating-point noise of the synthesis network).
 
     rdpflex determinism IMAGE... [--system DIR] [--threads 1,2,4] [--entropy exact|float]
@@ -89,7 +89,8 @@ def _spawn(args: list[str], threads: list[int], exact: bool) -> None:
                RDPFLEX_EXACT="1" if exact else "0")
     proc = subprocess.run([sys.executable, "-m", "rdpflex.determinism", *args], env=env, capture_output=True, text=True)
     if proc.returncode:
-        raise RuntimeError(f"determinism worker failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
+        raise RuntimeError(f"determinism worker failed: {last}")
 
 
 def run_check(
@@ -125,11 +126,11 @@ def run_check(
 
 def table(outcomes: list[Outcome]) -> str:
     """A markdown table of outcomes."""
-    rows = ["| image | encode threads | decode threads | latent identical | mismatch detected | max / mean abs pixel diff (0..255) | 8-bit values differing |",
+    rows = ["| image | encode threads | decode threads | latent identical | mismatch detected | max " "/ mean abs pixel diff (0..255) | 8-bit values differing |",
             "|---|---|---|---|---|---|---|"]
     for o in outcomes:
         rows.append(f"| {o.stem} | {o.encode_threads} | {o.decode_threads} | {'yes' if o.latent_identical else 'NO'} | "
-                    f"{'yes' if o.mismatch_detected else 'no'} | {o.max_abs_pixel_diff:.4g} / {o.mean_abs_pixel_diff:.3g} | {o.png_values_differing:.2e} |")
+                    f"{'yes' if o.mismatch_detected else 'no'} | {o.max_abs_pixel_diff:.4g} / " f"{o.mean_abs_pixel_diff:.3g} | {o.png_values_differing:.2e} |")
     return "\n".join(rows)
 
 

@@ -1,7 +1,8 @@
 """Image I/O. PNG and JPEG (anything Pillow reads) in, 8-bit RGB PNG out.
 
 Modes: grayscale (L, I;16, I, F; 16-bit scaled to 8), palette, CMYK and other colour spaces are
-converted to RGB; an alpha channel (RGBA, LA, PA) is dropped — both with a one-line note on stderr, never silently. Images smaller than
+converted to RGB; an alpha channel (RGBA, LA, PA) is dropped — both with a one-line note on stderr,
+never silently. Images smaller than
 ``MIN_SIDE`` on either side or larger than ``MAX_SIDE`` are refused with :class:`ImageError`.
 """
 
@@ -48,7 +49,7 @@ def to_rgb(img: Image.Image, name: str = "image", quiet: bool = False) -> Image.
 
 def check_size(h: int, w: int, name: str = "image") -> None:
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
-        raise ImageError(f"{name} is {w}x{h}; rdpflex codes images from {MIN_SIDE}x{MIN_SIDE} to {MAX_SIDE}x{MAX_SIDE} pixels")
+        raise ImageError(f"{name} is {w}x{h}; rdpflex codes images from {MIN_SIDE}x{MIN_SIDE} to " f"{MAX_SIDE}x{MAX_SIDE} pixels")
     if h * w > max_pixels():
         raise ImageError(pixel_cap_message(name, h, w, max_pixels()))
 

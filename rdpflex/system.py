@@ -142,7 +142,7 @@ class System:
             got = read_json(path / "config.json").get("codec_fingerprint")
             if caps.trained_on_codec and got != self.fingerprint:
                 raise FingerprintMismatchError(
-                    f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's codec {self.fingerprint[:16]}"
+                    f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's " f"codec {self.fingerprint[:16]}"
                 )
         self._decoders[name] = cast(Any, cls).from_pretrained(path, self.codec)
         return self._decoders[name]

@@ -49,7 +49,7 @@ class TileSpec:
     def check(self, align: int) -> "TileSpec":
         if self.tile <= 0 or self.tile % align or self.overlap < 0 or self.overlap % align or self.overlap >= self.tile:
             raise OptionsError(
-                f"tile={self.tile}, overlap={self.overlap} not allowed: tile must be a positive multiple of {align} px and "
+                f"tile={self.tile}, overlap={self.overlap} not allowed: tile must be a positive multiple " f"of {align} px and "
                 f"overlap a multiple of {align} with 0 <= overlap < tile"
             )
         return self

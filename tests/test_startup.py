@@ -65,7 +65,10 @@ def test_plugin_commands_still_load(tmp_path):
         "import click\nfrom rdpflex.hookspecs import hookimpl\n\n@hookimpl\ndef register_commands(cli):\n"
         "    @cli.command('hello')\n    def hello():\n        'Say hello.'\n        click.echo('hello from a plugin')\n")
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "RDPFLEX_PLUGIN_MODULES": "cmd_plugin"}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, env=env, timeout=120)  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, env=env, timeout=120)
+
     assert run("hello").stdout.strip() == "hello from a plugin"
     assert "Say hello." in run("--help").stdout
 

@@ -122,7 +122,7 @@ class Codec(CompressionModel):
         if symbols_crc is not None and crc.value != symbols_crc:
             path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
             raise EntropyMismatchError(
-                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says {symbols_crc:08x}): "
+                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says " f"{symbols_crc:08x}): "
                 f"the entropy parameters were computed differently from the encoder's {path} path - another device, "
                 "thread count, precision (TF32/bf16) or codec build; re-encode with the exact entropy path "
                 "(the default) or decode where the file was made"

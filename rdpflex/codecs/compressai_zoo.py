@@ -88,7 +88,8 @@ def hub_checkpoints_dir() -> Path:
 
 
 def read_compressai_state_dict(path: Path) -> dict[str, Tensor]:
-    """Read a CompressAI checkpoint (zoo file, or ``examples/train.py``'s ``{"state_dict": ...}``) without unpickling code."""
+    """Read a CompressAI checkpoint (zoo file, or ``examples/train.py``'s ``{"state_dict": ...}``)
+    without unpickling code."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure means "not a usable checkpoint"

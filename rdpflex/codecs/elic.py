@@ -1,4 +1,5 @@
-"""ELIC-style transforms (He et al. 2022) with the Charm entropy model, as in Multi-Realism (Agustsson et al. 2023, Sec. 4.1).
+"""ELIC-style transforms (He et al. 2022) with the Charm entropy model, as in Multi-Realism
+(Agustsson et al. 2023, Sec. 4.1).
 
 E (g_a): conv5 s2 + 3 residual bottleneck blocks per scale, attention at the two lowest scales.
 g_s mirrors it (the multi-realism generator G makes every residual block beta-conditional).

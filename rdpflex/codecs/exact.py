@@ -133,7 +133,7 @@ def _quantised_weight(w: Tensor) -> tuple[Tensor, float]:
 
 
 #: per module: (parameter versions and storage, (weight, weight scale, bias, max row L1 of |weight|, max |bias|))
-_FIXED_POINT: "WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], tuple[Tensor, float, Tensor | None, float, float]]]" = WeakKeyDictionary()
+_FIXED_POINT: "WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], tuple[Tensor, float, Tensor | None, " "float, float]]]" = WeakKeyDictionary()
 
 
 def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, ...]) -> tuple[Tensor, float, Tensor | None, float, float]:
@@ -163,7 +163,7 @@ def _checked_params(m: nn.Conv2d | nn.ConvTranspose2d, x: Tensor, l1_dims: tuple
     bound = l1 * scale * float(x.abs().max()) * _GRID + b_max * scale * _GRID
     if not bound < _SUM_LIMIT:
         raise ExactPathError(
-            f"exact entropy path: values in {type(m).__name__} exceed the exact float64 range (bound {bound:.3g} >= 2**52 units); "
+            f"exact entropy path: values in {type(m).__name__} exceed the exact float64 range (bound " f"{bound:.3g} >= 2**52 units); "
             "the latent is far outside what the codec was trained on"
         )
     return w, b
@@ -208,7 +208,7 @@ def _layer(m: nn.Module, x: Tensor) -> Tensor:
     else:
         raise ExactPathError(
             f"exact entropy path: layer {type(m).__name__} is not supported "
-            "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, Identity, Sequential are)"
+            "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, " "Identity, Sequential are)"
         )
     return to_grid(out)
 
@@ -254,7 +254,7 @@ def _swap_points(latent_codec: nn.Module) -> list[tuple[nn.Module, str]]:
                 points += [(m.lrp, str(k)) for k in range(len(m.lrp))]
         elif isinstance(m, LatentCodec) and not isinstance(m, HyperpriorLatentCodec):
             raise ExactPathError(
-                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the float entropy path"
+                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the " "float entropy path"
             )
     return points
 

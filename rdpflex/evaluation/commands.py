@@ -48,8 +48,8 @@ def _emit(result, as_json: bool, header: str = "") -> None:
         click.echo(header)
     click.echo(result.table())
     bs = result.info["bitstream"]
-    click.echo(f"bitstream: {bs['bytes']} bytes, {bs['bpp']:.4f} bpp (file), {bs['bpp_estimated']:.4f} bpp (model estimate); "
-               f"{len(result.info['images'])} image(s), {result.info['processes']} process(es) on {result.info['device']}, "
+    click.echo(f"bitstream: {bs['bytes']} bytes, {bs['bpp']:.4f} bpp (file), {bs['bpp_estimated']:.4f} " "bpp (model estimate); "
+               f"{len(result.info['images'])} image(s), {result.info['processes']} process(es) on " f"{result.info['device']}, "
                f"{result.info['timing']['total_s']:.1f} s")
     if result.report:
         click.echo(f"report: {result.report}")
@@ -61,7 +61,7 @@ def _compare_options(f):
                      help="Decoder and knob values (cartesian product over knobs separated by ':'). Repeatable. "
                           "Default: mse + every decoder trained in the system, at its sweep."),
         click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...",
-                     help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin metrics ...); auto: every metric whose weights are present (detail and swd need none)."),
+                     help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin " "metrics ...); auto: every metric whose weights are present (detail and swd need none)."),
         click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i)."),
         click.option("--baselines/--no-baselines", default=True, show_default=True, help="JPEG and WebP (Pillow) reference curves."),
         click.option("--quality", "qualities", default=None, metavar="Q1,Q2,...",
@@ -73,7 +73,7 @@ def _compare_options(f):
                      help="Same-size images decoded together per decoder call (memory bound; 1: timings per image)."),
         click.option("--crop", "crop_size", default=256, show_default=True, help="Side of the center crops in the report."),
         click.option("--reencode/--no-reencode", default=True, show_default=True,
-                     help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse PSNR of the re-encoding."),
+                     help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse " "PSNR of the re-encoding."),
         click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table."),
     ]
     for option in reversed(options):  # click lists options in decoration order, innermost first

@@ -515,7 +515,7 @@ def _metric_info(run: _Run, rows: list[dict[str, Any]]) -> dict[str, dict[str, A
         metric_info[name] = meta
     if any(m["stand_in"] for m in metric_info.values()):
         labels = ", ".join(m["label"].removesuffix(STAND_IN_SUFFIX) for m in metric_info.values() if m["stand_in"])
-        run.notes.append(f"{labels} computed with STAND-IN weights (random networks for testing): those values mean nothing")
+        run.notes.append(f"{labels} computed with STAND-IN weights (random networks for testing): those values " "mean nothing")
     return metric_info
 
 

@@ -228,16 +228,14 @@ def _table_html(result: CompareResult, rows: list[dict[str, Any]], per_image: bo
     names = {"bpp": "bpp (file bytes)", "bpp_estimated": "bpp (model estimate)", "decode_ms_per_mp": "decode ms/MP",
              "reencode_agreement": "re-encoding: latent agreement", "reencode_identical": "re-encoding: identical bitstream",
              "reencode_mse_psnr": "re-encoding: mse PSNR (dB)"}
-    head = "".join(
-        f'<th class="{"l" if c in ("image", "decoder", "setting") else ""}">{html.escape(names.get(c) or _label(result, c))}</th>'
-        for c in cols
-    )
+    def align(c: str) -> str:
+        return "l" if c in ("image", "decoder", "setting") else ""
+
+    head = "".join(f'<th class="{align(c)}">{html.escape(names.get(c) or _label(result, c))}</th>' for c in cols)
     body = []
     for r in rows:
         cls = "" if (r["decoder"], r["setting"]) in keys else ' class="base"'
-        tds = "".join(
-            f'<td class="{"l" if c in ("image", "decoder", "setting") else ""}">{html.escape(fmt_value(c, r.get(c)))}</td>' for c in cols
-        )
+        tds = "".join(f'<td class="{align(c)}">{html.escape(fmt_value(c, r.get(c)))}</td>' for c in cols)
         body.append(f"<tr{cls}>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -246,7 +244,7 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
                realism_note: str) -> Path:
     e = html.escape
     info = result.info
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>rdpflex compare</title><style>{_CSS}</style></head><body>"]
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>rdpflex " f"compare</title><style>{_CSS}</style></head><body>"]
     parts.append("<h1>rdpflex compare: one bitstream, every decoder</h1>")
     sysinfo = info["system"]
     bs = info["bitstream"]
@@ -254,7 +252,7 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
         f"<p>System <code>{e(str(sysinfo['root'] or '(in memory)'))}</code> ({e(sysinfo['arch'])}, codec "
         f"<code>{e(sysinfo['fingerprint'][:16])}</code>). {len(info['images'])} image(s) in one "
         f"<a href='{BITSTREAM_FILE}'>{BITSTREAM_FILE}</a> of {bs['bytes']} bytes = <b>{bs['bpp']:.4f} bpp</b> "
-        f"(model estimate {bs['bpp_estimated']:.4f} bpp). Decoded on {e(info['device'])} by {info['processes']} process(es), "
+        f"(model estimate {bs['bpp_estimated']:.4f} bpp). Decoded on {e(info['device'])} by " f"{info['processes']} process(es), "
         f"mixed precision {e(info['mixed_precision'])}, seed {info['seed']} (image i uses seed+i). "
         f"Data: <a href='{CSV_FILE}'>{CSV_FILE}</a>, <a href='{JSON_FILE}'>{JSON_FILE}</a>.</p>"
     )
@@ -295,7 +293,7 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
             if "psnr" in r:
                 cap += f", {fmt_value('psnr', r.get('psnr'))} dB"
             if finite(r.get("lpips")):
-                cap += f", LPIPS{'*' if result.metrics.get('lpips', {}).get('stand_in') else ''} {fmt_value('lpips', r['lpips'])}"
+                cap += f", LPIPS{'*' if result.metrics.get('lpips', {}).get('stand_in') else ''} " f"{fmt_value('lpips', r['lpips'])}"
             figs.append(f"<figure><img src='{e(p)}' alt='{e(s.key)}'><figcaption>{cap}</figcaption></figure>")
         for key, p in crop_paths.items():
             if key.stem != stem or key.kind != "baseline":
@@ -304,7 +302,8 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
             cap = f"{key.source.upper()} {key.setting} (closest bpp)<br>{fmt_value('bpp', r.get('bpp'))} bpp"
             if "psnr" in r:
                 cap += f", {fmt_value('psnr', r.get('psnr'))} dB"
-            figs.append(f"<figure><img src='{e(p)}' alt='{e(f'{key.source}[{key.setting}]')}'><figcaption>{cap}</figcaption></figure>")
+            alt = e(f"{key.source}[{key.setting}]")
+            figs.append(f"<figure><img src='{e(p)}' alt='{alt}'><figcaption>{cap}</figcaption></figure>")
         parts.append(f"<h3>{e(stem)}</h3><div class='crops'>{''.join(figs)}</div>")
     if stand:
         parts.append("<p class='notes'>* stand-in weights</p>")

@@ -58,7 +58,9 @@ class CropKey(NamedTuple):
 
 @dataclass
 class CompareResult:
-    """What :func:`~rdpflex.evaluation.compare.compare` measured. Rows are plain dicts (the CSV's rows, NaN for "not computed")."""
+    """What :func:`~rdpflex.evaluation.compare.compare` measured.
+
+    Rows are plain dicts (the CSV's rows, NaN for "not computed")."""
 
     #: one row per (decoder setting or baseline quality, image); ``level == "image"``
     rows: list[dict[str, Any]]

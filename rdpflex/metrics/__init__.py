@@ -9,7 +9,8 @@
     compute_set_metrics(originals, recons, names) -> {name: MetricResult}
 
 Metric networks (Inception for FID/KID, AlexNet for LPIPS) are never downloaded: their weights are
-looked up as described in :mod:`rdpflex.metrics.weights`; ``detail`` and ``swd`` need none. Plugins add metrics through the
+looked up as described in :mod:`rdpflex.metrics.weights`; ``detail`` and ``swd`` need none.
+Plugins add metrics through the
 ``register_metrics`` hook; :func:`all_metrics` lists built-ins and plugin metrics together.
 """
 

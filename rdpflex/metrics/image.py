@@ -78,7 +78,7 @@ class DetailRatio:
     kind: ClassVar[str] = "image"
     higher_is_better: ClassVar[bool] = True
     stand_in: ClassVar[bool] = False
-    description: ClassVar[str] = "mean |gradient| of the reconstruction / of the original (8-bit luma); 1 = as much detail, < 1 = blur"
+    description: ClassVar[str] = "mean |gradient| of the reconstruction / of the original (8-bit luma); 1 = as much " "detail, < 1 = blur"
 
     @staticmethod
     def _grad(img: Tensor) -> float:

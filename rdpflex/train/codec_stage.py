@@ -39,9 +39,9 @@ class CodecSource(Strict):
     """Which codec a stage trains: a fresh architecture or a system to start from (shared by stages that train E)."""
 
     arch: str = Field("msh", description="Codec architecture (`msh`, `elic`, or one a plugin registers).")
-    config: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take the architecture's defaults.")
+    config: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take " "the architecture's defaults.")
     aux_lr: float = Field(1e-3, gt=0, description="Learning rate of the auxiliary (quantiles) optimiser; not scheduled.")
-    init: str | None = Field(None, description="Start from the codec of this system directory (its arch and config are used; leave `arch`/`config` unset).")
+    init: str | None = Field(None, description="Start from the codec of this system directory (its arch and config are used; leave " "`arch`/`config` unset).")
 
     @field_validator("arch")
     @classmethod
@@ -61,7 +61,7 @@ class CodecSource(Strict):
                 allowed = [n for n in params if n != "self"]
                 unknown = [k for k in v if k not in allowed]
                 if unknown:
-                    raise ValueError(f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} (arguments: {', '.join(allowed)})")
+                    raise ValueError(f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} (arguments: " f"{', '.join(allowed)})")
         return v
 
     @model_validator(mode="after")
@@ -103,7 +103,7 @@ class CodecSource(Strict):
 class CodecStageConfig(CodecSource):
     """The ``codec:`` section."""
 
-    lmbda: float = Field(0.0067, gt=0, alias="lambda", description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).")
+    lmbda: float = Field(0.0067, gt=0, alias="lambda", description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, " "0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).")
 
 
 def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
@@ -148,7 +148,7 @@ class CodecStage:
     """Rate–distortion training of a codec (``stage: codec``)."""
 
     name: ClassVar[str] = "codec"
-    description: ClassVar[str] = "rate-distortion training of encoder + entropy model + reference synthesis (lambda x 255^2 x MSE + bpp, plus the aux quantile loss)"
+    description: ClassVar[str] = "rate-distortion training of encoder + entropy model + reference synthesis (lambda x " "255^2 x MSE + bpp, plus the aux quantile loss)"
     Config = CodecStageConfig
     #: DDP ignores the quantiles (see :meth:`modules`); every other parameter is used each step
     find_unused_parameters: ClassVar[bool] = False

@@ -92,11 +92,11 @@ def compare_with_jpeg(codec, images: list[tuple[str, Tensor]]) -> dict[str, Any]
 def format_table(report: dict[str, Any]) -> str:
     lines = [f"{'image':<22} {'size':>9} {'bpp':>7} {'PSNR':>7} {'bpp_est':>8} | {'JPEG q':>6} {'bpp':>7} {'PSNR':>7}"]
     for r in report["images"]:
-        lines.append(f"{r['image'][:22]:<22} {r['width']:>4}x{r['height']:<4} {r['bpp']:7.3f} {r['psnr']:7.2f} {r['bpp_est']:8.3f} | "
+        lines.append(f"{r['image'][:22]:<22} {r['width']:>4}x{r['height']:<4} {r['bpp']:7.3f} {r['psnr']:7.2f} " f"{r['bpp_est']:8.3f} | "
                      f"{r['jpeg_quality']:>6} {r['jpeg_bpp']:7.3f} {r['jpeg_psnr']:7.2f}")
     m = report["mean"]
     if m:
-        lines.append(f"{'mean':<22} {'':>9} {m['bpp']:7.3f} {m['psnr']:7.2f} {m['bpp_est']:8.3f} | {'':>6} {m['jpeg_bpp']:7.3f} {m['jpeg_psnr']:7.2f}")
+        lines.append(f"{'mean':<22} {'':>9} {m['bpp']:7.3f} {m['psnr']:7.2f} {m['bpp_est']:8.3f} | {'':>6} " f"{m['jpeg_bpp']:7.3f} {m['jpeg_psnr']:7.2f}")
     return "\n".join(lines)
 
 

@@ -46,7 +46,8 @@ CKPT_PREFIX = "step-"
 
 # -- schedule -------------------------------------------------------------------------------------
 def lambda_scale(recipe: Recipe, step: int) -> float:
-    """Rate-weight multiplier at 0-based ``step``: ``lambda_factor`` during the first ``lambda_fraction`` of the steps."""
+    """Rate-weight multiplier at 0-based ``step``: ``lambda_factor`` during the first ``lambda_fraction``
+    of the steps."""
     s = recipe.schedule
     return s.lambda_factor if step < s.lambda_fraction * recipe.train.steps else 1.0
 
@@ -244,9 +245,9 @@ class Trainer:
     def _describe(self, modules: dict[str, torch.nn.Module], dataset: Any, val_images: list) -> str:
         acc, r = self.accelerator, self.recipe
         params = sum(p.numel() for m in modules.values() for p in m.parameters() if p.requires_grad)
-        return (f"{params / 1e6:.2f} M trainable parameters, {len(dataset)} training images, {len(val_images)} held out, "
+        return (f"{params / 1e6:.2f} M trainable parameters, {len(dataset)} training images, " f"{len(val_images)} held out, "
                 f"{acc.num_processes} process(es) on {acc.device.type}, global batch "
-                f"{r.train.batch_size * acc.num_processes * r.train.grad_accum}, mixed precision {acc.mixed_precision}, "
+                f"{r.train.batch_size * acc.num_processes * r.train.grad_accum}, mixed precision " f"{acc.mixed_precision}, "
                 f"{r.train.steps} steps -> {self.output}")
 
     def _save(self, acc: Any, step: int) -> None:
@@ -276,14 +277,15 @@ class Trainer:
             raise RdpflexError(f"checkpoint {d} was written by {state.get('num_processes')} process(es); "
                                f"resume it with the same number (this run has {acc.num_processes})")
         if state.get("stage") != self.recipe.stage:
-            raise RdpflexError(f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is {self.recipe.stage!r}")
+            raise RdpflexError(f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is " f"{self.recipe.stage!r}")
         prev = self.output / "recipe.yaml"
         old = state.get("recipe") or (yaml.safe_load(prev.read_text()) or {} if prev.is_file() else None)
         if old is not None:
             changed = ckpt.incompatible_changes(json.loads(json.dumps(old, default=str)), json.loads(json.dumps(self.loaded.raw, default=str)))
             if changed:
+                resumable = ", ".join(p.rstrip(".") + (".*" if p.endswith(".") else "") for p in ckpt.RESUMABLE_CHANGES)
                 raise RdpflexError(f"cannot resume from {d}: the recipe changed incompatibly ({'; '.join(changed)}); "
-                                   f"only {', '.join(p.rstrip('.') + ('.*' if p.endswith('.') else '') for p in ckpt.RESUMABLE_CHANGES)} may change on --resume")
+                                   f"only {resumable} may change on --resume")
         ckpt.verify_pickles(d)  # every pickle opens with weights_only=True, or the resume is refused
         try:
             with ckpt.forced_weights_only():
@@ -316,11 +318,12 @@ class Trainer:
                             dtype=torch.float64, device=acc.device)
         gathered = acc.gather(sums.unsqueeze(0))
         if not torch.equal(gathered.min(0).values, gathered.max(0).values):
-            raise RdpflexError(f"processes ended with different weights (checksums {gathered.tolist()}): a stage's gradients were not synchronised")
+            raise RdpflexError(f"processes ended with different weights (checksums {gathered.tolist()}): a stage's " "gradients were not synchronised")
 
 
 def train(recipe: str | Path | LoadedRecipe, overrides: list[str] | tuple[str, ...] = (), output: str | Path | None = None, resume: bool = False) -> Path | None:
-    """Run a recipe (file, shipped name or :class:`LoadedRecipe`); returns the exported path (None when stopped early)."""
+    """Run a recipe (file, shipped name or :class:`LoadedRecipe`); returns the exported path (None when
+    stopped early)."""
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, overrides)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return Trainer(loaded, output, resume).run()
