@@ -133,7 +133,8 @@ def _quantised_weight(w: Tensor) -> tuple[Tensor, float]:
 
 
 #: per module: (parameter versions and storage, (weight, weight scale, bias, max row L1 of |weight|, max |bias|))
-_FIXED_POINT: "WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], tuple[Tensor, float, Tensor | None, " "float, float]]]" = WeakKeyDictionary()
+_FixedPoint = tuple[Tensor, float, Tensor | None, float, float]
+_FIXED_POINT: WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], _FixedPoint]] = WeakKeyDictionary()
 
 
 def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, ...]) -> tuple[Tensor, float, Tensor | None, float, float]:
