@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 JOBS ?= 2
 
-.PHONY: install test test-slow fuzz demo demo-system demo-rd bench clean
+.PHONY: install lint test test-slow fuzz demo demo-system demo-rd bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -26,7 +26,13 @@ $(STAMP): $(PY) pyproject.toml $(EXAMPLE_PLUGINS:%=%/pyproject.toml)
 
 install: $(STAMP)
 
-test: $(STAMP)
+# ruff (lint + format check, settings in pyproject.toml) and mypy on the core modules
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint
 	$(PY) -m pytest -n $(JOBS) -q
 
 test-slow: $(STAMP)

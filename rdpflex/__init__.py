@@ -10,6 +10,6 @@ Public API (stable): :class:`System`, :func:`compress_images`, :func:`decompress
 
 __version__ = "0.1.0"
 
-from rdpflex.errors import BitstreamError, RdpflexError  # noqa: E402
+from rdpflex.errors import BitstreamError, RdpflexError
 
 __all__ = ["__version__", "RdpflexError", "BitstreamError"]

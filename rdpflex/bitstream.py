@@ -189,7 +189,7 @@ def _check_arch(arch: object) -> bytes:
 
 def _show(path: object) -> str:
     """A path for a one-line message: quoted, with any control characters escaped."""
-    return repr(os.fspath(path))  # type: ignore[arg-type]
+    return repr(os.fspath(path))  # type: ignore[call-overload]
 
 
 def _varint(value: int) -> bytes:

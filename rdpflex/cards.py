@@ -232,12 +232,12 @@ def parse_options(decoder: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
     try:
         return decoder.Options(**raw)
     except ValidationError as exc:
-        allowed = ", ".join(describe_field(k, v) for k, v in decoder.Options.model_json_schema().get("properties", {}).items()) or "none"
+        allowed = ", ".join(option_range(k, v) for k, v in decoder.Options.model_json_schema().get("properties", {}).items()) or "none"
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise OptionsError(f"invalid options for decoder {decoder.name!r}: {problems} (options: {allowed})") from None
 
 
-def describe_field(name: str, prop: dict[str, Any]) -> str:
+def option_range(name: str, prop: dict[str, Any]) -> str:
     """``0 <= beta <= 2.56`` from a JSON-schema property (bounds looked up in ``anyOf`` branches too)."""
     for branch in [prop, *prop.get("anyOf", [])]:
         lo = branch.get("minimum", branch.get("exclusiveMinimum"))
@@ -269,4 +269,4 @@ def describe(decoder: Any) -> dict[str, Any]:
 
 __all__ = ["NoOptions", "Capabilities", "CAPABILITY_FLAGS", "capabilities", "DecoderCard", "StageCard", "TrainerCard",
            "CodecCard", "BUILTIN_CODEC_CARDS", "codec_cards",
-           "card_mismatches", "parse_options", "describe", "describe_field", "import_target"]
+           "card_mismatches", "parse_options", "describe", "option_range", "import_target"]

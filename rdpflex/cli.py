@@ -2,6 +2,10 @@
 
 Errors caused by input (:class:`~rdpflex.errors.RdpflexError`) print one line ``error: ...`` and exit
 2; anything else is a bug: one line plus a hint, exit 1. ``--debug`` shows the traceback instead.
+
+Start-up time: ``rdpflex --help`` must not import torch or compressai (tests/test_startup.py), so every
+rdpflex module below the command line is imported inside the command that needs it (``# lazy: start-up``),
+and the commands of :data:`LAZY_COMMANDS` live in modules imported only when they run.
 """
 
 from __future__ import annotations
@@ -9,29 +13,21 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
 import click
 
 from rdpflex import __version__
+from rdpflex.cli_options import device_option, system_option
 from rdpflex.errors import RdpflexError
 
-_DEBUG = False
+__all__ = ["LAZY_COMMANDS", "cli", "device_option", "load_command", "load_system", "main", "system_option"]
 
 
-def system_option(f):
-    return click.option(
-        "--system", "system_dir", type=click.Path(path_type=Path), default=None,
-        help="System directory (default: $RDPFLEX_SYSTEM or the bundled demo system).",
-    )(f)
-
-
-def device_option(f):
-    return click.option("--device", default="cpu", show_default=True, help="torch device for the networks (cpu, cuda, cuda:1...).")(f)
-
-
-def load_system(system_dir: Path | None, device: str = "cpu"):
-    from rdpflex.system import System
+def load_system(system_dir: Path | None, device: str = "cpu") -> Any:
+    from rdpflex.system import System  # lazy: start-up
 
     return System.load(system_dir).to(device)
 
@@ -77,6 +73,7 @@ class LazyGroup(click.Group):
 
     def _add_plugin_commands(self) -> None:
         if not self._plugins_added:
+            # lazy: start-up (plugin modules are imported only when a command is not built in, or for listing)
             from rdpflex.plugins import get_plugin_manager
 
             self._plugins_added = True
@@ -84,9 +81,16 @@ class LazyGroup(click.Group):
 
 
 def load_command(name: str) -> click.Command:
-    """Import a lazily registered built-in command."""
+    """Import a lazily registered built-in command; a module that fails to import is an error naming the command."""
     module, attr = LAZY_COMMANDS[name][0].split(":")
-    return getattr(importlib.import_module(module), attr)
+    try:
+        command = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise RuntimeError(f"built-in command {name!r} cannot be loaded from {module}:{attr}: "
+                           f"{exc.__class__.__name__}: {exc}") from exc
+    if not isinstance(command, click.Command):
+        raise RuntimeError(f"built-in command {name!r}: {module}:{attr} is not a click command")
+    return command
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,8 +98,7 @@ def load_command(name: str) -> click.Command:
 @click.option("--debug", is_flag=True, help="Show tracebacks.")
 def cli(debug: bool) -> None:
     """rdpflex: one bitstream, swappable decoders (mse, multirealism, cdiff, idempotence, yours)."""
-    global _DEBUG
-    _DEBUG = debug
+    # --debug is read by main() from the raw arguments: it must also cover errors raised while click parses
 
 
 @cli.command()
@@ -108,10 +111,11 @@ def cli(debug: bool) -> None:
 @click.option(
     "--entropy", "entropy_path", type=click.Choice(["exact", "float"]), default="exact", show_default=True,
     help="Entropy parameters: exact (fixed-point, decodes identically on any machine) or float (CompressAI's own path: "
-         "byte-identical strings to a zoo model's compress(), may not decode on another machine; mismatches are detected).",
+         "byte-identical strings to a zoo model's compress(), may not decode on another machine; " "mismatches are detected).",
 )
 def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, device: str, as_json: bool, estimate: bool, entropy_path: str) -> None:
     """Encode IMAGE... into one .rdp file (bpp from the file's bytes)."""
+    # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from tqdm import tqdm
 
     from rdpflex.bitstream import write_rdp
@@ -135,7 +139,7 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
         click.echo(json.dumps(summary, indent=2))
     else:
         est = f"; model estimate {summary['bpp_estimated']:.4f} bpp" if estimate else ""
-        click.echo(f"wrote {output}: {len(rows)} image(s), {nbytes} bytes, {summary['bpp_file']:.4f} bpp (file bytes{est})")
+        click.echo(f"wrote {output}: {len(rows)} image(s), {nbytes} bytes, {summary['bpp_file']:.4f} bpp " f"(file bytes{est})")
 
 
 @cli.command()
@@ -152,6 +156,7 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
 def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, settings: tuple[str, ...], seed: int, device: str,
                batch_size: int, tile: int, tile_overlap: int) -> None:
     """Decode FILE.rdp with any registered decoder into DIR/<stem>.png."""
+    # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from tqdm import tqdm
 
     from rdpflex.bitstream import read_rdp
@@ -172,7 +177,7 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
     if len(set(stems)) != len(stems):
         raise RdpflexError(f"{file} holds two images with the same stem; their PNGs would overwrite each other")
     if rdp.version == 1:
-        click.echo(f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding mismatch cannot be detected", err=True)
+        click.echo(f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding " "mismatch cannot be detected", err=True)
     lats = list(latents(rdp, system, str(file)))  # every latent entropy-decoded and checked before anything is written
     written = []
     with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
@@ -184,6 +189,7 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
 
 def tile_spec(system, tile: int, overlap: int):
     """``--tile``/``--tile-overlap`` as a checked :class:`~rdpflex.tiling.TileSpec` (None without ``--tile``)."""
+    # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from rdpflex.tiling import TileSpec
 
     return TileSpec(tile, overlap).check(system.codec.latent_stride) if tile else None
@@ -198,6 +204,7 @@ def tile_spec(system, tile: int, overlap: int):
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_threads: int, decode_threads: str, entropy_path: str, as_json: bool) -> None:
     """Encode IMAGE... in one process, decode in others with other thread counts; compare latents and pixels."""
+    # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from rdpflex.determinism import as_json as to_json
     from rdpflex.determinism import run_check, table
 
@@ -210,7 +217,7 @@ def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_thread
     outcomes = run_check(list(images), system_dir, encode_threads, counts, exact=entropy_path == "exact")
     click.echo(to_json(outcomes) if as_json else table(outcomes))
     bad = sum(not o.latent_identical for o in outcomes)
-    click.echo(f"{entropy_path} entropy path: {len(outcomes) - bad}/{len(outcomes)} decodes reproduced the encoder's latent, "
+    click.echo(f"{entropy_path} entropy path: {len(outcomes) - bad}/{len(outcomes)} decodes reproduced " "the encoder's latent, "
                f"{sum(o.mismatch_detected for o in outcomes)} mismatches detected", err=True)
 
 
@@ -218,7 +225,8 @@ def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_thread
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing with each options schema.")
 def decoders(as_json: bool) -> None:
     """List the registered decoder families and their options."""
-    from rdpflex.cards import describe
+    # lazy: start-up (`rdpflex decoders` imports neither torch nor compressai)
+    from rdpflex.cards import describe, option_range
     from rdpflex.plugins import get_decoder_cards
 
     infos = [describe(card) for card in get_decoder_cards().values()]
@@ -230,7 +238,8 @@ def decoders(as_json: bool) -> None:
         flags = [k for k, v in info["capabilities"].items() if v]
         click.echo(f"{'':<14} capabilities: {', '.join(flags) or 'none'}")
         for key, prop in info["options"].get("properties", {}).items():
-            bounds = f" [{prop.get('minimum', '')}..{prop.get('maximum', '')}]" if "minimum" in prop or "maximum" in prop else ""
+            allowed = option_range(key, prop)
+            bounds = f"; {allowed}" if allowed != key else ""
             doc = f": {prop['description']}" if prop.get("description") else ""
             click.echo(f"{'':<14} --set {key}=... (default {prop.get('default')}{bounds}){doc}")
 
@@ -243,6 +252,7 @@ def decoders(as_json: bool) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="System directory to write.")
 def import_compressai(arch: str, quality: int, checkpoint: Path | None, metric: str, output: Path) -> None:
     """Turn a CompressAI zoo model (ARCH: bmshj2018-hyperprior, mbt2018-mean, cheng2020-anchor) into a system."""
+    # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from rdpflex.codecs.compressai_zoo import load_zoo_codec
     from rdpflex.system import System
 
@@ -274,8 +284,6 @@ def plugins_command(as_json: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    import warnings
-
     warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit deprecation noise from compressai
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
@@ -300,10 +308,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --debug
+    except Exception as exc:  # last resort: one line, traceback only with --debug
         if debug:
             raise
-        click.echo(f"internal error: {exc.__class__.__name__}: {str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)", err=True)
+        click.echo(f"internal error: {exc.__class__.__name__}: " f"{str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)", err=True)
         sys.exit(1)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from rdpflex.errors import RdpflexError
+from rdpflex.weights import read_json
 
 #: files that torch or pickle would unpickle; rdpflex never opens them
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")
@@ -55,7 +56,7 @@ def load_component(cls: type[T], folder: Path, name: str, **kwargs: Any) -> T:
         raise RdpflexError(f"{path} is incomplete: config.json is missing (component {name!r})")
     if not any(p.suffix == SAFETENSORS_SUFFIX for p in path.iterdir()):
         found = ", ".join(p.name for p in pickle_files(path)) or "nothing"
-        raise RdpflexError(f"{path} has no .safetensors weights (found: {found}); rdpflex loads safetensors only, never a pickle")
+        raise RdpflexError(f"{path} has no .safetensors weights (found: {found}); rdpflex loads safetensors only, " "never a pickle")
     try:
         return cls.from_pretrained(str(path), use_safetensors=True, **kwargs)  # type: ignore[attr-defined]
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
@@ -70,8 +71,6 @@ def save_scheduler(scheduler: Any, folder: Path, name: str = "scheduler") -> Pat
 
 def load_scheduler_config(folder: Path, name: str = "scheduler") -> dict[str, Any]:
     """The JSON config of a saved diffusers scheduler (``SchedulerClass.from_config`` takes it)."""
-    from rdpflex.weights import read_json
-
     path = Path(folder) / name / SCHEDULER_CONFIG
     if not path.is_file():
         raise RdpflexError(f"{path.parent} is incomplete: {SCHEDULER_CONFIG} is missing")

@@ -2,8 +2,8 @@
 
 The encoder and the decoder run in separate Python processes (``python -m rdpflex.determinism``),
 as a sender and a receiver would; the decoding process decodes the file once per thread count,
-setting ``torch.set_num_threads`` before each pass. For every image it reports whether the decoded latent is bit-identical to
-the encoder's, whether the symbol checksum caught a mismatch, and the pixel difference of the
+setting ``torch.set_num_threads`` before each pass. For every image it reports whether the decoded
+latent is bit-identical to the encoder's, whether the symbol checksum caught a mismatch, and the pixel difference of the
 ``mse`` reconstruction (floating-point noise of the synthesis network).
 
     rdpflex determinism IMAGE... [--system DIR] [--threads 1,2,4] [--entropy exact|float]
@@ -19,6 +19,14 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+import torch
+from safetensors.torch import save_file
+from safetensors.torch import load_file
+
+from rdpflex.bitstream import read_rdp, write_rdp
+from rdpflex.pipeline import compress_images
+from rdpflex.system import System
+from rdpflex.errors import EntropyMismatchError
 
 __all__ = ["Outcome", "run_check", "main"]
 
@@ -43,12 +51,6 @@ def _worker(argv: list[str]) -> None:
     Thread counts come from ``RDPFLEX_THREADS`` (comma-separated; the encoder uses the first);
     the results of each pass go to ``OUTDIR/<threads>/``.
     """
-    import torch
-
-    from rdpflex.bitstream import read_rdp, write_rdp
-    from rdpflex.pipeline import compress_images
-    from rdpflex.system import System
-
     mode, system_dir, rdp_path, out_dir, *images = argv
     system = System.load(None if system_dir == "-" else Path(system_dir))
     threads = [int(t) for t in os.environ["RDPFLEX_THREADS"].split(",")]
@@ -65,11 +67,6 @@ def _worker(argv: list[str]) -> None:
 
 def _decode_all(codec, rdp, out: Path) -> None:
     """Entropy-decode every image (checked) and synthesise it; save latents, pixels and failures."""
-    import torch
-    from safetensors.torch import save_file
-
-    from rdpflex.errors import EntropyMismatchError
-
     out.mkdir(parents=True, exist_ok=True)
     tensors, failed = {}, []
     with torch.no_grad():
@@ -92,15 +89,14 @@ def _spawn(args: list[str], threads: list[int], exact: bool) -> None:
                RDPFLEX_EXACT="1" if exact else "0")
     proc = subprocess.run([sys.executable, "-m", "rdpflex.determinism", *args], env=env, capture_output=True, text=True)
     if proc.returncode:
-        raise RuntimeError(f"determinism worker failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
+        last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
+        raise RuntimeError(f"determinism worker failed: {last}")
 
 
 def run_check(
     images: list[Path], system_dir: Path | None, encode_threads: int, decode_threads: list[int], exact: bool = True
 ) -> list[Outcome]:
     """Encode ``images`` once under ``encode_threads``, decode under each of ``decode_threads``."""
-    from safetensors.torch import load_file
-
     sysarg = "-" if system_dir is None else str(system_dir)
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="rdpflex-determinism-") as tmp:
@@ -130,11 +126,11 @@ def run_check(
 
 def table(outcomes: list[Outcome]) -> str:
     """A markdown table of outcomes."""
-    rows = ["| image | encode threads | decode threads | latent identical | mismatch detected | max / mean abs pixel diff (0..255) | 8-bit values differing |",
+    rows = ["| image | encode threads | decode threads | latent identical | mismatch detected | max " "/ mean abs pixel diff (0..255) | 8-bit values differing |",
             "|---|---|---|---|---|---|---|"]
     for o in outcomes:
         rows.append(f"| {o.stem} | {o.encode_threads} | {o.decode_threads} | {'yes' if o.latent_identical else 'NO'} | "
-                    f"{'yes' if o.mismatch_detected else 'no'} | {o.max_abs_pixel_diff:.4g} / {o.mean_abs_pixel_diff:.3g} | {o.png_values_differing:.2e} |")
+                    f"{'yes' if o.mismatch_detected else 'no'} | {o.max_abs_pixel_diff:.4g} / " f"{o.mean_abs_pixel_diff:.3g} | {o.png_values_differing:.2e} |")
     return "\n".join(rows)
 
 

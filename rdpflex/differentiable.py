@@ -23,6 +23,7 @@ Supported entropy models: compressai's ``HyperpriorLatentCodec`` with a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from compressai.latent_codecs import GaussianConditionalLatentCodec, HyperpriorLatentCodec, RasterScanLatentCodec
@@ -65,7 +66,7 @@ def _charm_grid(lc: ChannelSlicesLatentCodec, side: Tensor, y_hat: Tensor) -> Qu
 
 
 @torch.no_grad()
-def quantization_grid(codec, latent: Latent) -> QuantizationGrid:
+def quantization_grid(codec: Any, latent: Latent) -> QuantizationGrid:
     """The file's quantisation grid of one latent, from its side-information stream (``latent.streams``)."""
     lc = codec.latent_codec
     if not latent.streams:
@@ -94,7 +95,7 @@ class DifferentiableCodec:
     at the latent's padded size (B candidates of the same image share the grid).
     """
 
-    def __init__(self, codec, latent: Latent) -> None:
+    def __init__(self, codec: Any, latent: Latent) -> None:
         self.codec = codec
         self.latent = latent
         self.grid = quantization_grid(codec, latent)

@@ -1,12 +1,14 @@
 """Image I/O. PNG and JPEG (anything Pillow reads) in, 8-bit RGB PNG out.
 
 Modes: grayscale (L, I;16, I, F; 16-bit scaled to 8), palette, CMYK and other colour spaces are
-converted to RGB; an alpha channel (RGBA, LA, PA) is dropped — both with a one-line note on stderr, never silently. Images smaller than
+converted to RGB; an alpha channel (RGBA, LA, PA) is dropped — both with a one-line note on stderr,
+never silently. Images smaller than
 ``MIN_SIDE`` on either side or larger than ``MAX_SIDE`` are refused with :class:`ImageError`.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -47,15 +49,19 @@ def to_rgb(img: Image.Image, name: str = "image", quiet: bool = False) -> Image.
 
 def check_size(h: int, w: int, name: str = "image") -> None:
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
-        raise ImageError(f"{name} is {w}x{h}; rdpflex codes images from {MIN_SIDE}x{MIN_SIDE} to {MAX_SIDE}x{MAX_SIDE} pixels")
+        raise ImageError(f"{name} is {w}x{h}; rdpflex codes images from {MIN_SIDE}x{MIN_SIDE} to " f"{MAX_SIDE}x{MAX_SIDE} pixels")
     if h * w > max_pixels():
         raise ImageError(pixel_cap_message(name, h, w, max_pixels()))
 
 
 def pil_to_tensor(img: Image.Image) -> Tensor:
-    """RGB PIL image -> float tensor (1, 3, H, W) in [0, 1]."""
-    arr = np.asarray(img, dtype=np.uint8)
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    """An RGB PIL image -> (1, 3, H, W) float in [0, 1]."""
+    return from_uint8(np.asarray(img, dtype=np.uint8))
+
+
+def from_uint8(a: np.ndarray, device: torch.device | str | None = None) -> Tensor:
+    """HxWx3 uint8 array -> (1, 3, H, W) float in [0, 1] (``k / 255``, the inverse of :func:`to_uint8`)."""
+    return torch.from_numpy(np.array(a, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
 
 
 def load_image(path: Path | str, quiet: bool = False) -> Tensor:
@@ -75,11 +81,40 @@ def load_image(path: Path | str, quiet: bool = False) -> Tensor:
     return pil_to_tensor(rgb)
 
 
+def quantize(x: Tensor) -> Tensor:
+    """Float image(s) in [0, 1] -> uint8 0..255, ``floor(255 x + 0.5)`` (round half up, as PNG writers do).
+
+    The one 8-bit conversion of rdpflex: saved PNGs, metrics and PSNR all go through it. uint8 input is
+    returned unchanged; any other dtype is a ValueError.
+    """
+    if x.dtype == torch.uint8:
+        return x
+    if not torch.is_floating_point(x):
+        raise ValueError(f"expected a float image in [0, 1] or uint8, got dtype {x.dtype}")
+    return x.detach().float().clamp(0, 1).mul(255.0).add(0.5).floor().to(torch.uint8)
+
+
 def to_uint8(x: Tensor) -> np.ndarray:
-    """(1|None, 3, H, W) float in [0, 1] -> HxWx3 uint8 (round half up, as PNG writers do)."""
+    """(1|None, 3, H, W) float in [0, 1] -> HxWx3 uint8 array (:func:`quantize`)."""
     if x.dim() == 4:
         x = x[0]
-    return x.detach().float().clamp(0, 1).mul(255.0).add(0.5).floor().byte().permute(1, 2, 0).cpu().numpy()
+    return quantize(x).permute(1, 2, 0).cpu().numpy()
+
+
+def psnr(x: Tensor | np.ndarray, x_hat: Tensor | np.ndarray) -> float:
+    """PSNR in dB of two images on 8 bits: ``10 log10(255^2 / MSE)``, MSE (float64) over every pixel and channel.
+
+    Float tensors in [0, 1] are quantised with :func:`quantize` (round half up); uint8 tensors or arrays
+    are used as they are (both arguments in the same layout). Identical images give ``inf``.
+    """
+    a = quantize(torch.as_tensor(x)).double()
+    b = quantize(torch.as_tensor(x_hat)).to(a.device).double()
+    return psnr_from_mse(float((a - b).pow(2).mean()))
+
+
+def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
+    """``10 log10(peak^2 / mse)`` in dB (``inf`` for ``mse <= 0``); ``peak`` 1.0 for an MSE of images in [0, 1]."""
+    return 10.0 * math.log10(peak**2 / mse) if mse > 0 else float("inf")
 
 
 def save_png(x: Tensor, path: Path | str) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -26,5 +27,5 @@ class Latent:
     streams: tuple[bytes, ...] = ()
     exact: bool = True
 
-    def to(self, device) -> "Latent":
+    def to(self, device: torch.device | str) -> "Latent":
         return Latent(self.y_hat.to(device), self.image_size, self.padded_size, self.stem, self.streams, self.exact)

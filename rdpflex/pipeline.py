@@ -33,7 +33,8 @@ from torch import Tensor
 from rdpflex.bitstream import EncodedImage, RdpFile
 from rdpflex.decoders import decode_batch, parse_options
 from rdpflex.errors import BitstreamError, ForeignFileError, RdpflexError
-from rdpflex.images import check_size, load_image, save_png, to_uint8
+from rdpflex.images import check_size, load_image, save_png
+from rdpflex.images import psnr as psnr  # re-export: 8-bit PSNR, one helper for all of rdpflex
 from rdpflex.latent import Latent
 from rdpflex.limits import max_pixels as pixel_cap
 from rdpflex.limits import pixel_cap_message
@@ -176,7 +177,7 @@ def latents(rdp: RdpFile | str | Path, system: SystemLike = None, source: str = 
             y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
         except BitstreamError as exc:
             raise type(exc)(f"image {i} ({im.stem!r}): {exc}") from exc
-        yield Latent(y_hat, tuple(im.image_size), tuple(im.padded_size), im.stem, tuple(im.streams), rdp.exact)
+        yield Latent(y_hat, (im.image_size[0], im.image_size[1]), (im.padded_size[0], im.padded_size[1]), im.stem, tuple(im.streams), rdp.exact)
 
 
 #: default images per decoder call, and the pixel budget that bounds a batch (memory)
@@ -190,7 +191,7 @@ def batches(indexed: Iterable[tuple[int, Latent]], batch_size: int = DEFAULT_BAT
     ``max_pixels`` padded pixels each (a single larger image still forms a batch of one)."""
     if batch_size < 1:
         raise RdpflexError(f"batch size must be at least 1, got {batch_size}")
-    open_: dict[tuple[int, int], list[tuple[int, Latent]]] = {}
+    open_: dict[tuple[int, ...], list[tuple[int, Latent]]] = {}
     for i, lat in indexed:
         group = open_.setdefault(tuple(lat.padded_size), [])
         h, w = lat.padded_size
@@ -279,10 +280,3 @@ def save_images(images: Iterable[tuple[str, Tensor]], directory: str | Path) -> 
     return [save_png(x, directory / f"{stem}.png") for stem, x in images]
 
 
-def psnr(x: Tensor, x_hat: Tensor) -> float:
-    """PSNR in dB of 8-bit images (through :func:`to_uint8`, as PNGs are written; full metrics live in rdpflex.metrics)."""
-    def pixels(t: Tensor) -> Tensor:
-        return torch.stack([torch.from_numpy(to_uint8(im)) for im in t.reshape(-1, *t.shape[-3:])]).float()
-
-    mse = float(((pixels(x) - pixels(x_hat)) ** 2).mean())
-    return 10 * math.log10(255**2 / mse) if mse > 0 else float("inf")

@@ -41,7 +41,7 @@ def sample_array(name: str) -> np.ndarray:
         import matplotlib.cbook
         from PIL import Image
 
-        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f, Image.open(f) as img:
+        with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as f, Image.open(f) as img:  # type: ignore[union-attr]
             arr = np.asarray(img.convert("RGB"))
     else:
         import skimage.data

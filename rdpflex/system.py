@@ -18,14 +18,16 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from rdpflex import __version__
-from rdpflex.codecs import TINY, Codec, build_codec
+from rdpflex.codecs import TINY, Codec
 from rdpflex.decoders import capabilities
 from rdpflex.errors import FingerprintMismatchError, RdpflexError
+from rdpflex.plugins import get_decoder_class
+from rdpflex.registry import build_codec
 from rdpflex.weights import fingerprint, load_error, load_weights, read_json, save_weights, write_json
 
 SYSTEM_JSON = "system.json"
@@ -139,8 +141,6 @@ class System:
 
     def decoder(self, name: str) -> Any:
         """The decoder ``name`` ready for this codec; refuses weights trained on another codec."""
-        from rdpflex.plugins import get_decoder_class
-
         if name in self._decoders:
             return self._decoders[name]
         cls = get_decoder_class(name)
@@ -157,9 +157,9 @@ class System:
             got = read_json(path / "config.json").get("codec_fingerprint")
             if caps.trained_on_codec and got != self.fingerprint:
                 raise FingerprintMismatchError(
-                    f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's codec {self.fingerprint[:16]}"
+                    f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's " f"codec {self.fingerprint[:16]}"
                 )
-        self._decoders[name] = cls.from_pretrained(path, self.codec)
+        self._decoders[name] = cast(Any, cls).from_pretrained(path, self.codec)
         return self._decoders[name]
 
     def to(self, device: torch.device | str) -> "System":

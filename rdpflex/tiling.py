@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -48,7 +49,7 @@ class TileSpec:
     def check(self, align: int) -> "TileSpec":
         if self.tile <= 0 or self.tile % align or self.overlap < 0 or self.overlap % align or self.overlap >= self.tile:
             raise OptionsError(
-                f"tile={self.tile}, overlap={self.overlap} not allowed: tile must be a positive multiple of {align} px and "
+                f"tile={self.tile}, overlap={self.overlap} not allowed: tile must be a positive multiple " f"of {align} px and "
                 f"overlap a multiple of {align} with 0 <= overlap < tile"
             )
         return self
@@ -64,7 +65,7 @@ def axis_windows(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def windows(height: int, width: int, spec: TileSpec) -> list[Window]:
-    return [(t, b, l, r) for t, b in axis_windows(height, spec.tile, spec.overlap) for l, r in axis_windows(width, spec.tile, spec.overlap)]
+    return [(t, b, left, r) for t, b in axis_windows(height, spec.tile, spec.overlap) for left, r in axis_windows(width, spec.tile, spec.overlap)]
 
 
 def _ramp(n: int, start: int, end: int, length: int, overlap: int, device: torch.device) -> Tensor:
@@ -86,27 +87,27 @@ def blend(fn: Callable[[Window], Tensor], height: int, width: int, spec: TileSpe
     acc: Tensor | None = None
     wsum: Tensor | None = None
     for win in windows(height, width, spec):
-        t, b, l, r = win
+        t, b, left, r = win
         out = fn(win)
-        if acc is None:
+        if acc is None or wsum is None:
             acc = out.new_zeros(*out.shape[:2], height, width)
             wsum = out.new_zeros(1, 1, height, width)
-        w = _ramp(b - t, t, b, height, spec.overlap, out.device)[:, None] * _ramp(r - l, l, r, width, spec.overlap, out.device)[None, :]
+        w = _ramp(b - t, t, b, height, spec.overlap, out.device)[:, None] * _ramp(r - left, left, r, width, spec.overlap, out.device)[None, :]
         w = w.to(out.dtype)
-        acc[..., t:b, l:r] += out * w
-        wsum[..., t:b, l:r] += w
+        acc[..., t:b, left:r] += out * w
+        wsum[..., t:b, left:r] += w
     assert acc is not None and wsum is not None
     return acc / wsum
 
 
 def sub_latent(latent: Latent, win: Window, stride: int) -> Latent:
     """The crop of ``latent`` under an image window (aligned to ``stride``) as a latent of its own."""
-    t, b, l, r = win
-    y = latent.y_hat[..., t // stride: b // stride, l // stride: r // stride]
-    return Latent(y.contiguous(), (b - t, r - l), (b - t, r - l), latent.stem)
+    t, b, left, r = win
+    y = latent.y_hat[..., t // stride: b // stride, left // stride: r // stride]
+    return Latent(y.contiguous(), (b - t, r - left), (b - t, r - left), latent.stem)
 
 
-def decode_in_tiles(decode: Callable[[Latent], Tensor], latent: Latent, codec, spec: TileSpec) -> Tensor:
+def decode_in_tiles(decode: Callable[[Latent], Tensor], latent: Latent, codec: Any, spec: TileSpec) -> Tensor:
     """(1, 3, *latent.padded_size) from one ``decode(sub_latent)`` per tile, seams blended."""
     stride = codec.latent_stride
     spec.check(stride)

@@ -1,6 +1,7 @@
 """Peak memory of one encode or decode of a SIDE x SIDE image with the bundled demo system, in a fresh process.
 
-    python tests/memory_probe.py PHASE SIDE DIR     PHASE: encode | mse | multirealism | mse-synthesis | multirealism-synthesis
+    python tests/memory_probe.py PHASE SIDE DIR
+    PHASE: encode | mse | multirealism | mse-synthesis | multirealism-synthesis
 
 ``encode`` writes DIR/probe.rdp (a random image), the decoders read it; ``*-synthesis`` decode a random latent
 (no entropy decoding: the always-on test). Prints one JSON line: peak RSS (ru_maxrss) after loading the

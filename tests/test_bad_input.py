@@ -86,7 +86,7 @@ CASES = [
     ("image above the pixel cap (9000x9000)", "compress F/big.png -o T/x.rdp --system S", 2, r"big\.png is 9000x9000 = 81000000 pixels, above the limit of 67108864 .*RDPFLEX_MAX_PIXELS"),
     ("16-bit grayscale PNG", "compress F/gray16.png -o T/g.rdp --system S", 0, r"note: gray16\.png: grayscale converted to RGB"),
     ("CMYK JPEG", "compress F/cmyk.jpg -o T/c.rdp --system S", 0, r"note: cmyk\.jpg: CMYK converted to RGB"),
-    ("recipe with wrong fields", "train F/bad-recipe.yaml --output T/run", 2, r"invalid \(3 errors\): train\.steps: .*greater than 0; train\.batchsize: unknown key; allowed: .*batch_size.*codec\.lamda: unknown key"),
+    ("recipe with wrong fields", "train F/bad-recipe.yaml --output T/run", 2, r"invalid \(3 errors\): train\.steps: .*greater than 0; train\.batchsize: unknown key; " r"allowed: .*batch_size.*codec\.lamda: unknown key"),
     ("missing data folder", "train tiny/codec.yaml --output T/run --set data.dataset=folder --set data.path=T/no-such-folder", 2, r"image folder .*no-such-folder does not exist or is not a directory"),
     ("missing recipe", "train T/nope.yaml", 2, r"nope\.yaml"),
 ]

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from rdpflex.codecs import TINY, build_codec, codec_classes
+from rdpflex.codecs import TINY
+from rdpflex.registry import build_codec, codec_classes
 from rdpflex.errors import UnknownPluginError
 
 

@@ -41,7 +41,10 @@ def rgb64(tmp_path):
 def test_mbt2018_mean_parity_through_the_cli(tmp_path, rgb64):
     net, ckpt = compressai_checkpoint("mbt2018-mean", tmp_path, wrap=True)
     sysdir = tmp_path / "msh-sys"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True)  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True)
+
     r = run("import-compressai", "mbt2018-mean", "--quality", "3", "--checkpoint", str(ckpt), "-o", str(sysdir))
     assert r.returncode == 0, r.stderr
     r = run("compress", str(rgb64), "-o", str(tmp_path / "k.rdp"), "--system", str(sysdir), "--entropy", "float")

@@ -15,7 +15,7 @@ from PIL import Image
 from skimage import data
 
 from rdpflex import cli
-from rdpflex.codecs import build_codec
+from rdpflex.registry import build_codec
 from rdpflex.codecs.compressai_zoo import load_zoo_codec
 from rdpflex.determinism import run_check
 from rdpflex.system import System

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rdpflex import hookspecs, plugins
+from rdpflex import plugins
 from rdpflex.bitstream import read_rdp, write_rdp
 from rdpflex.cards import BUILTIN_CODEC_CARDS, CodecCard, DecoderCard, card_mismatches
 from rdpflex.errors import RdpflexError, UnknownPluginError
@@ -115,7 +115,7 @@ def test_hook_register_decoders(gray):
 
 def test_hook_register_codecs(gray):
     from rdpflex.cards import codec_cards
-    from rdpflex.codecs import codec_classes
+    from rdpflex.registry import codec_classes
 
     assert "tinymsh" in codec_classes() and codec_cards()["tinymsh"].params == ("N", "M")
 

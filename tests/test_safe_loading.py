@@ -1,4 +1,5 @@
-"""No file a user was handed can run code: a scan of the package's loaders, and system folders checked with one-line errors."""
+"""No file a user was handed can run code: a scan of the package's loaders, and system folders
+checked with one-line errors."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def _is_true(node) -> bool:
 
 
 def unsafe_loads(path: Path, root: Path = ROOT) -> list[str]:
-    """Every pickle import, torch.load without weights_only=True, unsafe yaml/numpy load, hub load without use_safetensors=True."""
+    """Every pickle import, torch.load without weights_only=True, unsafe yaml/numpy load, hub load without
+    use_safetensors=True."""
     tree = ast.parse(path.read_text(), str(path))
     found = []
     for node in ast.walk(tree):
@@ -57,7 +59,7 @@ def unsafe_loads(path: Path, root: Path = ROOT) -> list[str]:
 def test_the_scanner_finds_each_unsafe_pattern(tmp_path):
     bad = tmp_path / "probe.py"
     bad.write_text("import pickle\nimport torch, yaml\ntorch.load('f')\ntorch.load('f', weights_only=False)\n"
-                   "yaml.load(s)\nUNet2DModel.from_pretrained('x')\nUNet2DModel.from_pretrained('x', use_safetensors=True)\n")
+                   "yaml.load(s)\nUNet2DModel.from_pretrained('x')\nUNet2DModel.from_pretrained('x', " "use_safetensors=True)\n")
     assert len(unsafe_loads(bad, tmp_path)) == 5
 
 

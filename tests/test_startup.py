@@ -67,6 +67,21 @@ def test_plugin_commands_still_load(tmp_path):
         "import click\nfrom rdpflex.hookspecs import hookimpl\n\n@hookimpl\ndef register_commands(cli):\n"
         "    @cli.command('hello')\n    def hello():\n        'Say hello.'\n        click.echo('hello from a plugin')\n")
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "RDPFLEX_PLUGIN_MODULES": "cmd_plugin"}
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, env=env, timeout=120)  # noqa: E731
+
+    def run(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, env=env, timeout=120)
+
     assert run("hello").stdout.strip() == "hello from a plugin"
     assert "Say hello." in run("--help").stdout
+
+
+def test_a_builtin_command_that_fails_to_import_is_an_error(monkeypatch, capsys):
+    """Not dropped silently: running it fails, naming the command and the import error."""
+    from rdpflex.cli import main
+
+    monkeypatch.setitem(LAZY_COMMANDS, "broken", ("rdpflex.no_such_module:command", "Broken."))
+    with pytest.raises(SystemExit) as exc:
+        main(["broken"])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert "built-in command 'broken' cannot be loaded" in err and "rdpflex.no_such_module" in err

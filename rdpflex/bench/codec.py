@@ -55,7 +55,7 @@ def build_model(name: str) -> tuple[Any, Any]:
     """``(system, reference)`` with random weights; ``reference`` is the CompressAI model (zoo) or None (own codec)."""
     from compressai.zoo.image import model_architectures
 
-    from rdpflex.codecs import build_codec
+    from rdpflex.registry import build_codec
     from rdpflex.codecs.compressai_zoo import CompressAIZooCodec
     from rdpflex.system import System
 

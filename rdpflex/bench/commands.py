@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from rdpflex.cli import device_option, system_option
+from rdpflex.cli_options import device_option, system_option
 
 
 def _outputs(f):

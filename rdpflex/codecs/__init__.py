@@ -1,6 +1,7 @@
-"""Codec registry: architecture name -> :class:`~rdpflex.codecs.base.Codec` subclass.
+"""Built-in codec architectures: name -> :class:`~rdpflex.codecs.base.Codec` subclass.
 
-Plugins add architectures through the ``register_codecs`` hook.
+Plugins add architectures through the ``register_codecs`` hook; :func:`rdpflex.registry.build_codec`
+looks a name up in both (this package never imports the plugin manager).
 """
 
 from __future__ import annotations
@@ -21,19 +22,4 @@ TINY: dict[str, dict[str, Any]] = {
 }
 
 
-def codec_classes() -> dict[str, type[Codec]]:
-    from rdpflex.plugins import get_codecs
-
-    return {**BUILTIN_CODECS, **get_codecs()}
-
-
-def build_codec(arch: str, **config: Any) -> Codec:
-    from rdpflex.errors import UnknownPluginError
-
-    classes = codec_classes()
-    if arch not in classes:
-        raise UnknownPluginError(f"unknown codec architecture {arch!r}; available: {', '.join(sorted(classes))}")
-    return classes[arch](**config)
-
-
-__all__ = ["Codec", "build_codec", "codec_classes", "TINY", "MeanScaleHyperprior", "ElicCharm", "CompressAIZooCodec"]
+__all__ = ["BUILTIN_CODECS", "Codec", "TINY", "MeanScaleHyperprior", "ElicCharm", "CompressAIZooCodec"]

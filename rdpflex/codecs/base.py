@@ -83,7 +83,7 @@ class Codec(CompressionModel):
         return {"y": (h // s, w // s), "hyper": (h // (4 * s), w // (4 * s))}
 
     @torch.no_grad()
-    def compress(self, x: Tensor, exact: bool = True) -> dict[str, Any]:  # type: ignore[override]
+    def compress(self, x: Tensor, exact: bool = True) -> dict[str, Any]:
         """Entropy-code a padded batch: ``{"strings": [[bytes]*B]*S, "y_hat", "symbols_crc"}``.
 
         ``exact=True`` computes the entropy parameters with the order-independent fixed-point path
@@ -122,7 +122,7 @@ class Codec(CompressionModel):
         if symbols_crc is not None and crc.value != symbols_crc:
             path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
             raise EntropyMismatchError(
-                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says {symbols_crc:08x}): "
+                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says " f"{symbols_crc:08x}): "
                 f"the entropy parameters were computed differently from the encoder's {path} path - another device, "
                 "thread count, precision (TF32/bf16) or codec build; re-encode with the exact entropy path "
                 "(the default) or decode where the file was made"
@@ -130,7 +130,7 @@ class Codec(CompressionModel):
         return out["y_hat"]
 
     @torch.no_grad()
-    def decompress(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True) -> dict[str, Tensor]:  # type: ignore[override]
+    def decompress(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True) -> dict[str, Tensor]:
         y_hat = self.decompress_latent(streams, padded_hw, exact)
         return {"y_hat": y_hat, "x_hat": self.g_s(y_hat).clamp(0, 1)}
 

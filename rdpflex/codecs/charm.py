@@ -10,11 +10,17 @@ from the hyperprior parameters and the already decoded slices 0..k-1; latent res
 
 Multi-realism (Agustsson et al. 2023) uses K=10 equal slices. Each slice is one
 ``GaussianConditionalLatentCodec``; this class only orders them.
+
+References:
+    D. Minnen, S. Singh, "Channel-wise Autoregressive Entropy Models for Learned Image Compression",
+    ICIP 2020, arXiv:2007.08739, Sec. 3 (slices, latent residual prediction).
+    E. Agustsson, D. Minnen, G. Toderici, F. Mentzer, "Multi-Realism Image Compression with a
+    Conditional Generator", CVPR 2023, arXiv:2212.13824, Sec. 4.1 (10 slices).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from compressai.latent_codecs import GaussianConditionalLatentCodec, LatentCodec
@@ -64,11 +70,14 @@ class ChannelSlicesLatentCodec(LatentCodec):
             done.append(self._refine(k, side_params, done, out["y_hat"]))
         return {"likelihoods": {"y": torch.cat(likelihoods, dim=1)}, "y_hat": torch.cat(done, dim=1)}
 
+    def _slice(self, k: int) -> GaussianConditionalLatentCodec:
+        return cast(GaussianConditionalLatentCodec, self.gc[k])
+
     def compress(self, y: Tensor, side_params: Tensor) -> dict[str, Any]:
         done: list[Tensor] = []
         strings = []
         for k, y_k in enumerate(y.split(self.slice_ch, dim=1)):
-            out = self.gc[k].compress(y_k, torch.cat([side_params, *done], dim=1))
+            out = self._slice(k).compress(y_k, torch.cat([side_params, *done], dim=1))
             strings.extend(out["strings"])
             done.append(self._refine(k, side_params, done, out["y_hat"]))
         return {"strings": strings, "shape": tuple(y.shape[2:4]), "y_hat": torch.cat(done, dim=1)}
@@ -78,6 +87,6 @@ class ChannelSlicesLatentCodec(LatentCodec):
             raise ValueError(f"expected {self.slices} slice streams, got {len(strings)}")
         done: list[Tensor] = []
         for k in range(self.slices):
-            out = self.gc[k].decompress([strings[k]], tuple(shape), torch.cat([side_params, *done], dim=1))
+            out = self._slice(k).decompress([strings[k]], tuple(shape), torch.cat([side_params, *done], dim=1))
             done.append(self._refine(k, side_params, done, out["y_hat"]))
         return {"y_hat": torch.cat(done, dim=1)}

@@ -59,7 +59,7 @@ def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"]) -> Ite
                 crc.update(indexes)
                 return indexes
 
-            model.build_indexes = recording_build_indexes  # type: ignore[method-assign]
+            model.build_indexes = recording_build_indexes
         if role == "encode":
             quantize = model.quantize
 
@@ -69,7 +69,7 @@ def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"]) -> Ite
                     crc.update(out)
                 return out
 
-            model.quantize = recording_quantize  # type: ignore[method-assign]
+            model.quantize = recording_quantize
         else:
             dequantize = model.dequantize
 
@@ -77,7 +77,7 @@ def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"]) -> Ite
                 crc.update(inputs)
                 return dequantize(inputs, *args, **kwargs)
 
-            model.dequantize = recording_dequantize  # type: ignore[method-assign]
+            model.dequantize = recording_dequantize
 
     try:
         for m in models:

@@ -8,12 +8,21 @@ CompressAI checkpoint read with ``torch.load(weights_only=True)``; rdpflex then 
 
 Supported: ``bmshj2018-hyperprior`` (scale hyperprior), ``mbt2018-mean`` (mean-scale hyperprior,
 the "MSH" of Mari et al. 2024) and ``cheng2020-anchor`` (autoregressive context model).
+
+References:
+    J. Ballé, D. Minnen, S. Singh, S. J. Hwang, N. Johnston, "Variational Image Compression with a
+    Scale Hyperprior", ICLR 2018, arXiv:1802.01436 (``bmshj2018-hyperprior``).
+    D. Minnen, J. Ballé, G. Toderici, "Joint Autoregressive and Hierarchical Priors for Learned Image
+    Compression", NeurIPS 2018, arXiv:1809.02736 (``mbt2018-mean``).
+    Z. Cheng, H. Sun, M. Takeuchi, J. Katto, "Learned Image Compression with Discretized Gaussian
+    Mixture Likelihoods and Attention Modules", CVPR 2020, arXiv:2001.01568 (``cheng2020-anchor``).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from compressai.latent_codecs import (
@@ -50,21 +59,21 @@ class CompressAIZooCodec(Codec):
             raise RdpflexError(f"unsupported CompressAI architecture {zoo_arch!r}; choose one of {', '.join(SUPPORTED)}")
         super().__init__(zoo_arch=zoo_arch, N=N, M=M)
         cls = model_architectures[zoo_arch]
-        if net is None:
-            net = cls(N) if zoo_arch == "cheng2020-anchor" else cls(N, M)
-        self.latent_channels = int(net.M)
-        self.g_a, self.g_s = net.g_a, net.g_s
+        # a compressai zoo model, its submodules reached by name
+        model: Any = net if net is not None else (cls(N) if zoo_arch == "cheng2020-anchor" else cls(N, M))
+        self.latent_channels = int(model.M)
+        self.g_a, self.g_s = model.g_a, model.g_s
         if zoo_arch == "bmshj2018-hyperprior":
-            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=net.gaussian_conditional, chunks=("scales",), quantizer="noise")
-            h_a = nn.Sequential(Abs(), net.h_a)
+            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=model.gaussian_conditional, chunks=("scales",), quantizer="noise")
+            h_a = nn.Sequential(Abs(), model.h_a)
         elif zoo_arch == "mbt2018-mean":
-            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=net.gaussian_conditional, chunks=("scales", "means"), quantizer="noise")
-            h_a = net.h_a
+            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=model.gaussian_conditional, chunks=("scales", "means"), quantizer="noise")
+            h_a = model.h_a
         else:
-            y_codec = ExactCapableRasterScan(net.gaussian_conditional, net.entropy_parameters, net.context_prediction)
-            h_a = net.h_a
+            y_codec = ExactCapableRasterScan(model.gaussian_conditional, model.entropy_parameters, model.context_prediction)
+            h_a = model.h_a
         self.latent_codec = HyperpriorLatentCodec(
-            latent_codec={"y": y_codec, "hyper": HyperLatentCodec(entropy_bottleneck=net.entropy_bottleneck, h_a=h_a, h_s=net.h_s)}
+            latent_codec={"y": y_codec, "hyper": HyperLatentCodec(entropy_bottleneck=model.entropy_bottleneck, h_a=h_a, h_s=model.h_s)}
         )
 
 
@@ -79,10 +88,11 @@ def hub_checkpoints_dir() -> Path:
 
 
 def read_compressai_state_dict(path: Path) -> dict[str, Tensor]:
-    """Read a CompressAI checkpoint (zoo file, or ``examples/train.py``'s ``{"state_dict": ...}``) without unpickling code."""
+    """Read a CompressAI checkpoint (zoo file, or ``examples/train.py``'s ``{"state_dict": ...}``)
+    without unpickling code."""
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not a usable checkpoint"
+    except Exception as exc:  # any failure means "not a usable checkpoint"
         raise RdpflexError(f"cannot read CompressAI checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
@@ -105,7 +115,7 @@ def load_zoo_codec(zoo_arch: str, quality: int, checkpoint: Path | None = None, 
                 raise WeightsMissingError(f"{zoo_arch} q{quality} weights not found: need {cached} (from {url}) or --checkpoint FILE")
             try:
                 torch.hub.download_url_to_file(url, str(cached), progress=False)
-            except Exception as exc:  # noqa: BLE001 - offline, DNS, HTTP...
+            except Exception as exc:  # offline, DNS, HTTP...
                 raise WeightsMissingError(
                     f"{zoo_arch} q{quality} weights not found and download failed ({exc.__class__.__name__}): "
                     f"need {cached} (from {url}) or --checkpoint FILE"

@@ -1,9 +1,16 @@
-"""ELIC-style transforms (He et al. 2022) with the Charm entropy model, as in Multi-Realism (Agustsson et al. 2023, Sec. 4.1).
+"""ELIC-style transforms (He et al. 2022) with the Charm entropy model, as in Multi-Realism
+(Agustsson et al. 2023, Sec. 4.1).
 
 E (g_a): conv5 s2 + 3 residual bottleneck blocks per scale, attention at the two lowest scales.
 g_s mirrors it (the multi-realism generator G makes every residual block beta-conditional).
 Entropy model: hyperprior (z) + Charm with 10 equal channel slices. Paper sizes: N=192, M=320
 (G uses N=256); ``elic(N=16, M=20)`` is a test-sized instance.
+
+References:
+    D. He, Z. Yang, W. Peng, R. Ma, H. Qin, Y. Wang, "ELIC: Efficient Learned Image Compression with
+    Unevenly Grouped Space-Channel Contextual Adaptive Coding", CVPR 2022, arXiv:2203.10886, Sec. 3.3.
+    E. Agustsson, D. Minnen, G. Toderici, F. Mentzer, "Multi-Realism Image Compression with a
+    Conditional Generator", CVPR 2023, arXiv:2212.13824, Sec. 4.1.
 """
 
 from __future__ import annotations

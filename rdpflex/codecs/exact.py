@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import torch
@@ -47,6 +47,7 @@ from compressai.latent_codecs import (
 from torch import Tensor, nn
 
 from rdpflex.errors import RdpflexError
+from rdpflex.codecs.charm import ChannelSlicesLatentCodec
 
 __all__ = ["GRID_BITS", "WEIGHT_BITS", "ExactPathError", "exact_forward", "exact_valid_conv", "exact_entropy_parameters", "exact_exp", "exact_tanh", "exact_gelu"]
 
@@ -132,7 +133,8 @@ def _quantised_weight(w: Tensor) -> tuple[Tensor, float]:
 
 
 #: per module: (parameter versions and storage, (weight, weight scale, bias, max row L1 of |weight|, max |bias|))
-_FIXED_POINT: "WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], tuple[Tensor, float, Tensor | None, float, float]]]" = WeakKeyDictionary()
+_FixedPoint = tuple[Tensor, float, Tensor | None, float, float]
+_FIXED_POINT: WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], _FixedPoint]] = WeakKeyDictionary()
 
 
 def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, ...]) -> tuple[Tensor, float, Tensor | None, float, float]:
@@ -146,7 +148,7 @@ def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, .
     hit = _FIXED_POINT.get(m)
     if hit is not None and hit[0] == key:
         return hit[1]
-    weight = m.weight * m.mask if hasattr(m, "mask") else m.weight  # compressai MaskedConv2d
+    weight = m.weight * cast(Tensor, m.mask) if hasattr(m, "mask") else m.weight  # compressai MaskedConv2d
     w, scale = _quantised_weight(weight)
     b = to_grid(m.bias.detach().to(torch.float64)) if m.bias is not None else None
     l1 = float(w.abs().sum(dim=l1_dims).max())  # exact: few terms on a coarse grid
@@ -162,7 +164,7 @@ def _checked_params(m: nn.Conv2d | nn.ConvTranspose2d, x: Tensor, l1_dims: tuple
     bound = l1 * scale * float(x.abs().max()) * _GRID + b_max * scale * _GRID
     if not bound < _SUM_LIMIT:
         raise ExactPathError(
-            f"exact entropy path: values in {type(m).__name__} exceed the exact float64 range (bound {bound:.3g} >= 2**52 units); "
+            f"exact entropy path: values in {type(m).__name__} exceed the exact float64 range (bound " f"{bound:.3g} >= 2**52 units); "
             "the latent is far outside what the codec was trained on"
         )
     return w, b
@@ -178,7 +180,7 @@ def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
 
 def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
     w, b = _checked_params(m, x, (0, 2, 3))
-    out = F.conv_transpose2d(x, w, None, m.stride, m.padding, m.output_padding, m.groups, m.dilation)
+    out = F.conv_transpose2d(x, w, None, m.stride, cast(tuple[int, int], m.padding), m.output_padding, m.groups, m.dilation)
     return out if b is None else out + b.view(1, -1, 1, 1)
 
 
@@ -207,7 +209,7 @@ def _layer(m: nn.Module, x: Tensor) -> Tensor:
     else:
         raise ExactPathError(
             f"exact entropy path: layer {type(m).__name__} is not supported "
-            "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, Identity, Sequential are)"
+            "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, " "Identity, Sequential are)"
         )
     return to_grid(out)
 
@@ -238,8 +240,6 @@ class ExactModule(nn.Module):
 
 def _swap_points(latent_codec: nn.Module) -> list[tuple[nn.Module, str]]:
     """(parent, attribute) of every network that computes entropy parameters in ``latent_codec``."""
-    from rdpflex.codecs.charm import ChannelSlicesLatentCodec  # a leaf module; imported late only to avoid a cycle
-
     points: list[tuple[nn.Module, str]] = []
     for m in latent_codec.modules():
         if isinstance(m, HyperLatentCodec):
@@ -255,7 +255,7 @@ def _swap_points(latent_codec: nn.Module) -> list[tuple[nn.Module, str]]:
                 points += [(m.lrp, str(k)) for k in range(len(m.lrp))]
         elif isinstance(m, LatentCodec) and not isinstance(m, HyperpriorLatentCodec):
             raise ExactPathError(
-                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the float entropy path"
+                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the " "float entropy path"
             )
     return points
 

@@ -7,6 +7,12 @@
 
 Built from compressai's layers and latent codecs (``HyperpriorLatentCodec`` =
 ``HyperLatentCodec`` + ``GaussianConditionalLatentCodec``), not rewritten.
+
+References:
+    D. Minnen, J. Ballé, G. Toderici, "Joint Autoregressive and Hierarchical Priors for Learned Image
+    Compression", NeurIPS 2018, arXiv:1809.02736, Sec. 3 (the mean-scale hyperprior, without context).
+    N. Mari, G. Lazzaretti, A. Rosato, M. Lelli, S. Sabatini, "Enhancing the Rate-Distortion-Perception
+    Flexibility of Learned Image Codecs with Conditional Diffusion Decoders", arXiv:2403.02887 ("MSH").
 """
 
 from __future__ import annotations

@@ -11,13 +11,13 @@ Image Compression", NeurIPS 2018, arXiv:1809.02736, Sec. 3.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from compressai.ans import BufferedRansEncoder, RansDecoder
 from compressai.latent_codecs import RasterScanLatentCodec
-from torch import Tensor
+from torch import Tensor, nn
 
 from rdpflex.codecs.exact import ExactModule, exact_valid_conv
 
@@ -33,8 +33,8 @@ class ExactCapableRasterScan(RasterScanLatentCodec):
         """The context features at the centre of a (kernel x kernel) crop, shape (1, C', 1, 1)."""
         cp = self.context_prediction
         if isinstance(cp, ExactModule):
-            return exact_valid_conv(cp.inner, y_crop)
-        return F.conv2d(y_crop, cp.weight * cp.mask, cp.bias)  # compressai's own arithmetic
+            return exact_valid_conv(cast(nn.Conv2d, cp.inner), y_crop)
+        return F.conv2d(y_crop, cp.weight * cast(Tensor, cp.mask), cp.bias)  # compressai's own arithmetic
 
     def _params(self, params: Tensor, y_crop: Tensor, h: int, w: int) -> tuple[Tensor, Tensor]:
         p = params[:, :, h : h + 1, w : w + 1]
@@ -70,7 +70,8 @@ class ExactCapableRasterScan(RasterScanLatentCodec):
         gc, k, pad = self.gaussian_conditional, self.kernel_size, self.padding
         cdf, lengths, offsets = gc.quantized_cdf.tolist(), gc.cdf_length.tolist(), gc.offset.tolist()
         height, width = shape
-        c = self.context_prediction.in_channels if not isinstance(self.context_prediction, ExactModule) else self.context_prediction.inner.in_channels
+        cp = self.context_prediction
+        c = cast(nn.Conv2d, cp.inner if isinstance(cp, ExactModule) else cp).in_channels
         y_hats = []
         for i, s in enumerate(y_strings):
             decoder = RansDecoder()

@@ -2,6 +2,9 @@
 
 Several processes: ``torchrun --nproc_per_node N -m rdpflex.cli compare ...`` (or ``accelerate launch``):
 the images are split between the processes and the main process writes the same report.
+
+Imports inside the commands are lazy for start-up time: ``rdpflex --help`` loads this module's
+commands only by name (:data:`rdpflex.cli.LAZY_COMMANDS`), and the options must not pull in torch.
 """
 
 from __future__ import annotations
@@ -11,18 +14,19 @@ from pathlib import Path
 
 import click
 
-from rdpflex.cli import system_option
+from rdpflex.cli_options import system_option
+from rdpflex.errors import ImageError, RdpflexError
 
 
 def _is_main() -> bool:
-    from accelerate import PartialState
+    from accelerate import PartialState  # lazy: start-up
 
     return PartialState().is_main_process
 
 
 def _finish(ok: bool) -> None:
     """Leave a torchrun/accelerate process group cleanly (no barrier after a failure: it could hang)."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: start-up
 
     if dist.is_available() and dist.is_initialized():
         if ok:
@@ -44,8 +48,8 @@ def _emit(result, as_json: bool, header: str = "") -> None:
         click.echo(header)
     click.echo(result.table())
     bs = result.info["bitstream"]
-    click.echo(f"bitstream: {bs['bytes']} bytes, {bs['bpp']:.4f} bpp (file), {bs['bpp_estimated']:.4f} bpp (model estimate); "
-               f"{len(result.info['images'])} image(s), {result.info['processes']} process(es) on {result.info['device']}, "
+    click.echo(f"bitstream: {bs['bytes']} bytes, {bs['bpp']:.4f} bpp (file), {bs['bpp_estimated']:.4f} " "bpp (model estimate); "
+               f"{len(result.info['images'])} image(s), {result.info['processes']} process(es) on " f"{result.info['device']}, "
                f"{result.info['timing']['total_s']:.1f} s")
     if result.report:
         click.echo(f"report: {result.report}")
@@ -57,7 +61,7 @@ def _compare_options(f):
                      help="Decoder and knob values (cartesian product over knobs separated by ':'). Repeatable. "
                           "Default: mse + every decoder trained in the system, at its sweep."),
         click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...",
-                     help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin metrics ...); auto: every metric whose weights are present (detail and swd need none)."),
+                     help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin " "metrics ...); auto: every metric whose weights are present (detail and swd need none)."),
         click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i)."),
         click.option("--baselines/--no-baselines", default=True, show_default=True, help="JPEG and WebP (Pillow) reference curves."),
         click.option("--quality", "qualities", default=None, metavar="Q1,Q2,...",
@@ -69,7 +73,7 @@ def _compare_options(f):
                      help="Same-size images decoded together per decoder call (memory bound; 1: timings per image)."),
         click.option("--crop", "crop_size", default=256, show_default=True, help="Side of the center crops in the report."),
         click.option("--reencode/--no-reencode", default=True, show_default=True,
-                     help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse PSNR of the re-encoding."),
+                     help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse " "PSNR of the re-encoding."),
         click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table."),
     ]
     for option in reversed(options):  # click lists options in decoration order, innermost first
@@ -77,9 +81,8 @@ def _compare_options(f):
     return f
 
 
-def _qualities(text: str | None):
-    from rdpflex.errors import RdpflexError
-    from rdpflex.evaluation.baselines import DEFAULT_QUALITIES
+def _qualities(text: str | None) -> tuple[int, ...]:
+    from rdpflex.evaluation.baselines import DEFAULT_QUALITIES  # lazy: start-up (Pillow's codecs)
 
     if not text:
         return DEFAULT_QUALITIES
@@ -102,8 +105,7 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
     Writes OUTPUT/bitstream.rdp, metrics.csv, metrics.json, rate_distortion.png,
     distortion_realism.png, crops/ and report.html.
     """
-    from rdpflex.errors import ImageError
-    from rdpflex.evaluation.compare import compare
+    from rdpflex.evaluation.compare import compare  # lazy: start-up (torch, accelerate)
 
     if not image_dir.exists():
         raise ImageError(f"{image_dir}: no such directory")

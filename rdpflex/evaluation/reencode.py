@@ -4,7 +4,8 @@ Xu, Zhang, Li, Ma, "Idempotence and Perceptual Image Compression" (ICLR 2024, ar
 Sec. 3) show that a perceptual decoder that samples the true posterior is idempotent: re-encoding
 its output with the same codec gives back the same quantised latent. This measures it for any
 decoder: the output is re-encoded with the codec (the file's entropy path), and compared with the
-file's latent (fraction of latent elements in the same quantisation bin, |Δŷ| < 0.5), its bitstream (byte-identical or not), and the
+file's latent (fraction of latent elements in the same quantisation bin, |Δŷ| < 0.5), its bitstream
+(byte-identical or not), and the
 ``mse`` reconstructions of both (PSNR between them: how far a receiver that decodes the
 re-encoded file with ``mse`` lands from one that decodes the original).
 """
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from rdpflex.bitstream import EncodedImage
 from rdpflex.latent import Latent
-from rdpflex.pipeline import psnr
+from rdpflex.images import psnr
 
 __all__ = ["Reencoding", "reencode", "mse_reconstruction", "REENCODE_COLUMNS"]
 

@@ -18,93 +18,55 @@ Every value computed with stand-in metric weights is labelled: the ``stand_in_me
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import html
 import json
-import math
 import re
+import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
+import matplotlib
+from PIL import Image
 
 from rdpflex import __version__
+from rdpflex.evaluation.result import (
+    BITSTREAM_FILE,
+    CROPS_DIR,
+    CSV_FILE,
+    HTML_FILE,
+    JSON_FILE,
+    RD_PLOT,
+    REALISM_PLOT,
+    CompareResult,
+    CropKey,
+    clean,
+    finite,
+    fmt_value,
+    value_columns,
+    with_stand_in,
+    columns,
+    result_json,
+)
 
-if TYPE_CHECKING:
-    from rdpflex.evaluation.compare import CompareResult
-
-BASE_COLUMNS = ["level", "decoder", "setting", "options", "image", "index", "height", "width", "bytes", "bpp",
-                "bpp_estimated", "quality"]
-TAIL_COLUMNS = ["decode_ms_per_mp", "stand_in", "stand_in_metrics", "notes"]
 #: realism axis of the distortion-realism plot, in order of preference
 REALISM_METRICS = ("fid256", "fid", "swd", "lpips", "detail")
 _AXIS_NAMES = {"fid256": "FID/256", "fid": "FID", "swd": "SWD", "lpips": "LPIPS", "detail": "detail ratio"}
-_FMT = {"bpp": 4, "bpp_estimated": 4, "psnr": 2, "ms_ssim": 4, "lpips": 4, "fid": 2, "fid256": 2, "kid": 4,
-        "kid256": 4, "swd": 2, "decode_ms_per_mp": 1, "reencode_agreement": 3, "reencode_identical": 2, "reencode_mse_psnr": 2}
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, np.generic):
-        return _clean(v.item())
-    return v
-
-
-def columns(result: "CompareResult") -> list[str]:
-    """CSV column order: identity and rate, then metrics, metric extras, timing and labelling."""
-    metric_cols = list(result.metrics)
-    seen = set(BASE_COLUMNS) | set(metric_cols) | set(TAIL_COLUMNS)
-    extras: list[str] = []
-    for r in result.rows + result.summary:
-        for k in r:
-            if k not in seen:
-                seen.add(k)
-                extras.append(k)
-    return BASE_COLUMNS + metric_cols + extras + TAIL_COLUMNS
-
-
-def _with_stand_in(row: dict[str, Any]) -> dict[str, Any]:
-    out = dict(row)
-    out["stand_in"] = bool(row.get("stand_in_metrics"))
-    return out
-
-
-def write_csv(result: "CompareResult", path: Path) -> Path:
+def write_csv(result: CompareResult, path: Path) -> Path:
     cols = columns(result)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in result.rows + result.summary:
-            r = _with_stand_in(r)
-            w.writerow({k: ("" if _clean(r.get(k)) is None else _clean(r.get(k))) for k in cols})
+            r = with_stand_in(r)
+            w.writerow({k: ("" if clean(r.get(k)) is None else clean(r.get(k))) for k in cols})
     tmp.replace(path)
     return path
 
 
-def result_json(result: "CompareResult") -> dict[str, Any]:
-    def rows(rs):
-        return [{k: _clean(v) for k, v in _with_stand_in(r).items()} for r in rs]
-
-    return {
-        "rdpflex_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        **{k: v for k, v in result.info.items()},
-        "metrics": result.metrics,
-        "settings": [{"decoder": s.decoder, "setting": s.label, "options": s.options_dict()} for s in result.settings],
-        "notes": list(result.notes),
-        "columns": columns(result),
-        "summary": rows(result.summary),
-        "rows": rows(result.rows),
-    }
-
-
-def write_json(result: "CompareResult", path: Path) -> Path:
+def write_json(result: CompareResult, path: Path) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(result_json(result), indent=2, allow_nan=False) + "\n")
     tmp.replace(path)
@@ -114,34 +76,32 @@ def write_json(result: "CompareResult", path: Path) -> Path:
 # ------------------------------------------------------------------------------------------- plots
 
 
-def _label(result: "CompareResult", name: str) -> str:
+def _label(result: CompareResult, name: str) -> str:
     meta = result.metrics.get(name)
     return meta["label"] if meta else name
 
 
-def _learned(result: "CompareResult") -> list[dict[str, Any]]:
+def _learned(result: CompareResult) -> list[dict[str, Any]]:
     keys = {(s.decoder, s.label) for s in result.settings}
     return [r for r in result.summary if (r["decoder"], r["setting"]) in keys]
 
 
-def realism_axis(result: "CompareResult") -> tuple[str | None, str]:
+def realism_axis(result: CompareResult) -> tuple[str | None, str]:
     """(metric name, why) for the realism axis: FID/256 when it has values, else FID, else the weight-free
     SWD (a distributional proxy), else LPIPS, else the detail ratio (a blur indicator, not a realism metric)."""
     rows = _learned(result)
     missing = []
     for name in REALISM_METRICS:
-        if name in result.metrics and any(_finite(r.get(name)) for r in rows):
+        if name in result.metrics and any(finite(r.get(name)) for r in rows):
             why = "" if not missing else f" ({', '.join(m for m in missing)} unavailable)"
             return name, why
         missing.append(_AXIS_NAMES[name])
     return None, "no realism metric (FID/256, FID, SWD, LPIPS, detail) was computed"
 
 
-def _figure():
-    import matplotlib
-
+def _figure() -> tuple[Any, Any, Any]:
     matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after choosing the Agg backend (pyplot picks one when imported)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
     return plt, fig, ax
@@ -150,20 +110,20 @@ def _figure():
 _MARKERS = "osD^vP*X<>h"
 
 
-def plot_rate_distortion(result: "CompareResult", path: Path) -> Path | None:
+def plot_rate_distortion(result: CompareResult, path: Path) -> Path | None:
     if "psnr" not in result.metrics:
         return None
     plt, fig, ax = _figure()
     try:
         for codec, style in (("jpeg", "--"), ("webp", ":")):
             pts = sorted((r["bpp"], r["psnr"], r.get("quality")) for r in result.summary
-                         if r["decoder"] == codec and _finite(r.get("psnr")))
+                         if r["decoder"] == codec and finite(r.get("psnr")))
             if pts:
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".", color="gray" if codec == "jpeg" else "tab:brown",
                         label=f"{codec.upper()} (Pillow, q {pts[0][2]}..{pts[-1][2]})")
         decoders = list(dict.fromkeys(s.decoder for s in result.settings))
         for k, dec in enumerate(decoders):
-            rows = [r for r in _learned(result) if r["decoder"] == dec and _finite(r.get("psnr"))]
+            rows = [r for r in _learned(result) if r["decoder"] == dec and finite(r.get("psnr"))]
             if not rows:
                 continue
             ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], linestyle="none", marker=_MARKERS[k % len(_MARKERS)],
@@ -184,9 +144,10 @@ def _save(fig, ax, path: Path) -> None:
     fig.savefig(path)
 
 
-def plot_distortion_realism(result: "CompareResult", path: Path) -> tuple[Path | None, str | None, str]:
+def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | None, str | None, str]:
     """PSNR vs the realism metric, a chain of points per decoder (its settings in order), as in
-    Agustsson et al. 2023, Fig. 4. Returns (path or None, metric used, note)."""
+    Agustsson, Minnen, Toderici, Mentzer, "Multi-Realism Image Compression with a Conditional Generator",
+    CVPR 2023, arXiv:2212.13824, Fig. 4. Returns (path or None, metric used, note)."""
     name, why = realism_axis(result)
     if name is None or "psnr" not in result.metrics:
         return None, None, why if name is None else "PSNR was not computed"
@@ -194,7 +155,7 @@ def plot_distortion_realism(result: "CompareResult", path: Path) -> tuple[Path |
     try:
         decoders = list(dict.fromkeys(s.decoder for s in result.settings))
         for k, dec in enumerate(decoders):
-            rows = [r for r in _learned(result) if r["decoder"] == dec and _finite(r.get(name)) and _finite(r.get("psnr"))]
+            rows = [r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))]
             if not rows:
                 continue
             xs, ys = [r[name] for r in rows], [r["psnr"] for r in rows]
@@ -224,62 +185,25 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", name)[:120] or "_"
 
 
-def write_crops(result: "CompareResult", out: Path) -> dict[tuple[str, str], str]:
-    """Save every crop as a PNG; returns (key, stem) -> path relative to ``out``."""
-    from PIL import Image
+def crop_file(key: CropKey, index: int) -> Path:
+    """Where a crop goes, relative to the report directory: ``crops/<i>_<stem>/<source>__<setting>.png``."""
+    name = "original.png" if key.kind == "original" else f"{_safe(f'{key.source}__{key.setting}')}.png"
+    return Path(CROPS_DIR) / f"{index:03d}_{_safe(key.stem)}" / name
 
-    import shutil
 
+def write_crops(result: CompareResult, out: Path) -> dict[CropKey, str]:
+    """Save every crop as a PNG; returns crop key -> path relative to ``out``."""
     index = {im["stem"]: k for k, im in enumerate(result.info["images"])}
-    if (out / "crops").is_dir():
-        shutil.rmtree(out / "crops")  # crops of an earlier run in the same directory
-    rel: dict[tuple[str, str], str] = {}
-    for (key, stem), arr in result.crops.items():
-        folder = Path("crops") / f"{index.get(stem, 0):03d}_{_safe(stem)}"
-        name = "original.png" if key == "original" else f"{_safe(key.replace('[', '__').rstrip(']'))}.png"
-        path = out / folder / name
+    if (out / CROPS_DIR).is_dir():
+        shutil.rmtree(out / CROPS_DIR)  # crops of an earlier run in the same directory
+    rel: dict[CropKey, str] = {}
+    for key, arr in result.crops.items():
+        relative = crop_file(key, index.get(key.stem, 0))
+        path = out / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(arr, "RGB").save(path, format="PNG")
-        rel[(key, stem)] = (folder / name).as_posix()
+        rel[key] = relative.as_posix()
     return rel
-
-
-# -------------------------------------------------------------------------------------------- text
-
-
-def _fmt(name: str, v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if isinstance(v, float):
-        return f"{v:.{_FMT.get(name, 4)}f}"
-    return str(v)
-
-
-def _value_columns(result: "CompareResult", rows: list[dict[str, Any]]) -> list[str]:
-    """The measured columns of a summary table: metrics with a value, re-encoding consistency, decode time."""
-    from rdpflex.evaluation.reencode import REENCODE_COLUMNS
-
-    metric_cols = [m for m in result.metrics if any(_finite(r.get(m)) for r in rows)]
-    reencode_cols = [c for c in REENCODE_COLUMNS if any(c in r for r in rows)]
-    return metric_cols + reencode_cols + ["decode_ms_per_mp"]
-
-
-def text_table(result: "CompareResult", baselines: bool = False) -> str:
-    """A compact fixed-width table of the aggregate rows (learned decoders; baselines on request)."""
-    keys = {(s.decoder, s.label) for s in result.settings}
-    rows = [r for r in result.summary if baselines or (r["decoder"], r["setting"]) in keys]
-    cols = ["decoder", "setting", "bpp", "bpp_estimated"] + _value_columns(result, rows)
-    heads = {"bpp_estimated": "bpp_est", "decode_ms_per_mp": "ms/MP", "reencode_agreement": "re_agree",
-             "reencode_identical": "re_ident", "reencode_mse_psnr": "re_psnr"}
-    stand = {m for m, meta in result.metrics.items() if meta.get("stand_in")}
-    titles = [heads.get(c, c) + ("*" if c in stand else "") for c in cols]
-    cells = [[_fmt(c, r.get(c)) for c in cols] for r in rows]
-    widths = [max(len(t), *(len(row[k]) for row in cells)) if cells else len(t) for k, t in enumerate(titles)]
-    lines = ["  ".join(t.ljust(w) for t, w in zip(titles, widths))]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    if stand:
-        lines.append("* computed with stand-in weights (random networks): not meaningful")
-    return "\n".join(lines)
 
 
 # -------------------------------------------------------------------------------------------- html
@@ -298,41 +222,39 @@ code{background:#f3f3f3;padding:0 3px}
 """
 
 
-def _table_html(result: "CompareResult", rows: list[dict[str, Any]], per_image: bool = False) -> str:
+def _table_html(result: CompareResult, rows: list[dict[str, Any]], per_image: bool = False) -> str:
     keys = {(s.decoder, s.label) for s in result.settings}
-    cols = (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + _value_columns(result, rows)
+    cols = (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + value_columns(result, rows)
     names = {"bpp": "bpp (file bytes)", "bpp_estimated": "bpp (model estimate)", "decode_ms_per_mp": "decode ms/MP",
              "reencode_agreement": "re-encoding: latent agreement", "reencode_identical": "re-encoding: identical bitstream",
              "reencode_mse_psnr": "re-encoding: mse PSNR (dB)"}
-    head = "".join(
-        f'<th class="{"l" if c in ("image", "decoder", "setting") else ""}">{html.escape(names.get(c) or _label(result, c))}</th>'
-        for c in cols
-    )
+    def align(c: str) -> str:
+        return "l" if c in ("image", "decoder", "setting") else ""
+
+    head = "".join(f'<th class="{align(c)}">{html.escape(names.get(c) or _label(result, c))}</th>' for c in cols)
     body = []
     for r in rows:
         cls = "" if (r["decoder"], r["setting"]) in keys else ' class="base"'
-        tds = "".join(
-            f'<td class="{"l" if c in ("image", "decoder", "setting") else ""}">{html.escape(_fmt(c, r.get(c)))}</td>' for c in cols
-        )
+        tds = "".join(f'<td class="{align(c)}">{html.escape(fmt_value(c, r.get(c)))}</td>' for c in cols)
         body.append(f"<tr{cls}>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def write_html(result: "CompareResult", out: Path, plots: dict[str, str | None], crop_paths: dict[tuple[str, str], str],
+def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], crop_paths: dict[CropKey, str],
                realism_note: str) -> Path:
     e = html.escape
     info = result.info
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>rdpflex compare</title><style>{_CSS}</style></head><body>"]
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>rdpflex " f"compare</title><style>{_CSS}</style></head><body>"]
     parts.append("<h1>rdpflex compare: one bitstream, every decoder</h1>")
     sysinfo = info["system"]
     bs = info["bitstream"]
     parts.append(
         f"<p>System <code>{e(str(sysinfo['root'] or '(in memory)'))}</code> ({e(sysinfo['arch'])}, codec "
         f"<code>{e(sysinfo['fingerprint'][:16])}</code>). {len(info['images'])} image(s) in one "
-        f"<a href='bitstream.rdp'>bitstream.rdp</a> of {bs['bytes']} bytes = <b>{bs['bpp']:.4f} bpp</b> "
-        f"(model estimate {bs['bpp_estimated']:.4f} bpp). Decoded on {e(info['device'])} by {info['processes']} process(es), "
+        f"<a href='{BITSTREAM_FILE}'>{BITSTREAM_FILE}</a> of {bs['bytes']} bytes = <b>{bs['bpp']:.4f} bpp</b> "
+        f"(model estimate {bs['bpp_estimated']:.4f} bpp). Decoded on {e(info['device'])} by " f"{info['processes']} process(es), "
         f"mixed precision {e(info['mixed_precision'])}, seed {info['seed']} (image i uses seed+i). "
-        f"Data: <a href='metrics.csv'>metrics.csv</a>, <a href='metrics.json'>metrics.json</a>.</p>"
+        f"Data: <a href='{CSV_FILE}'>{CSV_FILE}</a>, <a href='{JSON_FILE}'>{JSON_FILE}</a>.</p>"
     )
     stand = [m["label"] for m in result.metrics.values() if m.get("stand_in")]
     if stand:
@@ -358,29 +280,30 @@ def write_html(result: "CompareResult", out: Path, plots: dict[str, str | None],
     for im in info["images"]:
         stem = im["stem"]
         figs = []
-        if ("original", stem) in crop_paths:
-            figs.append(f"<figure><img src='{e(crop_paths[('original', stem)])}' alt='original'><figcaption>original "
+        original = crop_paths.get(CropKey.original(stem))
+        if original:
+            figs.append(f"<figure><img src='{e(original)}' alt='original'><figcaption>original "
                         f"{im['width']}x{im['height']}</figcaption></figure>")
         for s in result.settings:
-            p = crop_paths.get((s.key, stem))
+            p = crop_paths.get(CropKey.decoder(s, stem))
             if not p:
                 continue
             r = rows_by.get((s.decoder, s.label, stem), {})
-            cap = f"{s.decoder} {s.label}<br>{_fmt('bpp', r.get('bpp'))} bpp"
+            cap = f"{s.decoder} {s.label}<br>{fmt_value('bpp', r.get('bpp'))} bpp"
             if "psnr" in r:
-                cap += f", {_fmt('psnr', r.get('psnr'))} dB"
-            if _finite(r.get("lpips")):
-                cap += f", LPIPS{'*' if result.metrics.get('lpips', {}).get('stand_in') else ''} {_fmt('lpips', r['lpips'])}"
+                cap += f", {fmt_value('psnr', r.get('psnr'))} dB"
+            if finite(r.get("lpips")):
+                cap += f", LPIPS{'*' if result.metrics.get('lpips', {}).get('stand_in') else ''} " f"{fmt_value('lpips', r['lpips'])}"
             figs.append(f"<figure><img src='{e(p)}' alt='{e(s.key)}'><figcaption>{cap}</figcaption></figure>")
-        for (key, st), p in crop_paths.items():
-            if st != stem or not (key.startswith("jpeg[") or key.startswith("webp[")):
+        for key, p in crop_paths.items():
+            if key.stem != stem or key.kind != "baseline":
                 continue
-            codec, setting = key[:-1].split("[", 1)
-            r = rows_by.get((codec, setting, stem), {})
-            cap = f"{codec.upper()} {setting} (closest bpp)<br>{_fmt('bpp', r.get('bpp'))} bpp"
+            r = rows_by.get((key.source, key.setting, stem), {})
+            cap = f"{key.source.upper()} {key.setting} (closest bpp)<br>{fmt_value('bpp', r.get('bpp'))} bpp"
             if "psnr" in r:
-                cap += f", {_fmt('psnr', r.get('psnr'))} dB"
-            figs.append(f"<figure><img src='{e(p)}' alt='{e(key)}'><figcaption>{cap}</figcaption></figure>")
+                cap += f", {fmt_value('psnr', r.get('psnr'))} dB"
+            alt = e(f"{key.source}[{key.setting}]")
+            figs.append(f"<figure><img src='{e(p)}' alt='{alt}'><figcaption>{cap}</figcaption></figure>")
         parts.append(f"<h3>{e(stem)}</h3><div class='crops'>{''.join(figs)}</div>")
     if stand:
         parts.append("<p class='notes'>* stand-in weights</p>")
@@ -390,17 +313,15 @@ def write_html(result: "CompareResult", out: Path, plots: dict[str, str | None],
     times = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in t.items() if isinstance(v, (int, float)))
     parts.append(f"<p class='notes'>rdpflex {e(__version__)}; time: {e(times)} "
                  "(per-process parts summed over processes).</p></body></html>")
-    path = out / "report.html"
+    path = out / HTML_FILE
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(parts))
     tmp.replace(path)
     return path
 
 
-def write_report(result: "CompareResult", out: Path) -> dict[str, Path]:
+def write_report(result: CompareResult, out: Path) -> dict[str, Path]:
     """Write every report file into ``out`` (the bitstream is already there)."""
-    from rdpflex.evaluation.compare import BITSTREAM_FILE, CSV_FILE, JSON_FILE, RD_PLOT, REALISM_PLOT
-
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {"bitstream": out / BITSTREAM_FILE}
     rd = plot_rate_distortion(result, out / RD_PLOT)
@@ -424,6 +345,6 @@ def write_report(result: "CompareResult", out: Path) -> dict[str, Path]:
         files["rd_plot"] = rd
     if rz:
         files["realism_plot"] = rz
-    files["crops"] = out / "crops"
+    files["crops"] = out / CROPS_DIR
     files["json"] = write_json(result, out / JSON_FILE)
     return files

@@ -8,7 +8,6 @@ from typing import Any
 from PIL import Image
 
 from rdpflex.samples import HELDOUT, sample_array
-from rdpflex.samples import NAMES as SAMPLE_NAMES
 
 #: the demo's default choice: the held-out photographs (no bundled model is trained on them)
 DEMO_SAMPLES = HELDOUT

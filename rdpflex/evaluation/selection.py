@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rdpflex.errors import RdpflexError, WeightsMissingError
+from rdpflex.metrics.base import label_for
+from rdpflex.metrics import all_metrics, get_metric
 
 AUTO = "auto"
 
@@ -44,8 +46,6 @@ def _weights_problem(metric: Any) -> str | None:
 
 
 def _describe(metric: Any) -> dict[str, Any]:
-    from rdpflex.metrics.base import label_for
-
     stand_in = bool(getattr(metric, "stand_in", False))
     return {
         "label": label_for(metric, stand_in),
@@ -77,8 +77,6 @@ def select_metrics(metrics: str | list[str] | tuple[str, ...] | None = AUTO) -> 
     weights are missing raise (:class:`~rdpflex.errors.UnknownPluginError`,
     :class:`~rdpflex.errors.WeightsMissingError` — one line naming the expected file).
     """
-    from rdpflex.metrics import all_metrics, get_metric
-
     names = parse_metric_list(metrics)
     sel = MetricSelection()
     if names is None:

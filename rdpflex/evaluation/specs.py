@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from rdpflex.decoders import parse_options
 from rdpflex.errors import OptionsError, RdpflexError, UnknownPluginError
+from rdpflex.plugins import get_decoder_class
 
 DEFAULT_LABEL = "default"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -122,7 +123,7 @@ def sweep_of(decoder_cls: Any) -> dict[str, list[Any]]:
     """The ``sweep`` class attribute of a decoder family (``{}`` when it has none)."""
     sweep = getattr(decoder_cls, "sweep", None) or {}
     if not isinstance(sweep, dict) or not all(isinstance(v, (list, tuple)) and v for v in sweep.values()):
-        raise RdpflexError(f"decoder {getattr(decoder_cls, 'name', decoder_cls)!r} has a malformed 'sweep' (expected dict[str, list])")
+        raise RdpflexError(f"decoder {getattr(decoder_cls, 'name', decoder_cls)!r} has a malformed 'sweep' (expected " "dict[str, list])")
     return {str(k): list(v) for k, v in sweep.items()}
 
 
@@ -139,7 +140,7 @@ def expand(spec: DecoderSpec, decoder: Any, strict: bool = True, notes: list[str
             if strict:
                 raise
             if notes is not None:
-                notes.append(f"{spec.name}: sweep setting {','.join(f'{k}={_fmt(v)}' for k, v in knobs.items())} skipped ({exc})")
+                notes.append(f"{spec.name}: sweep setting {','.join(f'{k}={_fmt(v)}' for k, v in knobs.items())} " f"skipped ({exc})")
             continue
         # report the knob values as validated (beta "0" -> 0.0), in spec order
         dumped = options.model_dump()
@@ -160,7 +161,7 @@ def resolve_settings(
     weight-free family (``needs_weights = False``) that declares a ``sweep``, and every decoder trained in
     the system, each at its ``sweep`` or default options; a trained decoder whose plugin is not installed is skipped with a note.
     """
-    from rdpflex.plugins import get_decoder_cards, get_decoder_class
+    from rdpflex.plugins import get_decoder_cards
 
     notes = notes if notes is not None else []
     specs: list[tuple[DecoderSpec, bool]] = []  # (spec, strict)

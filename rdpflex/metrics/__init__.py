@@ -9,7 +9,8 @@
     compute_set_metrics(originals, recons, names) -> {name: MetricResult}
 
 Metric networks (Inception for FID/KID, AlexNet for LPIPS) are never downloaded: their weights are
-looked up as described in :mod:`rdpflex.metrics.weights`; ``detail`` and ``swd`` need none. Plugins add metrics through the
+looked up as described in :mod:`rdpflex.metrics.weights`; ``detail`` and ``swd`` need none.
+Plugins add metrics through the
 ``register_metrics`` hook; :func:`all_metrics` lists built-ins and plugin metrics together.
 """
 
@@ -22,7 +23,7 @@ from rdpflex.metrics.base import (
     check_metric,
     skipped,
 )
-from rdpflex.metrics.compute import compute_image_metrics, compute_set_metrics
+from rdpflex.metrics.compute import compute_image_metrics, compute_set_metrics, mean_rows
 from rdpflex.metrics.fidelity import (
     FidelityMetric,
     extract_patches,
@@ -75,6 +76,7 @@ __all__ = [
     "metric_names",
     "patch_count",
     "patch_offsets",
+    "mean_rows",
     "quantize",
     "skipped",
     "split_by_kind",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
-from typing import Any, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from torch import Tensor
 
@@ -111,4 +113,19 @@ def compute_set_metrics(
     for m in metrics:
         values = m.select(shared[m.group]) if isinstance(m, FidelityMetric) else m.compute_set(originals, recons)
         out[m.name] = _result(m, dict(values), m.stand_in)
+    return out
+
+
+def mean_rows(rows: Sequence[Mapping[str, Any]], keys: Iterable[str] | None = None) -> dict[str, float]:
+    """Mean of each key over the rows (validation rows, per-image metric rows): the one averaging helper.
+
+    ``keys`` default to the first row's. Missing values, None and NaN are left out of a key's mean;
+    a key with no value at all averages to NaN. No rows: ``{}``.
+    """
+    if not rows:
+        return {}
+    out: dict[str, float] = {}
+    for k in rows[0] if keys is None else keys:
+        vals = [float(v) for r in rows if (v := r.get(k)) is not None and not math.isnan(v)]
+        out[k] = float(sum(vals) / len(vals)) if vals else float("nan")
     return out

@@ -16,6 +16,14 @@ Patches (HiFiC, Mentzer et al. 2020; NeuralCompression's ``update_patch_fid``): 
 into non-overlapping ``size x size`` patches, row-major, incomplete border patches dropped; when both
 sides are >= ``size + size // 2`` (384 for 256), the image shifted by ``size // 2`` (``x[..., 128:, 128:]``)
 is cut the same way and its patches appended. Originals and reconstructions are cut identically.
+
+References:
+    F. Mentzer, G. Toderici, M. Tschannen, E. Agustsson, "High-Fidelity Generative Image Compression"
+    (HiFiC), NeurIPS 2020, arXiv:2006.09965, Sec. 4 and Appendix A.7 (FID/256 on patches).
+    M. Heusel, H. Ramsauer, T. Unterthiner, B. Nessler, S. Hochreiter, "GANs Trained by a Two Time-Scale
+    Update Rule Converge to a Local Nash Equilibrium" (FID), NeurIPS 2017, arXiv:1706.08500.
+    M. Bińkowski, D. J. Sutherland, M. Arbel, A. Gretton, "Demystifying MMD GANs" (KID), ICLR 2018,
+    arXiv:1801.01401.
 """
 
 from __future__ import annotations
@@ -74,7 +82,7 @@ def extract_patches(img: Tensor, size: int = PATCH_SIZE) -> Tensor:
     offsets = patch_offsets(img.shape[-2], img.shape[-1], size)
     if not offsets:
         return img.new_empty((0, img.shape[0], size, size))
-    return torch.stack([img[:, t : t + size, l : l + size] for t, l in offsets])
+    return torch.stack([img[:, top : top + size, left : left + size] for top, left in offsets])
 
 
 class ImageListDataset(Dataset):
@@ -95,14 +103,14 @@ class PatchDataset(Dataset):
 
     def __init__(self, images: Sequence[Tensor], size: int = PATCH_SIZE):
         self.images, self.size = list(images), size
-        self.index = [(i, t, l) for i, im in enumerate(self.images) for t, l in patch_offsets(*im.shape[-2:], size)]
+        self.index = [(i, top, left) for i, im in enumerate(self.images) for top, left in patch_offsets(*im.shape[-2:], size)]
 
     def __len__(self) -> int:
         return len(self.index)
 
     def __getitem__(self, j: int) -> Tensor:
-        i, t, l = self.index[j]
-        return self.images[i][:, t : t + self.size, l : l + self.size].contiguous()
+        i, top, left = self.index[j]
+        return self.images[i][:, top : top + self.size, left : left + self.size].contiguous()
 
 
 # ---------------------------------------------------------------------------------------------- scores

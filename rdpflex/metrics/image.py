@@ -1,7 +1,7 @@
 """Per-image metrics: PSNR, MS-SSIM, LPIPS.
 
 Every metric first quantises both images to 8 bits (``floor(255 x + 0.5)``, round half up, as PNG
-writers and :func:`rdpflex.images.to_uint8` do): what the field reports is measured on the saved
+writers do: :func:`rdpflex.images.quantize`, the one 8-bit conversion): what the field reports is measured on the saved
 8-bit images, and doing it here makes in-memory and on-disk evaluation agree.
 """
 
@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from rdpflex.errors import RdpflexError
+from rdpflex.images import psnr, quantize
 from rdpflex.metrics.base import MetricValue, skipped
 from rdpflex.metrics.weights import ALEXNET, file_key, load_state_dict
 
@@ -24,15 +25,6 @@ from rdpflex.metrics.weights import ALEXNET, file_key, load_state_dict
 PSNR_CAP_DB = 100.0
 #: pytorch-msssim's 5 scales with an 11-px Gaussian window need a shorter side > (11 - 1) * 2**4
 MS_SSIM_MIN_SIDE = 160
-
-
-def quantize(x: Tensor) -> Tensor:
-    """Float image(s) in [0, 1] -> uint8 0..255 (round half up); uint8 input is returned unchanged."""
-    if x.dtype == torch.uint8:
-        return x
-    if not torch.is_floating_point(x):
-        raise ValueError(f"expected a float image in [0, 1] or uint8, got dtype {x.dtype}")
-    return x.detach().float().clamp(0, 1).mul(255.0).add(0.5).floor().to(torch.uint8)
 
 
 def as_batch1(x: Tensor, what: str = "image") -> Tensor:
@@ -66,11 +58,10 @@ class PSNR:
     description: ClassVar[str] = "PSNR (dB) on 8-bit RGB, 10 log10(255^2/MSE), capped at 100 dB"
 
     def compute(self, x: Tensor, x_hat: Tensor) -> float:
-        a, b = quantized_pair(x, x_hat)
-        mse = float((a.double() - b.double()).pow(2).mean())
-        if mse == 0.0:
+        value = psnr(*quantized_pair(x, x_hat))
+        if math.isinf(value):
             return MetricValue(PSNR_CAP_DB, f"identical images (MSE 0): PSNR reported as the {PSNR_CAP_DB:g} dB cap")
-        return min(10.0 * math.log10(255.0**2 / mse), PSNR_CAP_DB)
+        return min(value, PSNR_CAP_DB)
 
 
 class DetailRatio:
@@ -87,7 +78,7 @@ class DetailRatio:
     kind: ClassVar[str] = "image"
     higher_is_better: ClassVar[bool] = True
     stand_in: ClassVar[bool] = False
-    description: ClassVar[str] = "mean |gradient| of the reconstruction / of the original (8-bit luma); 1 = as much detail, < 1 = blur"
+    description: ClassVar[str] = "mean |gradient| of the reconstruction / of the original (8-bit luma); 1 = as much " "detail, < 1 = blur"
 
     @staticmethod
     def _grad(img: Tensor) -> float:

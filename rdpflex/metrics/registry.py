@@ -9,6 +9,7 @@ from rdpflex.metrics.base import Metric, check_metric, label_for
 from rdpflex.metrics.fidelity import PATCH_SIZE, FidelityMetric
 from rdpflex.metrics.image import LPIPS, MSSSIM, PSNR, DetailRatio
 from rdpflex.metrics.swd import SlicedWasserstein
+from rdpflex.plugins import get_metrics
 
 DEFAULT_IMAGE_METRICS = ("psnr", "ms_ssim", "lpips", "detail")
 DEFAULT_SET_METRICS = ("fid", "kid", f"fid{PATCH_SIZE}", f"kid{PATCH_SIZE}", "swd")
@@ -39,8 +40,6 @@ def all_metrics() -> dict[str, Metric]:
 
     A plugin metric may not reuse a built-in name (unless it registers the very same object).
     """
-    from rdpflex.plugins import get_metrics
-
     out = builtin_metrics()
     for name, metric in get_metrics().items():
         check_metric(metric)

@@ -84,7 +84,8 @@ def level_count(height: int, width: int, min_size: int = MIN_SIZE) -> int:
 
 
 def laplacian_pyramid(img: Tensor, levels: int) -> list[Tensor]:
-    """``levels`` Laplacian levels of ``(C, H, W)`` float: band-pass ``G_k - up(G_k+1)``, the last the residual ``G_k``."""
+    """``levels`` Laplacian levels of ``(C, H, W)`` float: band-pass ``G_k - up(G_k+1)``, the last the
+    residual ``G_k``."""
     gauss = [img]
     for _ in range(levels - 1):
         gauss.append(pyr_down(gauss[-1]))

@@ -54,7 +54,8 @@ def _fsync(path: Path) -> None:
 
 
 def temp_dir(final: Path) -> Path:
-    """The sibling of ``final`` every process writes into (:func:`~rdpflex.train.trainer.checkpoint_dirs` never lists it)."""
+    """The sibling of ``final`` every process writes into
+    (:func:`~rdpflex.train.trainer.checkpoint_dirs` never lists it)."""
     return final.with_name(f".tmp-{final.name}")
 
 

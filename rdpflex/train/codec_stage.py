@@ -25,17 +25,18 @@ from torch import Tensor, nn
 
 from rdpflex.train.builtin import CODEC
 from rdpflex.train.configs import CodecSource, CodecStageConfig
+from rdpflex.images import psnr_from_mse
+from rdpflex.metrics import mean_rows
+from rdpflex.registry import build_codec
+from rdpflex.system import System
+from rdpflex.train.evaluate import codec_metrics
 from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
 
 
 def trainable_codec(source: CodecSource, accelerator: Any) -> nn.Module:
     """The codec to train, in train mode, entropy tables built, entropy model in fp32 under mixed precision."""
-    from rdpflex.codecs import build_codec
-
     if source.init:
-        from rdpflex.system import System
-
         codec = System.load(source.init).codec
     else:
         codec = build_codec(source.arch, **source.config)
@@ -57,8 +58,6 @@ def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
 
 def snapshot_codec(src: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     """A float32 eval-mode copy of a (bare) codec with its entropy tables rebuilt (``update(force=True)``)."""
-    from rdpflex.codecs import build_codec
-
     codec = build_codec(src.arch, **src.config)
     codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
     codec.update(force=True)
@@ -125,7 +124,7 @@ class CodecStage:
         aux = ctx.unwrap("codec").aux_loss()
         ctx.backward_step("aux", aux, clip=False, reduce=True)
         mse_f = float(mse.detach())
-        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": mse_f, "psnr": 10 * math.log10(1 / max(mse_f, 1e-10)), "aux": float(aux.detach())}
+        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": mse_f, "psnr": psnr_from_mse(max(mse_f, 1e-10), peak=1.0), "aux": float(aux.detach())}
 
     def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
         """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""
@@ -133,15 +132,10 @@ class CodecStage:
         return snapshot_codec(src, device)
 
     def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:
-        from rdpflex.train.evaluate import codec_metrics
-
         codec = self.snapshot(ctx.device)
-        rows = [codec_metrics(codec, x) for x in images]
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+        return mean_rows([codec_metrics(codec, x) for x in images])
 
     def export(self, output_dir: Path) -> Path:
-        from rdpflex.system import System
-
         codec = self.snapshot("cpu")
         info = {"trained_with": {"stage": self.name, "steps": self.recipe.train.steps, "lambda": self.config.lmbda}}
         return System(codec, info=info).save(Path(output_dir) / "system")

@@ -2,6 +2,9 @@
 
 Errors are :class:`~rdpflex.errors.RecipeError` / :class:`~rdpflex.errors.RdpflexError`; the
 ``rdpflex`` entry point prints them as one line and exits 2.
+
+Imports inside the commands are lazy for start-up time: ``rdpflex recipes ls/show`` and ``--help``
+must not import torch (tests/test_startup.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import sys
 from typing import Any
 
@@ -19,18 +18,13 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+import click
 
-
-def to_uint8(x: Tensor) -> np.ndarray:
-    """(1, 3, H, W) or (3, H, W) float in [0, 1] -> (H, W, 3) uint8 (round half up)."""
-    if x.dim() == 4:
-        x = x[0]
-    return x.detach().float().clamp(0, 1).mul(255.0).add(0.5).floor().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-
-
-def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0**2 / mse)
+from rdpflex.images import psnr, to_uint8
+from rdpflex.errors import RdpflexError
+from rdpflex.train.data import folder_refs, load_val_images, sample_refs, split_refs
+from rdpflex.registry import build_codec
+from rdpflex.system import System
 
 
 @torch.no_grad()
@@ -46,14 +40,14 @@ def codec_metrics(codec, x: Tensor, real_bytes: bool = True) -> dict[str, float]
     out = codec(xp)
     bits = sum(float(-torch.log2(lik.float()).sum()) for lik in out["likelihoods"].values())
     ref = to_uint8(x)
-    res = {"bpp_est": bits / (H * W), "psnr_est": psnr_uint8(ref, to_uint8(out["x_hat"][..., :H, :W]))}
+    res = {"bpp_est": bits / (H * W), "psnr_est": psnr(ref, to_uint8(out["x_hat"][..., :H, :W]))}
     if real_bytes:
         enc = codec.compress(xp)
         streams = [s[0] for s in enc["strings"]]
         nbytes = sum(len(s) for s in streams)
         y_hat = codec.decompress_latent(streams, tuple(xp.shape[-2:]))
         rec = codec.synthesize(y_hat)[..., :H, :W]
-        res |= {"bpp": 8 * nbytes / (H * W), "psnr": psnr_uint8(ref, to_uint8(rec))}
+        res |= {"bpp": 8 * nbytes / (H * W), "psnr": psnr(ref, to_uint8(rec))}
     return res
 
 
@@ -64,7 +58,7 @@ def jpeg_metrics(img: np.ndarray, quality: int) -> dict[str, float]:
     nbytes = buf.tell()
     buf.seek(0)
     dec = np.asarray(Image.open(buf).convert("RGB"))
-    return {"quality": int(quality), "bpp": 8 * nbytes / (img.shape[0] * img.shape[1]), "psnr": psnr_uint8(img, dec)}
+    return {"quality": int(quality), "bpp": 8 * nbytes / (img.shape[0] * img.shape[1]), "psnr": psnr(img, dec)}
 
 
 def jpeg_at_bpp(img: np.ndarray, target_bpp: float) -> dict[str, float]:
@@ -98,19 +92,15 @@ def compare_with_jpeg(codec, images: list[tuple[str, Tensor]]) -> dict[str, Any]
 def format_table(report: dict[str, Any]) -> str:
     lines = [f"{'image':<22} {'size':>9} {'bpp':>7} {'PSNR':>7} {'bpp_est':>8} | {'JPEG q':>6} {'bpp':>7} {'PSNR':>7}"]
     for r in report["images"]:
-        lines.append(f"{r['image'][:22]:<22} {r['width']:>4}x{r['height']:<4} {r['bpp']:7.3f} {r['psnr']:7.2f} {r['bpp_est']:8.3f} | "
+        lines.append(f"{r['image'][:22]:<22} {r['width']:>4}x{r['height']:<4} {r['bpp']:7.3f} {r['psnr']:7.2f} " f"{r['bpp_est']:8.3f} | "
                      f"{r['jpeg_quality']:>6} {r['jpeg_bpp']:7.3f} {r['jpeg_psnr']:7.2f}")
     m = report["mean"]
     if m:
-        lines.append(f"{'mean':<22} {'':>9} {m['bpp']:7.3f} {m['psnr']:7.2f} {m['bpp_est']:8.3f} | {'':>6} {m['jpeg_bpp']:7.3f} {m['jpeg_psnr']:7.2f}")
+        lines.append(f"{'mean':<22} {'':>9} {m['bpp']:7.3f} {m['psnr']:7.2f} {m['bpp_est']:8.3f} | {'':>6} " f"{m['jpeg_bpp']:7.3f} {m['jpeg_psnr']:7.2f}")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
-
-    from rdpflex.errors import RdpflexError
-
     @click.command()
     @click.argument("system_dir", required=False)
     @click.option("--untrained", "untrained", default=None, metavar="ARCH", help="Evaluate a randomly initialised codec of ARCH instead (default config).")
@@ -121,16 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     @click.option("--json", "as_json", is_flag=True)
     def cmd(system_dir, untrained, data, val_fraction, crop, seed, as_json):
         """Codec vs JPEG on the held-out images of a dataset (the training split)."""
-        from rdpflex.train.data import folder_refs, load_val_images, sample_refs, split_refs
-
         if untrained:
-            from rdpflex.codecs import build_codec
-
             torch.manual_seed(seed)
             codec = build_codec(untrained)
         elif system_dir:
-            from rdpflex.system import System
-
             codec = System.load(system_dir).codec
         else:
             raise RdpflexError("give SYSTEM_DIR or --untrained ARCH")

@@ -13,14 +13,13 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+import click
+
+from rdpflex.errors import RdpflexError
+from rdpflex.train.commands import train_command
 
 
 def main(argv: list[str] | None = None) -> None:
-    import click
-
-    from rdpflex.errors import RdpflexError
-    from rdpflex.train.commands import train_command
-
     warnings.filterwarnings("ignore", category=FutureWarning)
     main_process = os.environ.get("RANK", "0") == "0"
     try:

@@ -6,15 +6,15 @@ from collections.abc import Callable
 
 from torch import Tensor
 
+from rdpflex.metrics.image import build_lpips
+from rdpflex.metrics.weights import ALEXNET
+
 PerceptualLoss = Callable[[Tensor, Tensor], Tensor]
 
 
 def lpips_loss(weights: str | None = None) -> PerceptualLoss:
     """LPIPS(alex)(x, x_hat) per example, images in [0, 1]. Never a randomly initialised backbone:
     the AlexNet weights come from ``weights`` or the torch hub cache (WeightsMissingError names the file)."""
-    from rdpflex.metrics.image import build_lpips
-    from rdpflex.metrics.weights import ALEXNET
-
     model = build_lpips(ALEXNET.resolve(weights))
 
     def lpips_fn(x: Tensor, x_hat: Tensor) -> Tensor:

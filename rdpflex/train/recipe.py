@@ -54,26 +54,26 @@ class DataConfig(Strict):
     """Training images and the held-out validation images."""
 
     dataset: Literal["samples", "folder"] = Field(
-        "samples", description="`samples`: photographs shipped inside installed wheels (see `samples`); `folder`: PNG/JPEG files below `path` (recursive)."
+        "samples", description="`samples`: photographs shipped inside installed wheels (see `samples`); `folder`: " "PNG/JPEG files below `path` (recursive)."
     )
     path: str | None = Field(None, description="Image folder (dataset: folder). Relative paths are relative to the working directory.")
     samples: list[str] | None = Field(
-        None, description="dataset 'samples': which photographs (names in rdpflex.samples.NAMES); default: the 8 colour photographs of scikit-image."
+        None, description="dataset 'samples': which photographs (names in rdpflex.samples.NAMES); default: the 8 " "colour photographs of scikit-image."
     )
     holdout: list[str] | None = Field(
-        None, description="Names (sample names or relative paths) held out for validation, instead of the `val_fraction` split; never trained on."
+        None, description="Names (sample names or relative paths) held out for validation, instead of the " "`val_fraction` split; never trained on."
     )
     val_path: str | None = Field(None, description="Separate folder of validation images; default: hold out `val_fraction` of the training images.")
-    val_fraction: float = Field(0.25, ge=0, lt=1, description="Fraction held out for validation, chosen deterministically by the sha1 of each image's relative path.")
+    val_fraction: float = Field(0.25, ge=0, lt=1, description="Fraction held out for validation, chosen deterministically by the sha1 of each image's " "relative path.")
     val_max_images: int | None = Field(None, ge=1, description="Validate on at most this many held-out images.")
     val_crop: int | None = Field(256, ge=16, description="Centre-crop validation images to at most this many pixels per side (null: whole images).")
     crop: int = Field(256, ge=16, description="Side of the square training crops (pixels).")
     resize: tuple[int, int] | None = Field(
-        None, description="[min, max]: before cropping, resize the shorter side to a random size in this range (null: no resize). Images whose shorter side is below `crop` are always upsampled to it."
+        None, description="[min, max]: before cropping, resize the shorter side to a random size in this range " "(null: no resize). Images whose shorter side is below `crop` are always upsampled to it."
     )
     hflip: bool = Field(True, description="Random horizontal flips.")
     unreadable: Literal["skip", "error"] = Field(
-        "skip", description="An image that cannot be decoded: `skip` it with a warning naming the file, or stop with an error."
+        "skip", description="An image that cannot be decoded: `skip` it with a warning naming the file, or stop with " "an error."
     )
     cache: bool = Field(False, description="Keep decoded training images in memory (small folders only).")
     workers: int = Field(0, ge=0, description="DataLoader worker processes per training process.")
@@ -108,7 +108,7 @@ class TrainConfig(Strict):
     device: Literal["auto", "cpu"] = Field("auto", description="`auto`: GPUs when present (Accelerate decides), else CPU; `cpu`: force CPU.")
     cpu_threads: int | None = Field(None, gt=0, description="torch.set_num_threads per process (CPU runs).")
     stop_at: int | None = Field(
-        None, gt=0, description="End this invocation with a checkpoint once this many steps are done, without export (time-limited jobs; continue with --resume)."
+        None, gt=0, description="End this invocation with a checkpoint once this many steps are done, without export " "(time-limited jobs; continue with --resume)."
     )
 
 
@@ -132,7 +132,7 @@ class OptimConfig(Strict):
 class ScheduleConfig(Strict):
     """The papers' schedule tools (HiFiC / multi-realism): a rate-weight boost early, a learning-rate drop late."""
 
-    lambda_factor: float = Field(10.0, gt=0, description="Multiplier of the rate term's weight (`ctx.lambda_scale`) during the first `lambda_fraction` of the steps.")
+    lambda_factor: float = Field(10.0, gt=0, description="Multiplier of the rate term's weight (`ctx.lambda_scale`) during the first " "`lambda_fraction` of the steps.")
     lambda_fraction: float = Field(0.15, ge=0, le=1)
     lr_factor: float = Field(0.1, gt=0, description="Learning-rate multiplier during the last `lr_fraction` of the steps.")
     lr_fraction: float = Field(0.15, ge=0, le=1)
@@ -264,7 +264,7 @@ def validate_recipe(raw: Any, source: str = "<recipe>", overrides: list[str] | N
     from rdpflex.plugins import get_stage_cards
 
     if not isinstance(raw, dict):
-        raise RecipeError(f"recipe {source} is invalid: the top level must be a mapping of sections, got {type(raw).__name__}")
+        raise RecipeError(f"recipe {source} is invalid: the top level must be a mapping of sections, got " f"{type(raw).__name__}")
     errors: list[str] = []
     stages = get_stage_cards()
     name = raw.get("stage")

@@ -69,7 +69,8 @@ class Stage(Protocol):
         ...
 
     def export(self, output_dir: Path) -> Path:
-        """Write the result (a system directory, e.g. ``output_dir / "system"``) and return its path. Main process only."""
+        """Write the result (a system directory, e.g. ``output_dir / "system"``) and return its path.
+        Main process only."""
         ...
 
 

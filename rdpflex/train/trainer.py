@@ -29,10 +29,15 @@ from typing import Any
 
 import torch
 import yaml
+from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from rdpflex.errors import RdpflexError
+from rdpflex.runtime import make_accelerator, reset_accelerator_state
 from rdpflex.train import checkpoints as ckpt
-from rdpflex.train.recipe import LoadedRecipe, Recipe
+from rdpflex.train.data import CropDataset, StreamSampler, build_refs, load_val_images
+from rdpflex.train.recipe import LoadedRecipe, Recipe, load_recipe
 from rdpflex.train.stage import StepContext
 
 TRAINER_STATE = "trainer_state.json"
@@ -41,7 +46,8 @@ CKPT_PREFIX = "step-"
 
 # -- schedule -------------------------------------------------------------------------------------
 def lambda_scale(recipe: Recipe, step: int) -> float:
-    """Rate-weight multiplier at 0-based ``step``: ``lambda_factor`` during the first ``lambda_fraction`` of the steps."""
+    """Rate-weight multiplier at 0-based ``step``: ``lambda_factor`` during the first ``lambda_fraction``
+    of the steps."""
     s = recipe.schedule
     return s.lambda_factor if step < s.lambda_fraction * recipe.train.steps else 1.0
 
@@ -97,26 +103,19 @@ class Trainer:
         self.resume = resume
 
     # -- setup -----------------------------------------------------------------------------------
-    def _accelerator(self):
-        from accelerate import Accelerator
-        from accelerate.utils import DistributedDataParallelKwargs, ProjectConfiguration
-
+    def _accelerator(self) -> Any:
         r = self.recipe
         handlers = []
         if getattr(self.loaded.stage_cls, "find_unused_parameters", False):
             handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
-        try:
-            return Accelerator(
-                cpu=r.train.device == "cpu",
-                mixed_precision=r.train.mixed_precision,
-                gradient_accumulation_steps=r.train.grad_accum,
-                log_with="tensorboard" if r.log.tensorboard else None,
-                project_config=ProjectConfiguration(project_dir=str(self.output), logging_dir=str(self.output / "logs")),
-                kwargs_handlers=handlers,
-            )
-        except (ValueError, RuntimeError, NotImplementedError) as exc:
-            raise RdpflexError(f"cannot set up Accelerate for this recipe (train.mixed_precision={r.train.mixed_precision}, "
-                               f"train.device={r.train.device}): {str(exc).splitlines()[0]}") from exc
+        return make_accelerator(
+            r.train.mixed_precision, r.train.device == "cpu",
+            settings=f"train.mixed_precision={r.train.mixed_precision}, train.device={r.train.device}",
+            gradient_accumulation_steps=r.train.grad_accum,
+            log_with="tensorboard" if r.log.tensorboard else None,
+            project_config=ProjectConfiguration(project_dir=str(self.output), logging_dir=str(self.output / "logs")),
+            kwargs_handlers=handlers,
+        )
 
     def _check_output(self) -> tuple[int, Path] | None:
         latest = latest_checkpoint(self.output)
@@ -129,12 +128,6 @@ class Trainer:
 
     # -- the run ---------------------------------------------------------------------------------
     def run(self) -> Path | None:
-        from accelerate.utils import set_seed
-        from torch.utils.data import DataLoader
-        from tqdm.auto import tqdm
-
-        from rdpflex.train.data import CropDataset, StreamSampler, build_refs, load_val_images
-
         r = self.recipe
         if r.train.cpu_threads:
             torch.set_num_threads(r.train.cpu_threads)
@@ -246,15 +239,15 @@ class Trainer:
             return Path(path) if path else self.output / "system"
         finally:
             acc.end_training()
-            _reset_accelerate_state(acc)
+            reset_accelerator_state(acc)
 
     # -- pieces ----------------------------------------------------------------------------------
     def _describe(self, modules: dict[str, torch.nn.Module], dataset: Any, val_images: list) -> str:
         acc, r = self.accelerator, self.recipe
         params = sum(p.numel() for m in modules.values() for p in m.parameters() if p.requires_grad)
-        return (f"{params / 1e6:.2f} M trainable parameters, {len(dataset)} training images, {len(val_images)} held out, "
+        return (f"{params / 1e6:.2f} M trainable parameters, {len(dataset)} training images, " f"{len(val_images)} held out, "
                 f"{acc.num_processes} process(es) on {acc.device.type}, global batch "
-                f"{r.train.batch_size * acc.num_processes * r.train.grad_accum}, mixed precision {acc.mixed_precision}, "
+                f"{r.train.batch_size * acc.num_processes * r.train.grad_accum}, mixed precision " f"{acc.mixed_precision}, "
                 f"{r.train.steps} steps -> {self.output}")
 
     def _save(self, acc: Any, step: int) -> None:
@@ -284,14 +277,15 @@ class Trainer:
             raise RdpflexError(f"checkpoint {d} was written by {state.get('num_processes')} process(es); "
                                f"resume it with the same number (this run has {acc.num_processes})")
         if state.get("stage") != self.recipe.stage:
-            raise RdpflexError(f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is {self.recipe.stage!r}")
+            raise RdpflexError(f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is " f"{self.recipe.stage!r}")
         prev = self.output / "recipe.yaml"
         old = state.get("recipe") or (yaml.safe_load(prev.read_text()) or {} if prev.is_file() else None)
         if old is not None:
             changed = ckpt.incompatible_changes(json.loads(json.dumps(old, default=str)), json.loads(json.dumps(self.loaded.raw, default=str)))
             if changed:
+                resumable = ", ".join(p.rstrip(".") + (".*" if p.endswith(".") else "") for p in ckpt.RESUMABLE_CHANGES)
                 raise RdpflexError(f"cannot resume from {d}: the recipe changed incompatibly ({'; '.join(changed)}); "
-                                   f"only {', '.join(p.rstrip('.') + ('.*' if p.endswith('.') else '') for p in ckpt.RESUMABLE_CHANGES)} may change on --resume")
+                                   f"only {resumable} may change on --resume")
         ckpt.verify_pickles(d)  # every pickle opens with weights_only=True, or the resume is refused
         try:
             with ckpt.forced_weights_only():
@@ -313,8 +307,6 @@ class Trainer:
                 with (self.output / "metrics.jsonl").open("a") as f:
                     f.write(json.dumps({"step": step, "split": "val", "images": len(images), **metrics}) + "\n")
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                from tqdm.auto import tqdm
-
                 tqdm.write(f"[step {step}] validation on {len(images)} held-out image(s): {shown} ({time.time() - t:.1f} s)", file=sys.stderr)
         acc.wait_for_everyone()
 
@@ -326,22 +318,12 @@ class Trainer:
                             dtype=torch.float64, device=acc.device)
         gathered = acc.gather(sums.unsqueeze(0))
         if not torch.equal(gathered.min(0).values, gathered.max(0).values):
-            raise RdpflexError(f"processes ended with different weights (checksums {gathered.tolist()}): a stage's gradients were not synchronised")
-
-
-def _reset_accelerate_state(acc: Any) -> None:
-    """Let a later run in the same Python process build an Accelerator with other settings (tests, notebooks)."""
-    from accelerate.state import AcceleratorState, GradientState
-
-    if acc.num_processes == 1:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
+            raise RdpflexError(f"processes ended with different weights (checksums {gathered.tolist()}): a stage's " "gradients were not synchronised")
 
 
 def train(recipe: str | Path | LoadedRecipe, overrides: list[str] | tuple[str, ...] = (), output: str | Path | None = None, resume: bool = False) -> Path | None:
-    """Run a recipe (file, shipped name or :class:`LoadedRecipe`); returns the exported path (None when stopped early)."""
-    from rdpflex.train.recipe import load_recipe
-
+    """Run a recipe (file, shipped name or :class:`LoadedRecipe`); returns the exported path (None when
+    stopped early)."""
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, overrides)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     return Trainer(loaded, output, resume).run()

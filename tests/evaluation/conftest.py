@@ -12,11 +12,10 @@ import torch
 from PIL import Image
 
 from rdpflex.plugins import reset_plugins
-from tests.conftest import smooth_image
+from tests.conftest import WEIGHT_ENV, smooth_image
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_MODULE = "tests.evaluation.plugin_decoders"
-from tests.conftest import WEIGHT_ENV  # noqa: F401  (also used below)
 #: small images of different sizes (64-96 px)
 EVAL_SIZES = {"a_wide": (64, 80), "b_tall": (96, 72), "c_square": (72, 72)}
 

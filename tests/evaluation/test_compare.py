@@ -6,7 +6,6 @@ import csv
 import json
 import math
 import re
-from pathlib import Path
 
 import pytest
 

@@ -125,12 +125,3 @@ def test_malformed_plugin_metric_is_reported(tmp_path, monkeypatch):
     )
     with pytest.raises(RdpflexError, match="'bad' has kind 'pixel'; allowed: image, set"):
         all_metrics()
-
-
-def test_builtin_hook_module_registers_the_same_objects(monkeypatch):
-    monkeypatch.setenv("RDPFLEX_PLUGIN_MODULES", "rdpflex.metrics.builtin")
-    reset_plugins()
-    from rdpflex.plugins import get_metrics
-
-    assert list(get_metrics()) == sorted(BUILTINS)
-    assert list(all_metrics()) == BUILTINS

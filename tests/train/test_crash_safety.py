@@ -111,7 +111,7 @@ def test_a_checkpoint_with_a_code_carrying_pickle_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     ckpt = latest_checkpoint(out)[1]
     (ckpt / "optimizer.bin").write_bytes(pickle.dumps({"state": _Payload(marker)}, protocol=2))
-    with pytest.raises(RdpflexError, match=r"optimizer\.bin is refused: it holds more than tensors and numbers \(global posix\.system\).*weights_only=True"):
+    with pytest.raises(RdpflexError, match=r"optimizer\.bin is refused: it holds more than tensors and numbers \(global " r"posix\.system\).*weights_only=True"):
         train(TINY, COMMON, output=out, resume=True)
     assert not marker.exists()
 

@@ -17,7 +17,6 @@ Eq. 14) with diffusers' prediction types (v: Salimans & Ho 2022, arXiv 2202.0051
 from __future__ import annotations
 
 import copy
-import math
 from typing import Any, ClassVar
 
 import torch
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rdpflex.train.recipe import Recipe
+from rdpflex.metrics import mean_rows
 from rdpflex.train.stage import StepContext, make_optimizer
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser
 from rdpflex_plugins.cdiff.plugin import CDiffDecoder
@@ -140,4 +140,4 @@ class CDiffTrainer:
             lat = Latent(y_hat, (H, W), tuple(xp.shape[-2:]))
             x_hat = dec.decode(lat, codec, opts, torch.Generator(device=ctx.device).manual_seed(0))
             rows.append({"psnr_cdiff": psnr(x, x_hat[..., :H, :W]), "psnr_mse": psnr(x, codec.synthesize(y_hat)[..., :H, :W].clamp(0, 1))})
-        return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
+        return mean_rows(rows)

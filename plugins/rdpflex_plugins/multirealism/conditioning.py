@@ -1,4 +1,6 @@
-"""beta-conditioning of the generator: FourierCond and TableCond (Agustsson et al. 2023, Sec. 3.3, Fig. 5).
+"""beta-conditioning of the generator: FourierCond and TableCond (Agustsson, Minnen, Toderici,
+Mentzer, "Multi-Realism Image Compression with a Conditional Generator", CVPR 2023, arXiv:2212.13824,
+Sec. 3.3, Fig. 5).
 
 Both schemes share one interface, so the generator does not care which one it uses::
 
@@ -7,7 +9,8 @@ Both schemes share one interface, so the generator does not care which one it us
                                                ► conv_i(x) * s_i(beta) + b_i(beta)  TableCond
 
 - :class:`FourierCond` — f(beta) = MLP(Fourier(beta)): NeRF Fourier features with L=10
-  ([26, Eq. 2], plus beta itself: 21 dims), then Linear(21, 512) ReLU Linear(512, 512) ReLU.
+  (the positional encoding gamma of Mildenhall et al., "NeRF: Representing Scenes as Neural Radiance
+  Fields for View Synthesis", ECCV 2020, arXiv:2003.08934, Sec. 5.1; plus beta itself: 21 dims), then Linear(21, 512) ReLU Linear(512, 512) ReLU.
   Each conditional conv owns a bias-free projection W_i: R^512 -> R^{C_i}; W_i f(beta) is
   added to the conv output (broadcast over H, W). This is the paper's main model.
 - :class:`TableCond` — the ablation (Sec. 3.3, 5.2.2, inspired by multi-rate codecs): a learned
@@ -53,7 +56,7 @@ def as_beta(beta: float | Tensor, batch: int | None = None, device: torch.device
 
 
 def fourier_features(beta: Tensor, L: int = FOURIER_L) -> Tensor:
-    """NeRF positional encoding of beta ([26, Eq. 2]) with beta itself prepended: (B,) -> (B, 1 + 2L).
+    """NeRF positional encoding of beta (Mildenhall et al. 2020, arXiv:2003.08934, Sec. 5.1) with beta itself prepended: (B,) -> (B, 1 + 2L).
 
     ``[beta, sin(2^0 pi beta), cos(2^0 pi beta), ..., sin(2^(L-1) pi beta), cos(2^(L-1) pi beta)]``
     (21 dims for L=10, as in Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.3).

@@ -17,7 +17,6 @@ the ``mse`` decoder of the exported system is the minimal-distortion reading of 
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -27,6 +26,7 @@ from torch import Tensor, nn
 
 from rdpflex.train.codec_stage import aux_optimizer, ddp_ignore_quantiles, snapshot_codec, split_quantiles
 from rdpflex.train.recipe import Recipe
+from rdpflex.images import psnr_from_mse
 from rdpflex.train.stage import StepContext, make_optimizer
 from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
 from rdpflex_plugins.multirealism.hooks import JOINT, TRAINER
@@ -89,7 +89,7 @@ class GanSteps:
         ctx.backward_step("disc", d_terms["total"])
         out = {k: float(v.detach()) for k, v in terms.items()}
         out.update(d_loss=float(d_terms["total"].detach()), d_real=float(d_terms["real"].detach()), d_fake=float(d_terms["fake"].detach()))
-        out["psnr_G"] = 10 * math.log10(255**2 / max(out.get("mse", 1e-10), 1e-10))
+        out["psnr_G"] = psnr_from_mse(max(out.get("mse", 1e-10), 1e-10))
         return out
 
     def generator_psnrs(self, generator: nn.Module, codec: Any, x: Tensor) -> dict[str, float]:
@@ -149,7 +149,7 @@ class JointStage:
         logs = self.gan.step(ctx, batch, out["y_hat"], out["likelihoods"], self.config.lmbda, extra_loss=ref_mse)
         aux = ctx.unwrap("codec").aux_loss()
         ctx.backward_step("aux", aux, clip=False, reduce=True)
-        logs.update(aux=float(aux.detach()), psnr_mse=10 * math.log10(255**2 / max(float(ref_mse.detach()) * 100, 1e-10)))
+        logs.update(aux=float(aux.detach()), psnr_mse=psnr_from_mse(max(float(ref_mse.detach()) * 100, 1e-10)))
         return logs
 
     def _snapshot(self, device: Any) -> tuple[Any, MultiRealismDecoder]:

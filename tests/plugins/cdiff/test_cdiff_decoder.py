@@ -32,7 +32,8 @@ def test_conditioning_matters(system, lats, condition_on_mse, target):
 
 @pytest.mark.parametrize("options", [{"scheduler": "ddim", "eta": 1.0}, {"scheduler": "ddpm"}, {"scheduler": "dpm-solver"}])
 def test_batch_gives_the_same_pixels_as_one_at_a_time(system, decoder, lats, options):
-    """Same noise per image; only float roundoff of batched convolutions differs (< 1e-3, well under one 8-bit level)."""
+    """Same noise per image; only float roundoff of batched convolutions differs (< 1e-3, well under one
+    8-bit level)."""
     batch = run(decoder, system, lats, [10, 11, 12], **options)
     alone = torch.cat([run(decoder, system, [lat], [10 + i], **options) for i, lat in enumerate(lats)])
     assert batch.shape == (3, 3, 64, 64)

@@ -1,4 +1,4 @@
-"""FourierCond / TableCond (paper 001, Sec. 3.3, Fig. 5)."""
+"""FourierCond / TableCond (Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.3, Fig. 5)."""
 
 import math
 

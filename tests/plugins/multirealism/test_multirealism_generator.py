@@ -1,4 +1,5 @@
-"""The beta-conditional generator G(y_hat, beta) (paper 001, Sec. 3.2, Fig. 5) and HiFiC's D."""
+"""The beta-conditional generator G(y_hat, beta) (Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.2,
+Fig. 5) and HiFiC's D."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Eq. 2/3/4 of paper 001 on hand-checked tiny cases."""
+"""Eq. 2/3/4 of Agustsson et al. 2023 (arXiv:2212.13824) on hand-checked tiny cases."""
 
 import math
 

@@ -1,0 +1,26 @@
+"""click options shared by the built-in commands (``rdpflex.cli`` and the command modules it loads).
+
+A module of its own so that command modules (``rdpflex.evaluation.commands``, ``rdpflex.bench.commands``)
+do not import :mod:`rdpflex.cli`, which loads them: imports run one way, cli -> commands -> options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def system_option(f: F) -> F:
+    return click.option(
+        "--system", "system_dir", type=click.Path(path_type=Path), default=None,
+        help="System directory (default: $RDPFLEX_SYSTEM or the bundled demo system).",
+    )(f)
+
+
+def device_option(f: F) -> F:
+    return click.option("--device", default="cpu", show_default=True, help="torch device for the networks (cpu, cuda, cuda:1...).")(f)
