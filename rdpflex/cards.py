@@ -206,13 +206,6 @@ BUILTIN_CODEC_CARDS = {c.arch: c for c in (
 )}
 
 
-def codec_cards() -> dict[str, CodecCard]:
-    """Built-in codec architectures plus those plugins register (``register_codecs``), as cards."""
-    from rdpflex.plugins import get_codecs
-
-    return {**BUILTIN_CODEC_CARDS, **{arch: CodecCard.of(c) for arch, c in get_codecs().items()}}
-
-
 # -- decode-time options -----------------------------------------------------------------------------
 def parse_options(decoder: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
     """Validate ``KEY=VALUE`` strings (or a dict) against ``decoder.Options``; one-line :class:`OptionsError`.
@@ -268,5 +261,5 @@ def describe(decoder: Any) -> dict[str, Any]:
 
 
 __all__ = ["NoOptions", "Capabilities", "CAPABILITY_FLAGS", "capabilities", "DecoderCard", "StageCard", "TrainerCard",
-           "CodecCard", "BUILTIN_CODEC_CARDS", "codec_cards",
+           "CodecCard", "BUILTIN_CODEC_CARDS",
            "card_mismatches", "parse_options", "describe", "option_range", "import_target"]

@@ -31,7 +31,7 @@ from typing import Any
 import pluggy
 
 from rdpflex import hookspecs
-from rdpflex.cards import DecoderCard, StageCard, TrainerCard
+from rdpflex.cards import BUILTIN_CODEC_CARDS, CodecCard, DecoderCard, StageCard, TrainerCard
 from rdpflex.errors import RdpflexError, UnknownPluginError
 
 GROUP = "rdpflex"
@@ -182,6 +182,11 @@ def get_decoder_card(name: str) -> DecoderCard:
 def get_decoder_class(name: str) -> type:
     """The class of decoder family ``name`` (imports its implementation only)."""
     return get_decoder_card(name).load()
+
+
+def codec_cards() -> dict[str, CodecCard]:
+    """Built-in codec architectures plus those plugins register (``register_codecs``), as cards."""
+    return {**BUILTIN_CODEC_CARDS, **{arch: CodecCard.of(c) for arch, c in get_codecs().items()}}
 
 
 def get_codecs() -> dict[str, type]:

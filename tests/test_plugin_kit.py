@@ -114,7 +114,7 @@ def test_hook_register_decoders(gray):
 
 
 def test_hook_register_codecs(gray):
-    from rdpflex.cards import codec_cards
+    from rdpflex.plugins import codec_cards
     from rdpflex.registry import codec_classes
 
     assert "tinymsh" in codec_classes() and codec_cards()["tinymsh"].params == ("N", "M")

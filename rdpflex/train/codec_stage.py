@@ -100,7 +100,7 @@ class CodecStage:
 
     def __init__(self, recipe: Recipe, config: CodecStageConfig, accelerator: Any) -> None:
         self.recipe, self.config, self.accelerator = recipe, config, accelerator
-        self.codec = config.build(accelerator)
+        self.codec = trainable_codec(config, accelerator)
 
     @classmethod
     def check_recipe(cls, recipe: Recipe, config: CodecStageConfig) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-from rdpflex.cards import codec_cards
+from rdpflex.plugins import codec_cards
 from rdpflex.train.recipe import Recipe, Strict, format_errors
 
 
@@ -47,12 +47,6 @@ class CodecSource(Strict):
         if self.init is not None and {"arch", "config"} & self.model_fields_set:
             raise ValueError("give either `init` (a system directory) or `arch`/`config`, not both")
         return self
-
-    def build(self, accelerator: Any) -> Any:
-        """The codec to train (:func:`rdpflex.train.codec_stage.trainable_codec`)."""
-        from rdpflex.train.codec_stage import trainable_codec
-
-        return trainable_codec(self, accelerator)
 
     def crop_problems(self, recipe: Recipe) -> list[tuple[str, str]]:
         """``data.crop`` must be a multiple of the codec's input granularity."""

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rdpflex.train.codec_stage import aux_optimizer, ddp_ignore_quantiles, snapshot_codec, split_quantiles
+from rdpflex.train.codec_stage import aux_optimizer, ddp_ignore_quantiles, snapshot_codec, split_quantiles, trainable_codec
 from rdpflex.train.recipe import Recipe
 from rdpflex.images import psnr_from_mse
 from rdpflex.train.stage import StepContext, make_optimizer
@@ -128,7 +128,7 @@ class JointStage:
 
     def __init__(self, recipe: Recipe, config: JointConfig, accelerator: Any) -> None:
         self.recipe, self.config, self.accelerator = recipe, config, accelerator
-        self.codec = config.codec.build(accelerator)
+        self.codec = trainable_codec(config.codec, accelerator)
         self.decoder = build_decoder(config.multirealism, self.codec).train()
         self.gan = GanSteps(config.multirealism, perceptual_fn(config.multirealism))
 
