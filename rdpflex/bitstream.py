@@ -131,22 +131,16 @@ def _check_stem(stem: object, where: str) -> bytes:
     except UnicodeEncodeError:
         raise BitstreamError(f"{where}: stem {stem!r} is not encodable as UTF-8") from None
     if not 1 <= len(raw) <= MAX_STEM_BYTES:
-        raise BitstreamError(
-            f"{where}: stem is {len(raw)} UTF-8 bytes, must be 1..{MAX_STEM_BYTES}"
-        )
+        raise BitstreamError(f"{where}: stem is {len(raw)} UTF-8 bytes, must be 1..{MAX_STEM_BYTES}")
     if stem in (".", ".."):
         raise BitstreamError(f"{where}: stem {stem!r} is not a usable file name")
     bad = [c for c in stem if c in "/\\" or ord(c) < 0x20 or ord(c) == 0x7F]
     if bad:
-        raise BitstreamError(
-            f"{where}: stem {stem!r} contains {bad[0]!r} (no '/', '\\', NUL or control characters)"
-        )
+        raise BitstreamError(f"{where}: stem {stem!r} contains {bad[0]!r} (no '/', '\\', NUL or control characters)")
     return raw
 
 
-def _check_geometry(
-    size: tuple[int, int], padded: tuple[int, int], latent: tuple[int, int, int], where: str
-) -> None:
+def _check_geometry(size: tuple[int, int], padded: tuple[int, int], latent: tuple[int, int, int], where: str) -> None:
     (H, W), (Hp, Wp), (C, h, w) = size, padded, latent
     for name, value, hi in (
         ("H", H, MAX_SIDE), ("W", W, MAX_SIDE), ("Hp", Hp, MAX_SIDE), ("Wp", Wp, MAX_SIDE),
@@ -170,9 +164,7 @@ def _ints(value: object, n: int, name: str, where: str) -> tuple[int, ...]:
 
 def _check_fingerprint(fp: object) -> bytes:
     if not (isinstance(fp, str) and len(fp) == 64 and set(fp) <= _HEX):
-        raise BitstreamError(
-            f"fingerprint must be 64 lowercase hex characters (a sha256 hexdigest), got {fp!r}"
-        )
+        raise BitstreamError(f"fingerprint must be 64 lowercase hex characters (a sha256 hexdigest), got {fp!r}")
     return bytes.fromhex(fp)
 
 
@@ -260,7 +252,9 @@ def dumps(rdp: RdpFile) -> bytes:
     return b"".join(parts)
 
 
-def _checked_image(im: object, i: int, version: int) -> tuple[str, bytes, tuple[int, ...], tuple[int, ...], list[bytes], int | None]:
+def _checked_image(
+    im: object, i: int, version: int
+) -> tuple[str, bytes, tuple[int, ...], tuple[int, ...], list[bytes], int | None]:
     """Validate one image for writing: ``(where, stem bytes, (H, W, Hp, Wp), (C, h, w), streams as bytes, symbols_crc)``."""
     where = f"image {i}"
     if not isinstance(im, EncodedImage):
@@ -281,7 +275,14 @@ def _checked_image(im: object, i: int, version: int) -> tuple[str, bytes, tuple[
             raise BitstreamError(f"{where} stream {j}: file would exceed {MAX_FILE_BYTES} B")
     if version != 1 and (not isinstance(im.symbols_crc, int) or not 0 <= im.symbols_crc < 1 << 32):
         raise BitstreamError(f"{where}: symbols_crc must be a 32-bit unsigned int, got {im.symbols_crc!r}")
-    return where, stem, (*size, *padded), latent, [s if isinstance(s, bytes) else bytes(s) for s in streams], im.symbols_crc
+    return (
+        where,
+        stem,
+        (*size, *padded),
+        latent,
+        [s if isinstance(s, bytes) else bytes(s) for s in streams],
+        im.symbols_crc,
+    )
 
 
 def write_rdp(path: str | os.PathLike[str], rdp: RdpFile) -> int:
@@ -411,14 +412,17 @@ def loads(data: bytes | bytearray | memoryview) -> RdpFile:
     min_record = {1: _RECORD_MIN_BYTES_V1, 2: RECORD_MIN_BYTES, 3: _RECORD_MIN_BYTES_V3 + (shared or (0,))[0]}[version]
     if count > r.left() // min_record:  # each record is at least min_record bytes long
         raise BitstreamError(
-            f"truncated file: {count} images need at least {count * min_record} bytes, "
-            f"{r.left()} left"
+            f"truncated file: {count} images need at least {count * min_record} bytes, {r.left()} left"
         )
     images = [_read_image(r, i, version, shared) for i in range(1, count + 1)]
     if r.left():
         raise BitstreamError(f"{r.left()} trailing bytes after the last image")
     return RdpFile(
-        fingerprint=fp.hex(), images=images, arch=arch_raw.decode("ascii"), exact=bool(flags & FLAG_EXACT), version=version
+        fingerprint=fp.hex(),
+        images=images,
+        arch=arch_raw.decode("ascii"),
+        exact=bool(flags & FLAG_EXACT),
+        version=version,
     )
 
 
@@ -473,9 +477,7 @@ def read_rdp(path: str | os.PathLike[str]) -> RdpFile:
             if not stat.S_ISREG(st.st_mode):
                 raise BitstreamError(f"cannot read {p}: not a regular file")
             if st.st_size > MAX_FILE_BYTES:
-                raise BitstreamError(
-                    f"cannot read {p}: {st.st_size} bytes, larger than the {MAX_FILE_BYTES} limit"
-                )
+                raise BitstreamError(f"cannot read {p}: {st.st_size} bytes, larger than the {MAX_FILE_BYTES} limit")
             data = f.read(MAX_FILE_BYTES + 1)  # loads() re-checks the size if the file grew
     except OSError as e:
         raise BitstreamError(f"cannot read {p}: {e.strerror or e}") from None

@@ -25,8 +25,9 @@ This module also holds what describes decode-time options: :class:`NoOptions`,
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -89,10 +90,15 @@ class DecoderCard:
     @classmethod
     def of(cls, decoder_cls: type) -> "DecoderCard":
         """The card of a decoder class registered directly."""
-        return cls(name=decoder_cls.name, description=getattr(decoder_cls, "description", ""),
-                   implementation=f"{decoder_cls.__module__}:{decoder_cls.__qualname__}",
-                   Options=decoder_cls.Options, capabilities=capabilities(decoder_cls),
-                   sweep=dict(getattr(decoder_cls, "sweep", None) or {}), cls=decoder_cls)
+        return cls(
+            name=decoder_cls.name,
+            description=getattr(decoder_cls, "description", ""),
+            implementation=f"{decoder_cls.__module__}:{decoder_cls.__qualname__}",
+            Options=decoder_cls.Options,
+            capabilities=capabilities(decoder_cls),
+            sweep=dict(getattr(decoder_cls, "sweep", None) or {}),
+            cls=decoder_cls,
+        )
 
     def load(self) -> type:
         """The decoder class (imports the implementation); refuses one that contradicts this card."""
@@ -101,7 +107,9 @@ class DecoderCard:
         decoder_cls = import_target(self.implementation, f"decoder {self.name!r}")
         problems = card_mismatches(self, decoder_cls)
         if problems:
-            raise RdpflexError(f"decoder {self.name!r}: card and class {self.implementation} disagree: {'; '.join(problems)}")
+            raise RdpflexError(
+                f"decoder {self.name!r}: card and class {self.implementation} disagree: {'; '.join(problems)}"
+            )
         return decoder_cls
 
 
@@ -136,9 +144,14 @@ class StageCard:
 
     @classmethod
     def of(cls, stage_cls: type) -> "StageCard":
-        return cls(name=stage_cls.name, description=getattr(stage_cls, "description", ""),
-                   implementation=f"{stage_cls.__module__}:{stage_cls.__qualname__}", Config=stage_cls.Config,
-                   check_recipe=getattr(stage_cls, "check_recipe", None), cls=stage_cls)
+        return cls(
+            name=stage_cls.name,
+            description=getattr(stage_cls, "description", ""),
+            implementation=f"{stage_cls.__module__}:{stage_cls.__qualname__}",
+            Config=stage_cls.Config,
+            check_recipe=getattr(stage_cls, "check_recipe", None),
+            cls=stage_cls,
+        )
 
     def load(self) -> type:
         if self.cls is not None:
@@ -165,8 +178,13 @@ class TrainerCard:
 
     @classmethod
     def of(cls, trainer_cls: type) -> "TrainerCard":
-        return cls(family=trainer_cls.family, implementation=f"{trainer_cls.__module__}:{trainer_cls.__qualname__}",
-                   Config=trainer_cls.Config, description=getattr(trainer_cls, "description", ""), cls=trainer_cls)
+        return cls(
+            family=trainer_cls.family,
+            implementation=f"{trainer_cls.__module__}:{trainer_cls.__qualname__}",
+            Config=trainer_cls.Config,
+            description=getattr(trainer_cls, "description", ""),
+            cls=trainer_cls,
+        )
 
     def load(self) -> type:
         if self.cls is not None:
@@ -193,17 +211,27 @@ class CodecCard:
         import inspect
 
         params = inspect.signature(codec_cls.__init__).parameters
-        names = None if any(p.kind is p.VAR_KEYWORD for p in params.values()) else tuple(n for n in params if n != "self")
-        return cls(codec_cls.arch, names, int(getattr(codec_cls, "downsample", 1)), f"{codec_cls.__module__}:{codec_cls.__qualname__}")
+        names = (
+            None if any(p.kind is p.VAR_KEYWORD for p in params.values()) else tuple(n for n in params if n != "self")
+        )
+        return cls(
+            codec_cls.arch,
+            names,
+            int(getattr(codec_cls, "downsample", 1)),
+            f"{codec_cls.__module__}:{codec_cls.__qualname__}",
+        )
 
 
 #: rdpflex's own codec architectures (rdpflex.codecs.BUILTIN_CODECS), described without importing compressai;
 #: a test keeps this table equal to ``CodecCard.of`` of each class
-BUILTIN_CODEC_CARDS = {c.arch: c for c in (
-    CodecCard("msh", ("N", "M"), 64, "rdpflex.codecs.hyperprior:MeanScaleHyperprior"),
-    CodecCard("elic", ("N", "M", "slices", "blocks", "hidden"), 64, "rdpflex.codecs.elic:ElicCharm"),
-    CodecCard("compressai", ("zoo_arch", "N", "M", "net"), 64, "rdpflex.codecs.compressai_zoo:CompressAIZooCodec"),
-)}
+BUILTIN_CODEC_CARDS = {
+    c.arch: c
+    for c in (
+        CodecCard("msh", ("N", "M"), 64, "rdpflex.codecs.hyperprior:MeanScaleHyperprior"),
+        CodecCard("elic", ("N", "M", "slices", "blocks", "hidden"), 64, "rdpflex.codecs.elic:ElicCharm"),
+        CodecCard("compressai", ("zoo_arch", "N", "M", "net"), 64, "rdpflex.codecs.compressai_zoo:CompressAIZooCodec"),
+    )
+}
 
 
 # -- decode-time options -----------------------------------------------------------------------------
@@ -225,7 +253,10 @@ def parse_options(decoder: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
     try:
         return decoder.Options(**raw)
     except ValidationError as exc:
-        allowed = ", ".join(option_range(k, v) for k, v in decoder.Options.model_json_schema().get("properties", {}).items()) or "none"
+        allowed = (
+            ", ".join(option_range(k, v) for k, v in decoder.Options.model_json_schema().get("properties", {}).items())
+            or "none"
+        )
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
         raise OptionsError(f"invalid options for decoder {decoder.name!r}: {problems} (options: {allowed})") from None
 
@@ -238,7 +269,9 @@ def option_range(name: str, prop: dict[str, Any]) -> str:
         if lo is not None or hi is not None:
             lo_op = "<" if "exclusiveMinimum" in branch else "<="
             hi_op = "<" if "exclusiveMaximum" in branch else "<="
-            return (f"{lo:g} {lo_op} " if lo is not None else "") + name + (f" {hi_op} {hi:g}" if hi is not None else "")
+            return (
+                (f"{lo:g} {lo_op} " if lo is not None else "") + name + (f" {hi_op} {hi:g}" if hi is not None else "")
+            )
     if "enum" in prop:
         return f"{name} in {{{', '.join(map(str, prop['enum']))}}}"
     return name
@@ -260,6 +293,19 @@ def describe(decoder: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["NoOptions", "Capabilities", "CAPABILITY_FLAGS", "capabilities", "DecoderCard", "StageCard", "TrainerCard",
-           "CodecCard", "BUILTIN_CODEC_CARDS",
-           "card_mismatches", "parse_options", "describe", "option_range", "import_target"]
+__all__ = [
+    "NoOptions",
+    "Capabilities",
+    "CAPABILITY_FLAGS",
+    "capabilities",
+    "DecoderCard",
+    "StageCard",
+    "TrainerCard",
+    "CodecCard",
+    "BUILTIN_CODEC_CARDS",
+    "card_mismatches",
+    "parse_options",
+    "describe",
+    "option_range",
+    "import_target",
+]

@@ -35,11 +35,23 @@ def load_system(system_dir: Path | None, device: str = "cpu") -> Any:
 #: commands defined next to the code they drive: ``name: ("module:attribute", short help)``. The module is
 #: imported only when the command runs; ``--help`` prints the short help (tests keep it equal to the command's).
 LAZY_COMMANDS = {
-    "train": ("rdpflex.train.commands:train_command", "Train from RECIPE (a YAML file or a shipped recipe name such as quick/codec)."),
+    "train": (
+        "rdpflex.train.commands:train_command",
+        "Train from RECIPE (a YAML file or a shipped recipe name such as quick/codec).",
+    ),
     "recipes": ("rdpflex.train.commands:recipes_group", "Shipped training recipes: list, show, validate, schema."),
-    "compare": ("rdpflex.evaluation.commands:compare_command", "Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics."),
-    "demo": ("rdpflex.evaluation.commands:demo_command", "The embedded demo: the held-out sample photographs, the default system, every decoder family along its main knob, JPEG/WebP baselines, metrics auto."),
-    "bench": ("rdpflex.bench.commands:bench_group", "Measure speed and size against peers: codec, decoders, train (all three without a subcommand)."),
+    "compare": (
+        "rdpflex.evaluation.commands:compare_command",
+        "Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics.",
+    ),
+    "demo": (
+        "rdpflex.evaluation.commands:demo_command",
+        "The embedded demo: the held-out sample photographs, the default system, every decoder family along its main knob, JPEG/WebP baselines, metrics auto.",
+    ),
+    "bench": (
+        "rdpflex.bench.commands:bench_group",
+        "Measure speed and size against peers: codec, decoders, train (all three without a subcommand).",
+    ),
 }
 
 
@@ -86,8 +98,9 @@ def load_command(name: str) -> click.Command:
     try:
         command = getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise RuntimeError(f"built-in command {name!r} cannot be loaded from {module}:{attr}: "
-                           f"{exc.__class__.__name__}: {exc}") from exc
+        raise RuntimeError(
+            f"built-in command {name!r} cannot be loaded from {module}:{attr}: {exc.__class__.__name__}: {exc}"
+        ) from exc
     if not isinstance(command, click.Command):
         raise RuntimeError(f"built-in command {name!r}: {module}:{attr} is not a click command")
     return command
@@ -107,13 +120,31 @@ def cli(debug: bool) -> None:
 @system_option
 @device_option
 @click.option("--json", "as_json", is_flag=True, help="Print the per-image report as JSON.")
-@click.option("--estimate/--no-estimate", default=True, show_default=True, help="Also report the model's own rate estimate (one more entropy-model pass).")
 @click.option(
-    "--entropy", "entropy_path", type=click.Choice(["exact", "float"]), default="exact", show_default=True,
-    help="Entropy parameters: exact (fixed-point, decodes identically on any machine) or float (CompressAI's own path: "
-         "byte-identical strings to a zoo model's compress(), may not decode on another machine; " "mismatches are detected).",
+    "--estimate/--no-estimate",
+    default=True,
+    show_default=True,
+    help="Also report the model's own rate estimate (one more entropy-model pass).",
 )
-def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, device: str, as_json: bool, estimate: bool, entropy_path: str) -> None:
+@click.option(
+    "--entropy",
+    "entropy_path",
+    type=click.Choice(["exact", "float"]),
+    default="exact",
+    show_default=True,
+    help="Entropy parameters: exact (fixed-point, decodes identically on any machine) or float (CompressAI's own path: "
+    "byte-identical strings to a zoo model's compress(), may not decode on another machine; "
+    "mismatches are detected).",
+)
+def compress(
+    images: tuple[Path, ...],
+    output: Path,
+    system_dir: Path | None,
+    device: str,
+    as_json: bool,
+    estimate: bool,
+    entropy_path: str,
+) -> None:
     """Encode IMAGE... into one .rdp file (bpp from the file's bytes)."""
     # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from tqdm import tqdm
@@ -127,19 +158,32 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
     nbytes = write_rdp(output, enc.rdp)
     pixels = sum(h * w for h, w in (im.image_size for im in enc.rdp.images))
     rows = [
-        {"stem": im.stem, "height": im.image_size[0], "width": im.image_size[1],
-         "payload_bytes": sum(map(len, im.streams)),
-         "bpp_payload": 8 * sum(map(len, im.streams)) / (im.image_size[0] * im.image_size[1]),
-         "bpp_estimated": b / (im.image_size[0] * im.image_size[1]) if estimate else None}
+        {
+            "stem": im.stem,
+            "height": im.image_size[0],
+            "width": im.image_size[1],
+            "payload_bytes": sum(map(len, im.streams)),
+            "bpp_payload": 8 * sum(map(len, im.streams)) / (im.image_size[0] * im.image_size[1]),
+            "bpp_estimated": b / (im.image_size[0] * im.image_size[1]) if estimate else None,
+        }
         for im, b in zip(enc.rdp.images, enc.estimated_bits)
     ]
-    summary = {"file": str(output), "bytes": nbytes, "images": len(rows), "entropy": entropy_path, "bpp_file": 8 * nbytes / pixels,
-               "bpp_estimated": sum(enc.estimated_bits) / pixels if estimate else None, "per_image": rows}
+    summary = {
+        "file": str(output),
+        "bytes": nbytes,
+        "images": len(rows),
+        "entropy": entropy_path,
+        "bpp_file": 8 * nbytes / pixels,
+        "bpp_estimated": sum(enc.estimated_bits) / pixels if estimate else None,
+        "per_image": rows,
+    }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         est = f"; model estimate {summary['bpp_estimated']:.4f} bpp" if estimate else ""
-        click.echo(f"wrote {output}: {len(rows)} image(s), {nbytes} bytes, {summary['bpp_file']:.4f} bpp " f"(file bytes{est})")
+        click.echo(
+            f"wrote {output}: {len(rows)} image(s), {nbytes} bytes, {summary['bpp_file']:.4f} bpp (file bytes{est})"
+        )
 
 
 @cli.command()
@@ -151,10 +195,27 @@ def compress(images: tuple[Path, ...], output: Path, system_dir: Path | None, de
 @click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i).")
 @device_option
 @click.option("--batch-size", default=4, show_default=True, help="Same-size images decoded together (memory bound).")
-@click.option("--tile", default=0, show_default=True, help="Decode in overlapping tiles of this many pixels (0: whole images; tiling decoders only).")
-@click.option("--tile-overlap", default=32, show_default=True, help="Pixels shared by neighbouring tiles (with --tile).")
-def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, settings: tuple[str, ...], seed: int, device: str,
-               batch_size: int, tile: int, tile_overlap: int) -> None:
+@click.option(
+    "--tile",
+    default=0,
+    show_default=True,
+    help="Decode in overlapping tiles of this many pixels (0: whole images; tiling decoders only).",
+)
+@click.option(
+    "--tile-overlap", default=32, show_default=True, help="Pixels shared by neighbouring tiles (with --tile)."
+)
+def decompress(
+    file: Path,
+    output: Path,
+    system_dir: Path | None,
+    decoder: str,
+    settings: tuple[str, ...],
+    seed: int,
+    device: str,
+    batch_size: int,
+    tile: int,
+    tile_overlap: int,
+) -> None:
     """Decode FILE.rdp with any registered decoder into DIR/<stem>.png."""
     # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from tqdm import tqdm
@@ -177,11 +238,17 @@ def decompress(file: Path, output: Path, system_dir: Path | None, decoder: str, 
     if len(set(stems)) != len(stems):
         raise RdpflexError(f"{file} holds two images with the same stem; their PNGs would overwrite each other")
     if rdp.version == 1:
-        click.echo(f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding " "mismatch cannot be detected", err=True)
+        click.echo(
+            f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding "
+            "mismatch cannot be detected",
+            err=True,
+        )
     lats = list(latents(rdp, system, str(file)))  # every latent entropy-decoded and checked before anything is written
     written = []
     with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
-        for stem, img in decode_latents(lats, system, decoder, options, seed, batch_size, tile_spec(system, tile, tile_overlap)):
+        for stem, img in decode_latents(
+            lats, system, decoder, options, seed, batch_size, tile_spec(system, tile, tile_overlap)
+        ):
             written.append(save_png(img, output / f"{stem}.png"))
             bar.update()
     click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")
@@ -199,10 +266,30 @@ def tile_spec(system, tile: int, overlap: int):
 @click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @system_option
 @click.option("--encode-threads", default=2, show_default=True, help="Thread count of the encoding process.")
-@click.option("--threads", "decode_threads", default="1,2,4", show_default=True, help="Comma-separated thread counts of the decoding processes.")
-@click.option("--entropy", "entropy_path", type=click.Choice(["exact", "float"]), default="exact", show_default=True, help="Entropy path to encode with.")
+@click.option(
+    "--threads",
+    "decode_threads",
+    default="1,2,4",
+    show_default=True,
+    help="Comma-separated thread counts of the decoding processes.",
+)
+@click.option(
+    "--entropy",
+    "entropy_path",
+    type=click.Choice(["exact", "float"]),
+    default="exact",
+    show_default=True,
+    help="Entropy path to encode with.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
-def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_threads: int, decode_threads: str, entropy_path: str, as_json: bool) -> None:
+def determinism(
+    images: tuple[Path, ...],
+    system_dir: Path | None,
+    encode_threads: int,
+    decode_threads: str,
+    entropy_path: str,
+    as_json: bool,
+) -> None:
     """Encode IMAGE... in one process, decode in others with other thread counts; compare latents and pixels."""
     # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from rdpflex.determinism import as_json as to_json
@@ -217,8 +304,12 @@ def determinism(images: tuple[Path, ...], system_dir: Path | None, encode_thread
     outcomes = run_check(list(images), system_dir, encode_threads, counts, exact=entropy_path == "exact")
     click.echo(to_json(outcomes) if as_json else table(outcomes))
     bad = sum(not o.latent_identical for o in outcomes)
-    click.echo(f"{entropy_path} entropy path: {len(outcomes) - bad}/{len(outcomes)} decodes reproduced " "the encoder's latent, "
-               f"{sum(o.mismatch_detected for o in outcomes)} mismatches detected", err=True)
+    click.echo(
+        f"{entropy_path} entropy path: {len(outcomes) - bad}/{len(outcomes)} decodes reproduced "
+        "the encoder's latent, "
+        f"{sum(o.mismatch_detected for o in outcomes)} mismatches detected",
+        err=True,
+    )
 
 
 @cli.command()
@@ -247,7 +338,9 @@ def decoders(as_json: bool) -> None:
 @cli.command("import-compressai")
 @click.argument("arch")
 @click.option("--quality", "-q", required=True, type=int, help="Zoo quality index.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None, help="Local CompressAI checkpoint / state dict.")
+@click.option(
+    "--checkpoint", type=click.Path(path_type=Path), default=None, help="Local CompressAI checkpoint / state dict."
+)
 @click.option("--metric", default="mse", show_default=True, type=click.Choice(["mse", "ms-ssim"]))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="System directory to write.")
 def import_compressai(arch: str, quality: int, checkpoint: Path | None, metric: str, output: Path) -> None:
@@ -275,7 +368,11 @@ def plugins_command(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        origin = "built in" if r["builtin"] else f"{r['distribution'] or 'RDPFLEX_PLUGIN_MODULES'} {r['version'] or ''}".rstrip()
+        origin = (
+            "built in"
+            if r["builtin"]
+            else f"{r['distribution'] or 'RDPFLEX_PLUGIN_MODULES'} {r['version'] or ''}".rstrip()
+        )
         state = "  (blocked)" if r["blocked"] else (f"  (failed to load: {r['error']})" if r.get("error") else "")
         click.echo(f"{r['name']:<22} {r['module']:<40} {origin}{state}")
         for hook in r["hooks"]:
@@ -311,7 +408,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # last resort: one line, traceback only with --debug
         if debug:
             raise
-        click.echo(f"internal error: {exc.__class__.__name__}: " f"{str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)", err=True)
+        click.echo(
+            f"internal error: {exc.__class__.__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''} (rerun with --debug)",
+            err=True,
+        )
         sys.exit(1)
 
 

@@ -17,10 +17,15 @@ F = TypeVar("F", bound=Callable[..., object])
 
 def system_option(f: F) -> F:
     return click.option(
-        "--system", "system_dir", type=click.Path(path_type=Path), default=None,
+        "--system",
+        "system_dir",
+        type=click.Path(path_type=Path),
+        default=None,
         help="System directory (default: $RDPFLEX_SYSTEM or the bundled demo system).",
     )(f)
 
 
 def device_option(f: F) -> F:
-    return click.option("--device", default="cpu", show_default=True, help="torch device for the networks (cpu, cuda, cuda:1...).")(f)
+    return click.option(
+        "--device", default="cpu", show_default=True, help="torch device for the networks (cpu, cuda, cuda:1...)."
+    )(f)

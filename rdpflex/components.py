@@ -33,7 +33,11 @@ T = TypeVar("T")
 def pickle_files(folder: Path) -> list[Path]:
     """Every pickle-format file below ``folder`` (what :func:`load_component` will not touch)."""
     folder = Path(folder)
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES) if folder.is_dir() else []
+    return (
+        sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+        if folder.is_dir()
+        else []
+    )
 
 
 def warn_pickles(folder: Path) -> None:
@@ -56,7 +60,9 @@ def load_component(cls: type[T], folder: Path, name: str, **kwargs: Any) -> T:
         raise RdpflexError(f"{path} is incomplete: config.json is missing (component {name!r})")
     if not any(p.suffix == SAFETENSORS_SUFFIX for p in path.iterdir()):
         found = ", ".join(p.name for p in pickle_files(path)) or "nothing"
-        raise RdpflexError(f"{path} has no .safetensors weights (found: {found}); rdpflex loads safetensors only, " "never a pickle")
+        raise RdpflexError(
+            f"{path} has no .safetensors weights (found: {found}); rdpflex loads safetensors only, never a pickle"
+        )
     try:
         return cls.from_pretrained(str(path), use_safetensors=True, **kwargs)  # type: ignore[attr-defined]
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:

@@ -107,21 +107,29 @@ class DecoderBase:
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         raise NotImplementedError
 
-    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
-                     generators: Sequence[torch.Generator]) -> Tensor:
+    def decode_batch(
+        self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
+    ) -> Tensor:
         """(B, 3, Hp, Wp) from B latents of one padded size; default: one :meth:`decode` per latent."""
         return torch.cat([self.decode(lat, codec, options, g) for lat, g in zip(latents, generators)])
 
-    def decode_tiled(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator,
-                     tile: "TileSpec") -> Tensor:
+    def decode_tiled(
+        self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: "TileSpec"
+    ) -> Tensor:
         """One latent decoded tile by tile (bounded memory), seams blended (:func:`rdpflex.tiling.decode_in_tiles`)."""
         from rdpflex.tiling import decode_in_tiles
 
         return decode_in_tiles(lambda sub: self.decode(sub, codec, options, generator), latent, codec, tile)
 
 
-def decode_batch(decoder: Any, latents: Sequence[Latent], codec: Codec, options: BaseModel,
-                 generators: Sequence[torch.Generator], tile: "TileSpec | None" = None) -> Tensor:
+def decode_batch(
+    decoder: Any,
+    latents: Sequence[Latent],
+    codec: Codec,
+    options: BaseModel,
+    generators: Sequence[torch.Generator],
+    tile: "TileSpec | None" = None,
+) -> Tensor:
     """Decode same-size latents with any decoder (base class or bare protocol) under the right grad mode.
 
     Inference mode by default; autograd enabled for a family that declares ``needs_grad``. With
@@ -148,5 +156,14 @@ def decode_batch(decoder: Any, latents: Sequence[Latent], codec: Codec, options:
     return out.detach().float().clamp(0, 1).clone()
 
 
-__all__ = ["Decoder", "DecoderBase", "decode_batch", "NoOptions", "Capabilities", "CAPABILITY_FLAGS", "capabilities",
-           "describe", "parse_options"]
+__all__ = [
+    "Decoder",
+    "DecoderBase",
+    "decode_batch",
+    "NoOptions",
+    "Capabilities",
+    "CAPABILITY_FLAGS",
+    "capabilities",
+    "describe",
+    "parse_options",
+]

@@ -19,14 +19,14 @@ import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
 import torch
-from safetensors.torch import save_file
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from rdpflex.bitstream import read_rdp, write_rdp
+from rdpflex.errors import EntropyMismatchError
 from rdpflex.pipeline import compress_images
 from rdpflex.system import System
-from rdpflex.errors import EntropyMismatchError
 
 __all__ = ["Outcome", "run_check", "main"]
 
@@ -56,7 +56,9 @@ def _worker(argv: list[str]) -> None:
     threads = [int(t) for t in os.environ["RDPFLEX_THREADS"].split(",")]
     if mode == "encode":
         torch.set_num_threads(threads[0])
-        enc = compress_images([Path(p) for p in images], system, estimate=False, exact=os.environ["RDPFLEX_EXACT"] == "1")
+        enc = compress_images(
+            [Path(p) for p in images], system, estimate=False, exact=os.environ["RDPFLEX_EXACT"] == "1"
+        )
         write_rdp(rdp_path, enc.rdp)
         threads = threads[:1]
     rdp = read_rdp(rdp_path)
@@ -85,8 +87,13 @@ def _decode_all(codec, rdp, out: Path) -> None:
 
 def _spawn(args: list[str], threads: list[int], exact: bool) -> None:
     n = str(max(threads))
-    env = dict(os.environ, OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, RDPFLEX_THREADS=",".join(map(str, threads)),
-               RDPFLEX_EXACT="1" if exact else "0")
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS=n,
+        MKL_NUM_THREADS=n,
+        RDPFLEX_THREADS=",".join(map(str, threads)),
+        RDPFLEX_EXACT="1" if exact else "0",
+    )
     proc = subprocess.run([sys.executable, "-m", "rdpflex.determinism", *args], env=env, capture_output=True, text=True)
     if proc.returncode:
         last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode
@@ -110,33 +117,54 @@ def run_check(
         _spawn(["decode", sysarg, str(rdp), str(dec_root)], decode_threads, exact)
         for n in decode_threads:
             dec_dir = dec_root / str(n)
-            got, failed = load_file(str(dec_dir / "latents.safetensors")), json.loads((dec_dir / "failed.json").read_text())
+            got, failed = (
+                load_file(str(dec_dir / "latents.safetensors")),
+                json.loads((dec_dir / "failed.json").read_text()),
+            )
             for stem in stems:
                 if stem in failed:
-                    outcomes.append(Outcome(stem, encode_threads, n, False, True, float("nan"), float("nan"), float("nan")))
+                    outcomes.append(
+                        Outcome(stem, encode_threads, n, False, True, float("nan"), float("nan"), float("nan"))
+                    )
                     continue
                 a, b = got[f"{stem}/x_hat"], ref[f"{stem}/x_hat"]
                 diff = (a - b).abs()
-                outcomes.append(Outcome(
-                    stem, encode_threads, n, bool((got[f"{stem}/y_hat"] == ref[f"{stem}/y_hat"]).all()), False,
-                    float(diff.max()), float(diff.mean()), float((a.round() != b.round()).float().mean()),
-                ))
+                outcomes.append(
+                    Outcome(
+                        stem,
+                        encode_threads,
+                        n,
+                        bool((got[f"{stem}/y_hat"] == ref[f"{stem}/y_hat"]).all()),
+                        False,
+                        float(diff.max()),
+                        float(diff.mean()),
+                        float((a.round() != b.round()).float().mean()),
+                    )
+                )
     return outcomes
 
 
 def table(outcomes: list[Outcome]) -> str:
     """A markdown table of outcomes."""
-    rows = ["| image | encode threads | decode threads | latent identical | mismatch detected | max " "/ mean abs pixel diff (0..255) | 8-bit values differing |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| image | encode threads | decode threads | latent identical | mismatch detected | max "
+        "/ mean abs pixel diff (0..255) | 8-bit values differing |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for o in outcomes:
-        rows.append(f"| {o.stem} | {o.encode_threads} | {o.decode_threads} | {'yes' if o.latent_identical else 'NO'} | "
-                    f"{'yes' if o.mismatch_detected else 'no'} | {o.max_abs_pixel_diff:.4g} / " f"{o.mean_abs_pixel_diff:.3g} | {o.png_values_differing:.2e} |")
+        rows.append(
+            f"| {o.stem} | {o.encode_threads} | {o.decode_threads} | {'yes' if o.latent_identical else 'NO'} | "
+            f"{'yes' if o.mismatch_detected else 'no'} | {o.max_abs_pixel_diff:.4g} / "
+            f"{o.mean_abs_pixel_diff:.3g} | {o.png_values_differing:.2e} |"
+        )
     return "\n".join(rows)
 
 
 def as_json(outcomes: list[Outcome]) -> str:
     """Outcomes as JSON (NaN, for an image that did not decode, as null)."""
-    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(o).items()} for o in outcomes]
+    rows = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in asdict(o).items()} for o in outcomes
+    ]
     return json.dumps(rows, indent=2)
 
 

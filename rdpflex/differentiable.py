@@ -70,7 +70,9 @@ def quantization_grid(codec: Any, latent: Latent) -> QuantizationGrid:
     """The file's quantisation grid of one latent, from its side-information stream (``latent.streams``)."""
     lc = codec.latent_codec
     if not latent.streams:
-        raise RdpflexError(f"latent {latent.stem!r} carries no streams: decode it from a file (rdpflex.pipeline.latents)")
+        raise RdpflexError(
+            f"latent {latent.stem!r} carries no streams: decode it from a file (rdpflex.pipeline.latents)"
+        )
     if not isinstance(lc, HyperpriorLatentCodec):
         raise RdpflexError(f"codec {codec.arch!r}: no differentiable path for entropy model {type(lc).__name__}")
     shape = codec.decompress_shape(tuple(latent.padded_size))

@@ -11,7 +11,7 @@ docs/plugins/hooks.md is the reference of these hooks; a test keeps it in step w
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

@@ -49,7 +49,9 @@ def to_rgb(img: Image.Image, name: str = "image", quiet: bool = False) -> Image.
 
 def check_size(h: int, w: int, name: str = "image") -> None:
     if min(h, w) < MIN_SIDE or max(h, w) > MAX_SIDE:
-        raise ImageError(f"{name} is {w}x{h}; rdpflex codes images from {MIN_SIDE}x{MIN_SIDE} to " f"{MAX_SIDE}x{MAX_SIDE} pixels")
+        raise ImageError(
+            f"{name} is {w}x{h}; rdpflex codes images from {MIN_SIDE}x{MIN_SIDE} to {MAX_SIDE}x{MAX_SIDE} pixels"
+        )
     if h * w > max_pixels():
         raise ImageError(pixel_cap_message(name, h, w, max_pixels()))
 
@@ -61,7 +63,14 @@ def pil_to_tensor(img: Image.Image) -> Tensor:
 
 def from_uint8(a: np.ndarray, device: torch.device | str | None = None) -> Tensor:
     """HxWx3 uint8 array -> (1, 3, H, W) float in [0, 1] (``k / 255``, the inverse of :func:`to_uint8`)."""
-    return torch.from_numpy(np.array(a, dtype=np.uint8, copy=True)).to(device).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
+    return (
+        torch.from_numpy(np.array(a, dtype=np.uint8, copy=True))
+        .to(device)
+        .permute(2, 0, 1)
+        .unsqueeze(0)
+        .float()
+        .div_(255.0)
+    )
 
 
 def load_image(path: Path | str, quiet: bool = False) -> Tensor:

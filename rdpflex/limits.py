@@ -29,13 +29,19 @@ def max_pixels(override: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise RdpflexError(f"{ENV_MAX_PIXELS}={raw!r} is not an integer (pixels per image, default {DEFAULT_MAX_PIXELS})") from None
+        raise RdpflexError(
+            f"{ENV_MAX_PIXELS}={raw!r} is not an integer (pixels per image, default {DEFAULT_MAX_PIXELS})"
+        ) from None
     if value < 1:
-        raise RdpflexError(f"{ENV_MAX_PIXELS}={raw!r} must be a positive number of pixels (default {DEFAULT_MAX_PIXELS})")
+        raise RdpflexError(
+            f"{ENV_MAX_PIXELS}={raw!r} must be a positive number of pixels (default {DEFAULT_MAX_PIXELS})"
+        )
     return value
 
 
 def pixel_cap_message(what: str, h: int, w: int, cap: int) -> str:
     """One line naming the size, the cap and how to raise it."""
-    return (f"{what} is {w}x{h} = {h * w} pixels, above the limit of {cap} pixels per image "
-            f"(set {ENV_MAX_PIXELS} to raise it if you have the memory)")
+    return (
+        f"{what} is {w}x{h} = {h * w} pixels, above the limit of {cap} pixels per image "
+        f"(set {ENV_MAX_PIXELS} to raise it if you have the memory)"
+    )

@@ -41,7 +41,6 @@ from rdpflex.limits import pixel_cap_message
 from rdpflex.system import System
 from rdpflex.tiling import TileSpec, analyse
 
-
 SystemLike = System | str | Path | None
 
 
@@ -51,8 +50,9 @@ def as_system(system: SystemLike) -> System:
         return system
     if system is None or isinstance(system, (str, Path)):
         return System.load(system)
-    raise RdpflexError(f"system must be a rdpflex System, a system directory or None (the default system), "
-                       f"not {type(system).__name__}")
+    raise RdpflexError(
+        f"system must be a rdpflex System, a system directory or None (the default system), not {type(system).__name__}"
+    )
 
 
 def _as_rdp(rdp: RdpFile | str | Path) -> RdpFile:
@@ -124,7 +124,10 @@ def encode_image(
 
 
 def compress_images(
-    images: Iterable[Path | str | tuple[str, Tensor]], system: SystemLike = None, estimate: bool = True, exact: bool = True
+    images: Iterable[Path | str | tuple[str, Tensor]],
+    system: SystemLike = None,
+    estimate: bool = True,
+    exact: bool = True,
 ) -> Encoded:
     """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile` (``estimate``, ``exact``: see :func:`encode_image`)."""
     system = as_system(system)
@@ -150,7 +153,9 @@ def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None
         )
 
 
-def latents(rdp: RdpFile | str | Path, system: SystemLike = None, source: str = "file", max_pixels: int | None = None) -> Iterator[Latent]:
+def latents(
+    rdp: RdpFile | str | Path, system: SystemLike = None, source: str = "file", max_pixels: int | None = None
+) -> Iterator[Latent]:
     """Entropy-decode every image of a file into :class:`Latent`s, checked against the codec.
 
     Each image's decoded symbols are checked against the CRC the encoder recorded (format version
@@ -168,16 +173,29 @@ def latents(rdp: RdpFile | str | Path, system: SystemLike = None, source: str = 
             raise BitstreamError(pixel_cap_message(f"image {i} ({im.stem!r}) of {source}", *im.padded_size, cap))
     for i, im in enumerate(rdp.images):
         if len(im.streams) != codec.num_streams:
-            raise BitstreamError(f"image {i} ({im.stem!r}) has {len(im.streams)} streams; codec {codec.arch} writes {codec.num_streams}")
+            raise BitstreamError(
+                f"image {i} ({im.stem!r}) has {len(im.streams)} streams; codec {codec.arch} writes {codec.num_streams}"
+            )
         if tuple(im.padded_size) != codec.padded_size(im.image_size):
-            raise BitstreamError(f"image {i} ({im.stem!r}): padded size {im.padded_size} inconsistent with {im.image_size}")
+            raise BitstreamError(
+                f"image {i} ({im.stem!r}): padded size {im.padded_size} inconsistent with {im.image_size}"
+            )
         if tuple(im.latent_shape) != codec.latent_shape(im.padded_size):
-            raise BitstreamError(f"image {i} ({im.stem!r}): latent shape {im.latent_shape} does not fit codec {codec.arch}")
+            raise BitstreamError(
+                f"image {i} ({im.stem!r}): latent shape {im.latent_shape} does not fit codec {codec.arch}"
+            )
         try:
             y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
         except BitstreamError as exc:
             raise type(exc)(f"image {i} ({im.stem!r}): {exc}") from exc
-        yield Latent(y_hat, (im.image_size[0], im.image_size[1]), (im.padded_size[0], im.padded_size[1]), im.stem, tuple(im.streams), rdp.exact)
+        yield Latent(
+            y_hat,
+            (im.image_size[0], im.image_size[1]),
+            (im.padded_size[0], im.padded_size[1]),
+            im.stem,
+            tuple(im.streams),
+            rdp.exact,
+        )
 
 
 #: default images per decoder call, and the pixel budget that bounds a batch (memory)
@@ -185,8 +203,9 @@ DEFAULT_BATCH_SIZE = 4
 MAX_BATCH_PIXELS = 4 * 1024 * 1024
 
 
-def batches(indexed: Iterable[tuple[int, Latent]], batch_size: int = DEFAULT_BATCH_SIZE,
-            max_pixels: int = MAX_BATCH_PIXELS) -> Iterator[list[tuple[int, Latent]]]:
+def batches(
+    indexed: Iterable[tuple[int, Latent]], batch_size: int = DEFAULT_BATCH_SIZE, max_pixels: int = MAX_BATCH_PIXELS
+) -> Iterator[list[tuple[int, Latent]]]:
     """Group ``(index, latent)`` pairs into batches of one padded size: at most ``batch_size`` images and
     ``max_pixels`` padded pixels each (a single larger image still forms a batch of one)."""
     if batch_size < 1:
@@ -204,9 +223,13 @@ def batches(indexed: Iterable[tuple[int, Latent]], batch_size: int = DEFAULT_BAT
 
 def _resolve(decoder: str, system: System, options: BaseModel | dict | None) -> tuple[object, BaseModel]:
     if not isinstance(decoder, str):
-        raise RdpflexError(f"decoder must be a family name such as 'mse' (see `rdpflex decoders`), not {type(decoder).__name__}")
+        raise RdpflexError(
+            f"decoder must be a family name such as 'mse' (see `rdpflex decoders`), not {type(decoder).__name__}"
+        )
     if options is not None and not isinstance(options, (BaseModel, dict)):
-        raise RdpflexError(f"options must be a dict such as {{'beta': 1.28}} or the decoder's Options, not {type(options).__name__}")
+        raise RdpflexError(
+            f"options must be a dict such as {{'beta': 1.28}} or the decoder's Options, not {type(options).__name__}"
+        )
     dec = system.decoder(decoder)
     return dec, options if isinstance(options, BaseModel) else parse_options(dec, options or {})
 
@@ -217,8 +240,14 @@ def seed_of(options: BaseModel, seed: int) -> int:
     return int(own) if own is not None else seed
 
 
-def decode_group(group: list[tuple[int, Latent]], system: SystemLike, decoder: str = "mse",
-                 options: BaseModel | dict | None = None, seed: int = 0, tile: TileSpec | None = None) -> list[Tensor]:
+def decode_group(
+    group: list[tuple[int, Latent]],
+    system: SystemLike,
+    decoder: str = "mse",
+    options: BaseModel | dict | None = None,
+    seed: int = 0,
+    tile: TileSpec | None = None,
+) -> list[Tensor]:
     """Images (1, 3, H, W) in [0, 1], cropped, for a batch of same-size ``(index, latent)`` pairs.
 
     Image ``index`` is sampled with ``torch.Generator().manual_seed(seed + index)``: the same pixels
@@ -230,11 +259,15 @@ def decode_group(group: list[tuple[int, Latent]], system: SystemLike, decoder: s
     device = group[0][1].y_hat.device
     gens = [torch.Generator(device=device).manual_seed(base + i) for i, _ in group]
     x = decode_batch(dec, [lat for _, lat in group], system.codec, opts, gens, tile)
-    return [x[k: k + 1, :, : lat.image_size[0], : lat.image_size[1]] for k, (_, lat) in enumerate(group)]
+    return [x[k : k + 1, :, : lat.image_size[0], : lat.image_size[1]] for k, (_, lat) in enumerate(group)]
 
 
 def decode_latent(
-    latent: Latent, system: SystemLike, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
+    latent: Latent,
+    system: SystemLike,
+    decoder: str = "mse",
+    options: BaseModel | dict | None = None,
+    seed: int = 0,
     tile: TileSpec | None = None,
 ) -> Tensor:
     """One image (1, 3, H, W) in [0, 1], cropped to the original size (sampled with ``seed``)."""
@@ -242,8 +275,13 @@ def decode_latent(
 
 
 def decode_images(
-    rdp: RdpFile | str | Path, system: SystemLike = None, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE, tile: TileSpec | None = None,
+    rdp: RdpFile | str | Path,
+    system: SystemLike = None,
+    decoder: str = "mse",
+    options: BaseModel | dict | None = None,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    tile: TileSpec | None = None,
 ) -> Iterator[tuple[str, Tensor]]:
     """``(stem, image)`` for every image of the file, same-size images decoded in batches of up to
     ``batch_size`` (yielded batch by batch, so not necessarily in file order). Image ``i`` is sampled
@@ -260,8 +298,13 @@ def decode_images(
 
 
 def decode_latents(
-    lats: Sequence[Latent], system: SystemLike, decoder: str = "mse", options: BaseModel | dict | None = None, seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE, tile: TileSpec | None = None,
+    lats: Sequence[Latent],
+    system: SystemLike,
+    decoder: str = "mse",
+    options: BaseModel | dict | None = None,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    tile: TileSpec | None = None,
 ) -> Iterator[tuple[str, Tensor]]:
     """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses seed ``seed + i``."""
     system = as_system(system)
@@ -278,5 +321,3 @@ def save_images(images: Iterable[tuple[str, Tensor]], directory: str | Path) -> 
     if directory.exists() and not directory.is_dir():
         raise RdpflexError(f"{directory} exists and is not a directory")
     return [save_png(x, directory / f"{stem}.png") for stem, x in images]
-
-

@@ -114,7 +114,11 @@ def reset_plugins() -> None:
 
 
 # -- registries ------------------------------------------------------------------------------------
-_CARD_OF = {"register_decoders": DecoderCard, "register_stages": StageCard, "register_trainers": TrainerCard}
+_CARD_OF: dict[str, Any] = {
+    "register_decoders": DecoderCard,
+    "register_stages": StageCard,
+    "register_trainers": TrainerCard,
+}
 
 
 def _key(hook: str, obj: Any) -> str:
@@ -175,7 +179,9 @@ def get_decoders() -> dict[str, type]:
 def get_decoder_card(name: str) -> DecoderCard:
     cards = get_decoder_cards()
     if name not in cards:
-        raise UnknownPluginError(f"unknown decoder {name!r}; installed decoders: {', '.join(cards) or 'none'}{blocked_hint(name)}")
+        raise UnknownPluginError(
+            f"unknown decoder {name!r}; installed decoders: {', '.join(cards) or 'none'}{blocked_hint(name)}"
+        )
     return cards[name]
 
 
@@ -223,7 +229,7 @@ def _registered(plugin: Any, pm: pluggy.PluginManager) -> tuple[list[str], dict[
         got: list[str] = []
         for impl in caller.get_hookimpls():
             if impl.plugin is plugin:
-                impl.function(register=lambda obj, h=caller.name: got.append(_key(h, _as_card(h, obj))))
+                impl.function(register=lambda obj, h=caller.name: got.append(_key(h, _as_card(h, obj))))  # noqa: B023 (called now)
         names[caller.name] = sorted(got)
     return sorted(hooks), names
 
@@ -233,13 +239,22 @@ def list_plugins() -> list[dict[str, Any]]:
     each loaded plugin the hooks it implements and the names it registers (``error`` when it failed to load)."""
     pm = get_plugin_manager()
     rows = []
-    sources = [(ep.name, ep.value, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None, _is_own(ep))
-               for ep in entry_points(group=GROUP)]
+    sources = [
+        (ep.name, ep.value, ep.dist.name if ep.dist else None, ep.dist.version if ep.dist else None, _is_own(ep))
+        for ep in entry_points(group=GROUP)
+    ]
     sources += [(m, m, None, None, False) for m in sorted(_names("RDPFLEX_PLUGIN_MODULES") or ())]
     for name, module, dist, version, own in sources:
-        row: dict[str, Any] = {"name": name, "module": module, "distribution": dist, "version": version, "builtin": own,
-                               "blocked": _is_blocked(name) if dist is not None or own else name in blocked_names(),
-                               "hooks": [], "registers": {}}
+        row: dict[str, Any] = {
+            "name": name,
+            "module": module,
+            "distribution": dist,
+            "version": version,
+            "builtin": own,
+            "blocked": _is_blocked(name) if dist is not None or own else name in blocked_names(),
+            "hooks": [],
+            "registers": {},
+        }
         plugin = pm.get_plugin(name)
         if plugin is not None:
             try:

@@ -33,7 +33,9 @@ def make_accelerator(mixed_precision: str = "no", cpu: bool = False, settings: s
     """
     settings = settings or f"mixed_precision={mixed_precision}, cpu={cpu}"
     if mixed_precision not in MIXED_PRECISION:
-        raise RdpflexError(f"mixed precision {mixed_precision!r} is not supported; allowed: {', '.join(MIXED_PRECISION)}")
+        raise RdpflexError(
+            f"mixed precision {mixed_precision!r} is not supported; allowed: {', '.join(MIXED_PRECISION)}"
+        )
     if launched() and not cpu and not torch.cuda.is_available():
         cpu = True
     try:

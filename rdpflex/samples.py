@@ -12,14 +12,23 @@ Two sets, kept apart so that held-out numbers never come from a training photogr
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
 from rdpflex.errors import RdpflexError
 
 #: RGB photographs in the scikit-image wheel (``stereo_motorcycle`` gives its left view)
-COLOUR = ("astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "motorcycle", "retina", "rocket")
+COLOUR = (
+    "astronaut",
+    "chelsea",
+    "coffee",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "motorcycle",
+    "retina",
+    "rocket",
+)
 #: grey-level photographs and textures in the scikit-image wheel, read as RGB with equal channels
 GREY = ("camera", "coins", "moon", "brick", "grass", "gravel")
 #: colour photographs in other wheels rdpflex depends on
@@ -32,7 +41,7 @@ HELDOUT = ("astronaut", "coffee", "chelsea")
 TRAINING = tuple(n for n in NAMES if n not in HELDOUT)
 
 
-@lru_cache(maxsize=None)
+@cache
 def sample_array(name: str) -> np.ndarray:
     """One sample photograph as a read-only HxWx3 uint8 array."""
     if name not in NAMES:

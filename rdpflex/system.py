@@ -46,12 +46,19 @@ def check_device(device: torch.device | str) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
         raise RdpflexError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
-    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": getattr(torch.backends, "mps", None) is not None
-                 and torch.backends.mps.is_available()}
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available(),
+    }
     if not available.get(dev.type, True):
-        raise RdpflexError(f"device {str(device)!r} is not available on this machine (no {dev.type} GPU found by torch); use --device cpu")
+        raise RdpflexError(
+            f"device {str(device)!r} is not available on this machine (no {dev.type} GPU found by torch); use --device cpu"
+        )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise RdpflexError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0..)")
+        raise RdpflexError(
+            f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s) (cuda:0..)"
+        )
     return dev
 
 
@@ -108,7 +115,11 @@ class System:
         save_weights(root / "codec", codec_state(self.codec), {"arch": self.codec.arch, "config": self.codec.config})
         self.fingerprint = codec_fingerprint(self.codec)
         info = {k: v for k, v in self.info.items() if k not in ("fingerprint", "codec", "rdpflex_version")}
-        info |= {"rdpflex_version": __version__, "codec": {"arch": self.codec.arch, "config": self.codec.config}, "fingerprint": self.fingerprint}
+        info |= {
+            "rdpflex_version": __version__,
+            "codec": {"arch": self.codec.arch, "config": self.codec.config},
+            "fingerprint": self.fingerprint,
+        }
         write_json(root / SYSTEM_JSON, info)
         if self.root and self.root.resolve() != root.resolve() and (self.root / "decoders").is_dir():
             shutil.copytree(self.root / "decoders", root / "decoders", dirs_exist_ok=True)
@@ -157,7 +168,8 @@ class System:
             got = read_json(path / "config.json").get("codec_fingerprint")
             if caps.trained_on_codec and got != self.fingerprint:
                 raise FingerprintMismatchError(
-                    f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's " f"codec {self.fingerprint[:16]}"
+                    f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's "
+                    f"codec {self.fingerprint[:16]}"
                 )
         self._decoders[name] = cast(Any, cls).from_pretrained(path, self.codec)
         return self._decoders[name]

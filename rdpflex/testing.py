@@ -99,8 +99,10 @@ class DecoderConformance:
         """
         cls = get_decoder_class(self.decoder_name)
         if capabilities(cls).needs_weights:
-            raise NotImplementedError(f"{type(self).__name__}: decoder {self.decoder_name!r} needs weights; "
-                                      "override make_decoder(codec) to build a tiny one")
+            raise NotImplementedError(
+                f"{type(self).__name__}: decoder {self.decoder_name!r} needs weights; "
+                "override make_decoder(codec) to build a tiny one"
+            )
         return cls.from_pretrained(None, codec)
 
     # -- fixtures ------------------------------------------------------------------------------------
@@ -174,10 +176,14 @@ class DecoderConformance:
     def test_batch_equals_one_at_a_time(self, system: System, rdp_path: Path) -> None:
         lats = file_latents(system, rdp_path)
         assert len(lats) >= 2
-        together = dict(decode_latents(lats, system, self.decoder_name, dict(self.options), seed=5, batch_size=len(lats)))
+        together = dict(
+            decode_latents(lats, system, self.decoder_name, dict(self.options), seed=5, batch_size=len(lats))
+        )
         alone = dict(decode_latents(lats, system, self.decoder_name, dict(self.options), seed=5, batch_size=1))
         for k in together:
-            assert torch.allclose(together[k], alone[k], atol=self.atol), f"{k}: batched pixels differ from one-at-a-time"
+            assert torch.allclose(together[k], alone[k], atol=self.atol), (
+                f"{k}: batched pixels differ from one-at-a-time"
+            )
 
     def test_save_load_round_trip(self, system: System, rdp_path: Path, tmp_path: Path) -> None:
         rdp = read_rdp(rdp_path)

@@ -49,7 +49,8 @@ class TileSpec:
     def check(self, align: int) -> "TileSpec":
         if self.tile <= 0 or self.tile % align or self.overlap < 0 or self.overlap % align or self.overlap >= self.tile:
             raise OptionsError(
-                f"tile={self.tile}, overlap={self.overlap} not allowed: tile must be a positive multiple " f"of {align} px and "
+                f"tile={self.tile}, overlap={self.overlap} not allowed: tile must be a positive multiple "
+                f"of {align} px and "
                 f"overlap a multiple of {align} with 0 <= overlap < tile"
             )
         return self
@@ -65,7 +66,11 @@ def axis_windows(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def windows(height: int, width: int, spec: TileSpec) -> list[Window]:
-    return [(t, b, left, r) for t, b in axis_windows(height, spec.tile, spec.overlap) for left, r in axis_windows(width, spec.tile, spec.overlap)]
+    return [
+        (t, b, left, r)
+        for t, b in axis_windows(height, spec.tile, spec.overlap)
+        for left, r in axis_windows(width, spec.tile, spec.overlap)
+    ]
 
 
 def _ramp(n: int, start: int, end: int, length: int, overlap: int, device: torch.device) -> Tensor:
@@ -78,7 +83,7 @@ def _ramp(n: int, start: int, end: int, length: int, overlap: int, device: torch
     if start > 0:
         w[:k] = torch.minimum(w[:k], ramp[:k])
     if end < length:
-        w[n - k:] = torch.minimum(w[n - k:], ramp[:k].flip(0))
+        w[n - k :] = torch.minimum(w[n - k :], ramp[:k].flip(0))
     return w
 
 
@@ -92,7 +97,10 @@ def blend(fn: Callable[[Window], Tensor], height: int, width: int, spec: TileSpe
         if acc is None or wsum is None:
             acc = out.new_zeros(*out.shape[:2], height, width)
             wsum = out.new_zeros(1, 1, height, width)
-        w = _ramp(b - t, t, b, height, spec.overlap, out.device)[:, None] * _ramp(r - left, left, r, width, spec.overlap, out.device)[None, :]
+        w = (
+            _ramp(b - t, t, b, height, spec.overlap, out.device)[:, None]
+            * _ramp(r - left, left, r, width, spec.overlap, out.device)[None, :]
+        )
         w = w.to(out.dtype)
         acc[..., t:b, left:r] += out * w
         wsum[..., t:b, left:r] += w
@@ -103,7 +111,7 @@ def blend(fn: Callable[[Window], Tensor], height: int, width: int, spec: TileSpe
 def sub_latent(latent: Latent, win: Window, stride: int) -> Latent:
     """The crop of ``latent`` under an image window (aligned to ``stride``) as a latent of its own."""
     t, b, left, r = win
-    y = latent.y_hat[..., t // stride: b // stride, left // stride: r // stride]
+    y = latent.y_hat[..., t // stride : b // stride, left // stride : r // stride]
     return Latent(y.contiguous(), (b - t, r - left), (b - t, r - left), latent.stem)
 
 
@@ -146,8 +154,9 @@ def _spans(n: int, tile: int, margin: int) -> Iterator[tuple[int, int, int, int]
         yield start, end, max(0, start - margin), min(n, end + margin)
 
 
-def tiled(fn: Callable[[Tensor], Tensor], x: Tensor, in_unit: int, out_unit: int,
-          tile: int = TILE, margin: int = MARGIN) -> Tensor:
+def tiled(
+    fn: Callable[[Tensor], Tensor], x: Tensor, in_unit: int, out_unit: int, tile: int = TILE, margin: int = MARGIN
+) -> Tensor:
     """``fn(x)`` computed tile by tile. One grid unit is ``in_unit`` px of ``x`` and ``out_unit`` px of the output.
 
     Synthesis (latent -> image, stride s): ``in_unit=1, out_unit=s``; analysis: ``in_unit=s, out_unit=1``.
@@ -163,13 +172,17 @@ def tiled(fn: Callable[[Tensor], Tensor], x: Tensor, in_unit: int, out_unit: int
             piece = fn(x[..., i0 * a : i1 * a, j0 * a : j1 * a])
             if out is None:
                 out = piece.new_empty(*piece.shape[:-2], h * b, w * b)
-            out[..., r0 * b : r1 * b, c0 * b : c1 * b] = piece[..., (r0 - i0) * b : (r1 - i0) * b, (c0 - j0) * b : (c1 - j0) * b]
+            out[..., r0 * b : r1 * b, c0 * b : c1 * b] = piece[
+                ..., (r0 - i0) * b : (r1 - i0) * b, (c0 - j0) * b : (c1 - j0) * b
+            ]
             del piece
     assert out is not None
     return out
 
 
-def synthesize(fn: Callable[[Tensor], Tensor], y_hat: Tensor, stride: int, tile: int = TILE, margin: int = MARGIN) -> Tensor:
+def synthesize(
+    fn: Callable[[Tensor], Tensor], y_hat: Tensor, stride: int, tile: int = TILE, margin: int = MARGIN
+) -> Tensor:
     """An image from a latent (``fn`` = g_s or a generator), tiled on large latents."""
     return tiled(fn, y_hat, 1, stride, tile, margin)
 

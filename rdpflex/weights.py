@@ -63,8 +63,10 @@ def refuse_pickles(directory: Path) -> None:
     """One-line error if a weights folder holds a pickle file: rdpflex reads safetensors only, and says so."""
     found = sorted(p.name for p in Path(directory).rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
     if found:
-        raise RdpflexError(f"{directory} holds pickle file(s) {', '.join(found)}: rdpflex loads safetensors only "
-                           "(a pickle can run code); remove them or convert them with safetensors.torch.save_file")
+        raise RdpflexError(
+            f"{directory} holds pickle file(s) {', '.join(found)}: rdpflex loads safetensors only "
+            "(a pickle can run code); remove them or convert them with safetensors.torch.save_file"
+        )
 
 
 def load_weights(directory: Path) -> tuple[dict[str, Tensor], dict[str, Any]]:

@@ -20,7 +20,9 @@ def smooth_image(h: int, w: int, seed: int) -> np.ndarray:
     """A smooth random RGB image (more codec-like than white noise)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    img = np.stack([np.sin(6 * xx * rng.uniform(0.5, 2) + c) * np.cos(5 * yy * rng.uniform(0.5, 2) + c) for c in range(3)], -1)
+    img = np.stack(
+        [np.sin(6 * xx * rng.uniform(0.5, 2) + c) * np.cos(5 * yy * rng.uniform(0.5, 2) + c) for c in range(3)], -1
+    )
     return ((img * 0.5 + 0.5) * 255 + rng.normal(0, 4, img.shape)).clip(0, 255).astype(np.uint8)
 
 

@@ -36,12 +36,28 @@ def main(phase: str, side: int, folder: str) -> None:
         write_rdp(f"{folder}/probe.rdp", pipeline.compress_images([("probe", x)], system, estimate=False).rdp)
     elif phase.endswith("-synthesis"):
         c = system.codec
-        y = torch.randn(1, c.latent_channels, side // c.latent_stride, side // c.latent_stride, generator=torch.Generator().manual_seed(0)).round()
+        y = torch.randn(
+            1,
+            c.latent_channels,
+            side // c.latent_stride,
+            side // c.latent_stride,
+            generator=torch.Generator().manual_seed(0),
+        ).round()
         pipeline.decode_latent(Latent(y, (side, side), (side, side)), system, phase.split("-")[0])
     else:
         for _ in pipeline.decode_images(read_rdp(f"{folder}/probe.rdp"), system, phase):
             pass
-    print(json.dumps({"phase": phase, "side": side, "base_mib": round(base), "peak_mib": round(rss_mib()), "seconds": round(time.time() - t, 1)}))
+    print(
+        json.dumps(
+            {
+                "phase": phase,
+                "side": side,
+                "base_mib": round(base),
+                "peak_mib": round(rss_mib()),
+                "seconds": round(time.time() - t, 1),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -85,7 +85,13 @@ def layout(data: bytes) -> Layout:
         return layout_v3(data)
     arch_len = data[40]
     lay = Layout(header_crc=45 + arch_len)
-    lay.fields += [("version", 4, 2), ("flags", 6, 2), ("fingerprint", 8, 4), ("arch length", 40, 1), ("image count", 41 + arch_len, 4)]
+    lay.fields += [
+        ("version", 4, 2),
+        ("flags", 6, 2),
+        ("fingerprint", 8, 4),
+        ("arch length", 40, 1),
+        ("image count", 41 + arch_len, 4),
+    ]
     pos = lay.header_crc + 4
     while pos < len(data):
         start = pos

@@ -47,7 +47,21 @@ def files(tmp_path_factory, tiny_system_dir, other_system_dir):
     d = tmp_path_factory.mktemp("bad")
     Image.fromarray(smooth_image(40, 56, 0)).save(d / "good.png")
     Image.fromarray(smooth_image(24, 32, 1)).save(d / "second.png")
-    main([str(a) for a in ("compress", d / "good.png", d / "second.png", "-o", d / "good.rdp", "--system", tiny_system_dir, "--no-estimate")])
+    main(
+        [
+            str(a)
+            for a in (
+                "compress",
+                d / "good.png",
+                d / "second.png",
+                "-o",
+                d / "good.rdp",
+                "--system",
+                tiny_system_dir,
+                "--no-estimate",
+            )
+        ]
+    )
     data = (d / "good.rdp").read_bytes()
     (d / "flipped.rdp").write_bytes(data[:70] + bytes([data[70] ^ 4]) + data[71:])
     (d / "truncated.rdp").write_bytes(data[: len(data) // 2])
@@ -66,28 +80,119 @@ def files(tmp_path_factory, tiny_system_dir, other_system_dir):
 
 CASES = [
     # name, args (F = files folder, S = tiny system, O = other system, T = tmp), expected exit, message pattern
-    ("corrupted .rdp (one bit flipped)", "decompress F/flipped.rdp -o T/out --system S", 2, r"CRC mismatch in image 1 \('good'\): file is corrupted"),
+    (
+        "corrupted .rdp (one bit flipped)",
+        "decompress F/flipped.rdp -o T/out --system S",
+        2,
+        r"CRC mismatch in image 1 \('good'\): file is corrupted",
+    ),
     ("truncated .rdp", "decompress F/truncated.rdp -o T/out --system S", 2, r"truncated file"),
     ("empty .rdp", "decompress F/empty.rdp -o T/out --system S", 2, r"empty file: not an rdpflex file"),
-    ("foreign file (a PNG named .rdp)", "decompress F/foreign.rdp -o T/out --system S", 2, r"not an rdpflex file \(magic b'\\x89PNG'"),
-    ("missing .rdp", "decompress F/nope.rdp -o T/out --system S", 2, r"cannot read .*nope\.rdp': No such file or directory"),
-    ("file of another system", "decompress F/good.rdp -o T/out --system O", 2, r"was written by codec \w+ \(msh\), not by the codec of system .*pass --system"),
-    ("not a system directory", "decompress F/good.rdp -o T/out --system F", 2, r"is not an rdpflex system: system\.json not found"),
-    ("unknown decoder", "decompress F/good.rdp -o T/out --system S --decoder nerf", 2, r"unknown decoder 'nerf'; installed decoders: .*mse"),
-    ("unknown option", "decompress F/good.rdp -o T/out --system S --set steps=3", 2, r"invalid options for decoder 'mse': steps: Extra inputs are not permitted"),
-    ("option without =", "decompress F/good.rdp -o T/out --system S --set beta", 2, r"--set expects KEY=VALUE, got 'beta'"),
-    ("out-of-range value", "decompress D/x.rdp -o T/out --decoder multirealism --set beta=9", 2, r"beta.*(2\.56|less than or equal)"),
-    ("decoder the system lacks", "decompress F/good.rdp -o T/out --system S --decoder multirealism", 2, r"has no trained 'multirealism' decoder \(trained: none\)"),
-    ("unreadable image", "compress F/junk.png -o T/x.rdp --system S", 2, r"junk\.png: not a readable image \(UnidentifiedImageError\)"),
+    (
+        "foreign file (a PNG named .rdp)",
+        "decompress F/foreign.rdp -o T/out --system S",
+        2,
+        r"not an rdpflex file \(magic b'\\x89PNG'",
+    ),
+    (
+        "missing .rdp",
+        "decompress F/nope.rdp -o T/out --system S",
+        2,
+        r"cannot read .*nope\.rdp': No such file or directory",
+    ),
+    (
+        "file of another system",
+        "decompress F/good.rdp -o T/out --system O",
+        2,
+        r"was written by codec \w+ \(msh\), not by the codec of system .*pass --system",
+    ),
+    (
+        "not a system directory",
+        "decompress F/good.rdp -o T/out --system F",
+        2,
+        r"is not an rdpflex system: system\.json not found",
+    ),
+    (
+        "unknown decoder",
+        "decompress F/good.rdp -o T/out --system S --decoder nerf",
+        2,
+        r"unknown decoder 'nerf'; installed decoders: .*mse",
+    ),
+    (
+        "unknown option",
+        "decompress F/good.rdp -o T/out --system S --set steps=3",
+        2,
+        r"invalid options for decoder 'mse': steps: Extra inputs are not permitted",
+    ),
+    (
+        "option without =",
+        "decompress F/good.rdp -o T/out --system S --set beta",
+        2,
+        r"--set expects KEY=VALUE, got 'beta'",
+    ),
+    (
+        "out-of-range value",
+        "decompress D/x.rdp -o T/out --decoder multirealism --set beta=9",
+        2,
+        r"beta.*(2\.56|less than or equal)",
+    ),
+    (
+        "decoder the system lacks",
+        "decompress F/good.rdp -o T/out --system S --decoder multirealism",
+        2,
+        r"has no trained 'multirealism' decoder \(trained: none\)",
+    ),
+    (
+        "unreadable image",
+        "compress F/junk.png -o T/x.rdp --system S",
+        2,
+        r"junk\.png: not a readable image \(UnidentifiedImageError\)",
+    ),
     ("missing image", "compress F/nope.png -o T/x.rdp --system S", 2, r"nope\.png: no such file"),
-    ("tiny image (4x4)", "compress F/tiny.png -o T/x.rdp --system S", 2, r"tiny\.png is 4x4; rdpflex codes images from 8x8 to 32768x32768"),
-    ("huge image (40000x16 header)", "compress F/huge.png -o T/x.rdp --system S", 2, r"huge\.png is 40000x16; rdpflex codes images from 8x8 to 32768x32768"),
-    ("decompression bomb (30000x30000 header)", "compress F/bomb.png -o T/x.rdp --system S", 2, r"bomb\.png: refused by Pillow's decompression-bomb limit"),
-    ("image above the pixel cap (9000x9000)", "compress F/big.png -o T/x.rdp --system S", 2, r"big\.png is 9000x9000 = 81000000 pixels, above the limit of 67108864 .*RDPFLEX_MAX_PIXELS"),
-    ("16-bit grayscale PNG", "compress F/gray16.png -o T/g.rdp --system S", 0, r"note: gray16\.png: grayscale converted to RGB"),
+    (
+        "tiny image (4x4)",
+        "compress F/tiny.png -o T/x.rdp --system S",
+        2,
+        r"tiny\.png is 4x4; rdpflex codes images from 8x8 to 32768x32768",
+    ),
+    (
+        "huge image (40000x16 header)",
+        "compress F/huge.png -o T/x.rdp --system S",
+        2,
+        r"huge\.png is 40000x16; rdpflex codes images from 8x8 to 32768x32768",
+    ),
+    (
+        "decompression bomb (30000x30000 header)",
+        "compress F/bomb.png -o T/x.rdp --system S",
+        2,
+        r"bomb\.png: refused by Pillow's decompression-bomb limit",
+    ),
+    (
+        "image above the pixel cap (9000x9000)",
+        "compress F/big.png -o T/x.rdp --system S",
+        2,
+        r"big\.png is 9000x9000 = 81000000 pixels, above the limit of 67108864 .*RDPFLEX_MAX_PIXELS",
+    ),
+    (
+        "16-bit grayscale PNG",
+        "compress F/gray16.png -o T/g.rdp --system S",
+        0,
+        r"note: gray16\.png: grayscale converted to RGB",
+    ),
     ("CMYK JPEG", "compress F/cmyk.jpg -o T/c.rdp --system S", 0, r"note: cmyk\.jpg: CMYK converted to RGB"),
-    ("recipe with wrong fields", "train F/bad-recipe.yaml --output T/run", 2, r"invalid \(3 errors\): train\.steps: .*greater than 0; train\.batchsize: unknown key; " r"allowed: .*batch_size.*codec\.lamda: unknown key"),
-    ("missing data folder", "train tiny/codec.yaml --output T/run --set data.dataset=folder --set data.path=T/no-such-folder", 2, r"image folder .*no-such-folder does not exist or is not a directory"),
+    (
+        "recipe with wrong fields",
+        "train F/bad-recipe.yaml --output T/run",
+        2,
+        r"invalid \(3 errors\): train\.steps: .*greater than 0; train\.batchsize: unknown key; "
+        r"allowed: .*batch_size.*codec\.lamda: unknown key",
+    ),
+    (
+        "missing data folder",
+        "train tiny/codec.yaml --output T/run --set data.dataset=folder --set data.path=T/no-such-folder",
+        2,
+        r"image folder .*no-such-folder does not exist or is not a directory",
+    ),
     ("missing recipe", "train T/nope.yaml", 2, r"nope\.yaml"),
 ]
 
@@ -96,7 +201,13 @@ CASES = [
 def test_bad_input(name, args, code, pattern, files, tiny_system_dir, other_system_dir, tmp_path, capsys, demo_rdp):
     from rdpflex.train.recipe import RECIPES_DIR
 
-    subs = {"F": str(files), "S": str(tiny_system_dir), "O": str(other_system_dir), "T": str(tmp_path), "D": str(demo_rdp)}
+    subs = {
+        "F": str(files),
+        "S": str(tiny_system_dir),
+        "O": str(other_system_dir),
+        "T": str(tmp_path),
+        "D": str(demo_rdp),
+    }
     argv = [re.sub(r"^([FSOTD])(?=/|$)", lambda m: subs[m.group(1)], a) for a in args.split()]
     argv = [str(RECIPES_DIR / a) if a == "tiny/codec.yaml" else a for a in argv]
     got, err = run(capsys, *argv)
@@ -107,7 +218,14 @@ def test_bad_input(name, args, code, pattern, files, tiny_system_dir, other_syst
         assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing written
     assert re.search(pattern, err), err
     message = next((ln for ln in lines if ln.startswith(("error:", "note:"))), err)
-    ROWS.append({"input": name, "command": "rdpflex " + args, "exit": got, "message": message.replace(str(tmp_path), "T").replace(str(files), "F")})
+    ROWS.append(
+        {
+            "input": name,
+            "command": "rdpflex " + args,
+            "exit": got,
+            "message": message.replace(str(tmp_path), "T").replace(str(files), "F"),
+        }
+    )
     table = os.environ.get("RDPFLEX_BAD_INPUT_TABLE")
     if table:
         Path(table).write_text(json.dumps(ROWS, indent=1))
@@ -140,7 +258,14 @@ def test_disk_full_while_decoding_keeps_what_was_written(files, tiny_system_dir,
     assert Image.open(out / "good.png").size == (56, 40)
     assert (out / "second.png").read_bytes() == b"older result"
     assert sorted(p.name for p in out.iterdir()) == ["good.png", "second.png"]  # no temporary left behind
-    ROWS.append({"input": "disk full while writing PNGs", "command": "rdpflex decompress F/good.rdp -o T/out", "exit": 2, "message": err.replace(str(tmp_path), "T")})
+    ROWS.append(
+        {
+            "input": "disk full while writing PNGs",
+            "command": "rdpflex decompress F/good.rdp -o T/out",
+            "exit": 2,
+            "message": err.replace(str(tmp_path), "T"),
+        }
+    )
 
 
 def test_disk_full_while_compressing_keeps_the_old_file(files, tiny_system_dir, tmp_path, capsys, monkeypatch):
@@ -150,7 +275,14 @@ def test_disk_full_while_compressing_keeps_the_old_file(files, tiny_system_dir, 
     code, err = run(capsys, "compress", files / "good.png", "-o", target, "--system", tiny_system_dir)
     assert code == 2 and re.fullmatch(r"error: cannot write .*x\.rdp': No space left on device", err), err
     assert target.read_bytes() == b"previous file" and sorted(p.name for p in tmp_path.iterdir()) == ["x.rdp"]
-    ROWS.append({"input": "disk full while writing the .rdp", "command": "rdpflex compress F/good.png -o T/x.rdp", "exit": 2, "message": err.replace(str(tmp_path), "T")})
+    ROWS.append(
+        {
+            "input": "disk full while writing the .rdp",
+            "command": "rdpflex compress F/good.png -o T/x.rdp",
+            "exit": 2,
+            "message": err.replace(str(tmp_path), "T"),
+        }
+    )
     table = os.environ.get("RDPFLEX_BAD_INPUT_TABLE")
     if table:
         Path(table).write_text(json.dumps(ROWS, indent=1))

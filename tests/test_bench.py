@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from click.testing import CliRunner
 
 from rdpflex.bench.codec import bench_codec, bench_exact_rate, sample_image
@@ -22,7 +21,10 @@ def test_bench_codec_small_rows_and_byte_parity(tiny_system_dir):
     terms = ("estimate_y_B", "estimate_z_B", "scale_table_y_B", "cdf_quant_y_B", "cdf_quant_z_B", "rans_framing_B")
     for r in sizes:  # the decomposition adds up to the file, byte for byte
         assert abs(sum(r[t] for t in terms) - r["strings_B"]) < 1e-6 * r["strings_B"] + 1e-6
-        assert r["file_v2_B"] == r["strings_B"] + r["container_v2_B"] and r["file_v3_B"] == r["strings_B"] + r["container_v3_B"]
+        assert (
+            r["file_v2_B"] == r["strings_B"] + r["container_v2_B"]
+            and r["file_v3_B"] == r["strings_B"] + r["container_v3_B"]
+        )
         assert r["per_image_v3_B"] < r["per_image_v2_B"] == 51 and r["container_v3_B"] < r["container_v2_B"]
     assert to_markdown(result["time"], "t").count("\n|") >= 3
 
@@ -66,8 +68,14 @@ def test_bench_decoders_ratio_to_mse_and_batches(tiny_system_dir):
 def test_bench_decoders_gpu_variants_run_on_cpu(tiny_system_dir):
     """The GPU code paths (bf16 autocast, channels_last, torch.compile) smoke-tested on CPU
     (torch.compile through its 'eager' backend: dynamo without a C++ build)."""
-    rows = bench_decoders(tiny_system_dir, size=(64, 64), batches=(1,), repeats=1,
-                          variants=("bf16", "channels_last", "compile"), compile_backend="eager")
+    rows = bench_decoders(
+        tiny_system_dir,
+        size=(64, 64),
+        batches=(1,),
+        repeats=1,
+        variants=("bf16", "channels_last", "compile"),
+        compile_backend="eager",
+    )
     assert [r["variant"] for r in rows] == ["bf16", "channels_last", "compile"]
     assert all(r["ms_per_MP"] > 0 for r in rows)
 
@@ -108,8 +116,23 @@ def test_bench_codec_command_prints_and_writes_json(tiny_system_dir, tmp_path):
     from rdpflex.cli import cli
 
     out = tmp_path / "codec.json"
-    r = CliRunner().invoke(cli, ["bench", "codec", "--system", str(tiny_system_dir), "--models", "msh", "--sizes", "64x64",
-                                 "--repeats", "1", "--json", str(out)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "codec",
+            "--system",
+            str(tiny_system_dir),
+            "--models",
+            "msh",
+            "--sizes",
+            "64x64",
+            "--repeats",
+            "1",
+            "--json",
+            str(out),
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert "rdpflex bench codec" in r.output and "| msh |" in r.output
     payload = json.loads(out.read_text())
@@ -128,7 +151,12 @@ def test_bench_without_subcommand_runs_all_three(monkeypatch, tmp_path):
     monkeypatch.setattr(train, "bench_train", lambda *a, **k: [{"stage": "codec"}])
     r = CliRunner().invoke(cli, ["bench", "--json", str(tmp_path / "all.json"), "-o", str(tmp_path / "b.md")])
     assert r.exit_code == 0, r.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["all-codec.json", "all-decoders.json", "all-train.json", "b.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "all-codec.json",
+        "all-decoders.json",
+        "all-train.json",
+        "b.md",
+    ]
     assert (tmp_path / "b.md").read_text().count("## rdpflex bench ") == 3
 
 
@@ -148,4 +176,10 @@ def test_bench_train_stage_table_validates():
     for width, _, recipe, overrides in STAGES:
         r = load_recipe(recipe, [*COMMON, *overrides]).recipe
         assert width == "quick" or (r.train.batch_size == 1 and r.data.crop == 64)
-    assert {s for _, s, _, _ in STAGES} >= {"codec", "joint", "decoder (multirealism)", "decoder (cdiff)", "prior (idempotence)"}
+    assert {s for _, s, _, _ in STAGES} >= {
+        "codec",
+        "joint",
+        "decoder (multirealism)",
+        "decoder (cdiff)",
+        "prior (idempotence)",
+    }

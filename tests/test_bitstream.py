@@ -137,7 +137,9 @@ def test_version_3_layout_matches_documented_fields():
     rec = bytes([2]) + b"ab" + bytes([17, 23, 32 - 17, 32 - 23, 2, 2, 3]) + b"xyz" + struct.pack("<I", 0x1234ABCD)
     assert data == head + struct.pack("<I", zlib.crc32(head)) + rec + struct.pack("<I", zlib.crc32(rec))
     # a 768x512 image of a 2-stream codec: 24 bytes of record around its strings (51 in version 2)
-    im = _img("img", [b"y" * 13000, b"z" * 150], image_size=(512, 768), padded_size=(512, 768), latent_shape=(96, 32, 48))
+    im = _img(
+        "img", [b"y" * 13000, b"z" * 150], image_size=(512, 768), padded_size=(512, 768), latent_shape=(96, 32, 48)
+    )
     sizes = {v: len(dumps(RdpFile(FP, [im], arch="msh", version=v))) - 13150 for v in (2, 3)}
     assert sizes == {2: 52 + 51, 3: 50 + 24}
 
@@ -169,7 +171,16 @@ def test_version_3_needs_one_stream_count_and_channel_count_per_file():
 
 def test_version_3_header_bounds():
     def v3(k: int, c: int, n: int, body: bytes = b"") -> bytes:
-        head = MAGIC + struct.pack("<H", 3) + b"\x01" + bytes.fromhex(FP) + b"\x00" + bs._varint(k) + bs._varint(c) + bs._varint(n)
+        head = (
+            MAGIC
+            + struct.pack("<H", 3)
+            + b"\x01"
+            + bytes.fromhex(FP)
+            + b"\x00"
+            + bs._varint(k)
+            + bs._varint(c)
+            + bs._varint(n)
+        )
         return head + struct.pack("<I", zlib.crc32(head)) + body
 
     _reject(v3(257, 8, 0), "stream count 257")

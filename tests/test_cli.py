@@ -9,8 +9,12 @@ import pytest
 
 
 def rdpflex(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "rdpflex.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_line_error(r, *needles):
@@ -30,7 +34,9 @@ def rdp_file(tmp_path_factory, image_paths, tiny_system_dir):
     assert r.returncode == 0, r.stderr
     report = json.loads(r.stdout)
     assert report["bytes"] == out.stat().st_size
-    assert report["bpp_file"] == pytest.approx(8 * out.stat().st_size / sum(i["height"] * i["width"] for i in report["per_image"]))
+    assert report["bpp_file"] == pytest.approx(
+        8 * out.stat().st_size / sum(i["height"] * i["width"] for i in report["per_image"])
+    )
     return out
 
 
@@ -52,16 +58,25 @@ def test_decoders_json_lists_mse_schema():
 
 
 def test_unknown_decoder(rdp_file, tiny_system_dir, tmp_path):
-    one_line_error(rdpflex("decompress", rdp_file, "-o", tmp_path, "--system", tiny_system_dir, "--decoder", "nope"),
-                   "unknown decoder 'nope'", "mse")
+    one_line_error(
+        rdpflex("decompress", rdp_file, "-o", tmp_path, "--system", tiny_system_dir, "--decoder", "nope"),
+        "unknown decoder 'nope'",
+        "mse",
+    )
 
 
 def test_bad_option(rdp_file, tiny_system_dir, tmp_path):
-    one_line_error(rdpflex("decompress", rdp_file, "-o", tmp_path, "--system", tiny_system_dir, "--set", "beta"), "KEY=VALUE")
+    one_line_error(
+        rdpflex("decompress", rdp_file, "-o", tmp_path, "--system", tiny_system_dir, "--set", "beta"), "KEY=VALUE"
+    )
 
 
 def test_other_system_refused(rdp_file, other_system_dir, tmp_path):
-    one_line_error(rdpflex("decompress", rdp_file, "-o", tmp_path / "o", "--system", other_system_dir), "written by codec", "not by the codec")
+    one_line_error(
+        rdpflex("decompress", rdp_file, "-o", tmp_path / "o", "--system", other_system_dir),
+        "written by codec",
+        "not by the codec",
+    )
     assert not (tmp_path / "o").exists()
 
 
@@ -90,11 +105,16 @@ def test_debug_shows_traceback(tmp_path, tiny_system_dir):
 
 def test_bad_image_input(tmp_path, tiny_system_dir):
     (tmp_path / "notimage.png").write_text("hello")
-    one_line_error(rdpflex("compress", tmp_path / "notimage.png", "-o", tmp_path / "x.rdp", "--system", tiny_system_dir), "not a readable image")
+    one_line_error(
+        rdpflex("compress", tmp_path / "notimage.png", "-o", tmp_path / "x.rdp", "--system", tiny_system_dir),
+        "not a readable image",
+    )
     from PIL import Image
 
     Image.new("RGB", (4, 4)).save(tmp_path / "tiny.png")
-    one_line_error(rdpflex("compress", tmp_path / "tiny.png", "-o", tmp_path / "x.rdp", "--system", tiny_system_dir), "4x4", "8x8")
+    one_line_error(
+        rdpflex("compress", tmp_path / "tiny.png", "-o", tmp_path / "x.rdp", "--system", tiny_system_dir), "4x4", "8x8"
+    )
     assert not (tmp_path / "x.rdp").exists()
 
 
@@ -103,7 +123,9 @@ def test_grayscale_and_alpha_converted_with_note(tmp_path, tiny_system_dir):
 
     Image.new("L", (20, 20), 128).save(tmp_path / "g.png")
     Image.new("RGBA", (20, 20), (1, 2, 3, 4)).save(tmp_path / "a.png")
-    r = rdpflex("compress", tmp_path / "g.png", tmp_path / "a.png", "-o", tmp_path / "x.rdp", "--system", tiny_system_dir)
+    r = rdpflex(
+        "compress", tmp_path / "g.png", tmp_path / "a.png", "-o", tmp_path / "x.rdp", "--system", tiny_system_dir
+    )
     assert r.returncode == 0, r.stderr
     assert "grayscale converted to RGB" in r.stderr and "alpha channel dropped" in r.stderr
 
@@ -113,7 +135,9 @@ def test_usage_error_is_one_line():
 
 
 def test_compress_without_estimate_writes_the_same_bytes(rdp_file, image_paths, tiny_system_dir, tmp_path):
-    r = rdpflex("compress", *image_paths, "-o", tmp_path / "n.rdp", "--system", tiny_system_dir, "--no-estimate", "--json")
+    r = rdpflex(
+        "compress", *image_paths, "-o", tmp_path / "n.rdp", "--system", tiny_system_dir, "--no-estimate", "--json"
+    )
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["bpp_estimated"] is None
     assert (tmp_path / "n.rdp").read_bytes() == rdp_file.read_bytes()

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from rdpflex.codecs import TINY
-from rdpflex.registry import build_codec, codec_classes
 from rdpflex.errors import UnknownPluginError
+from rdpflex.registry import build_codec, codec_classes
 
 
 @pytest.mark.parametrize("arch", sorted(TINY))

@@ -57,12 +57,19 @@ def test_mbt2018_mean_parity_through_the_cli(tmp_path, rgb64):
 
     system = System.load(sysdir)
     x_ref = net.decompress(ref["strings"], ref["shape"])["x_hat"]
-    (stem, x_mse), = decode_images(rdp, system, "mse")
+    ((stem, x_mse),) = decode_images(rdp, system, "mse")
     assert torch.equal(x_mse, x_ref)
     lat = next(latents(rdp, system))
-    assert torch.equal(lat.y_hat, net.gaussian_conditional.decompress(
-        ref["strings"][0], net.gaussian_conditional.build_indexes(net.h_s(net.entropy_bottleneck.decompress(ref["strings"][1], ref["shape"])).chunk(2, 1)[0]),
-        means=net.h_s(net.entropy_bottleneck.decompress(ref["strings"][1], ref["shape"])).chunk(2, 1)[1]))
+    assert torch.equal(
+        lat.y_hat,
+        net.gaussian_conditional.decompress(
+            ref["strings"][0],
+            net.gaussian_conditional.build_indexes(
+                net.h_s(net.entropy_bottleneck.decompress(ref["strings"][1], ref["shape"])).chunk(2, 1)[0]
+            ),
+            means=net.h_s(net.entropy_bottleneck.decompress(ref["strings"][1], ref["shape"])).chunk(2, 1)[1],
+        ),
+    )
 
 
 @pytest.mark.parametrize("arch", ["bmshj2018-hyperprior", "cheng2020-anchor"])
@@ -73,7 +80,9 @@ def test_other_zoo_archs_byte_identical(arch, tmp_path, rgb64):
     ref = net.eval().compress(x)
     ours = codec.eval().compress(x, exact=False)
     assert [s[0] for s in ours["strings"]] == [s[0] for s in ref["strings"]]
-    y_hat = codec.decompress_latent([s[0] for s in ours["strings"]], (64, 128), exact=False, symbols_crc=ours["symbols_crc"])
+    y_hat = codec.decompress_latent(
+        [s[0] for s in ours["strings"]], (64, 128), exact=False, symbols_crc=ours["symbols_crc"]
+    )
     x_ours = codec.synthesize(y_hat).clamp(0, 1)
     assert torch.allclose(x_ours, net.decompress(ref["strings"], ref["shape"])["x_hat"], atol=1e-6)
 
@@ -85,7 +94,9 @@ def test_zoo_archs_exact_entropy_path_round_trip(arch, tmp_path, rgb64):
     codec = load_zoo_codec(arch, 1, ckpt).eval()
     x = load_image(rgb64)
     out = codec.compress(x, exact=True)
-    y_hat = codec.decompress_latent([s[0] for s in out["strings"]], (64, 128), exact=True, symbols_crc=out["symbols_crc"])
+    y_hat = codec.decompress_latent(
+        [s[0] for s in out["strings"]], (64, 128), exact=True, symbols_crc=out["symbols_crc"]
+    )
     assert torch.equal(y_hat, out["y_hat"])
 
 

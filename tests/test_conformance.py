@@ -33,8 +33,14 @@ class TestCDiff(DecoderConformance):
         from rdpflex_plugins.cdiff import CDiffDecoder, ConditionalDenoiser, scheduler_config
 
         torch.manual_seed(0)
-        denoiser = ConditionalDenoiser.build(codec.latent_channels, block_out_channels=(8, 16), layers_per_block=1,
-                                             norm_num_groups=4, adapter_hidden=8, cond_channels=4)
+        denoiser = ConditionalDenoiser.build(
+            codec.latent_channels,
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            norm_num_groups=4,
+            adapter_hidden=8,
+            cond_channels=4,
+        )
         return CDiffDecoder(denoiser, scheduler_config(num_train_timesteps=100)).eval()
 
 

@@ -96,7 +96,7 @@ def test_axis_windows_cover_with_overlap():
     assert axis_windows(64, 128, 32) == [(0, 64)]
     assert axis_windows(320, 128, 32) == [(0, 128), (96, 224), (192, 320)]
     x = torch.rand(1, 3, 96, 160)
-    same = blend(lambda w: x[..., w[0]:w[1], w[2]:w[3]], 96, 160, TileSpec(64, 32))
+    same = blend(lambda w: x[..., w[0] : w[1], w[2] : w[3]], 96, 160, TileSpec(64, 32))
     assert torch.allclose(same, x, atol=1e-6)  # blending identical tiles is the identity
 
 
@@ -127,8 +127,16 @@ class _Payload:
 def test_component_folder_round_trip_never_unpickles(tmp_path):
     from diffusers import UNet2DModel
 
-    unet = UNet2DModel(sample_size=16, in_channels=3, out_channels=3, block_out_channels=(8, 16), layers_per_block=1,
-                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=4)
+    unet = UNet2DModel(
+        sample_size=16,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "UpBlock2D"),
+        norm_num_groups=4,
+    )
     save_component(unet, tmp_path, "unet")
     marker = tmp_path / "UNPICKLED"
     for name in ("unet/diffusion_pytorch_model.bin", "model.pkl"):

@@ -15,9 +15,9 @@ from PIL import Image
 from skimage import data
 
 from rdpflex import cli
-from rdpflex.registry import build_codec
 from rdpflex.codecs.compressai_zoo import load_zoo_codec
 from rdpflex.determinism import run_check
+from rdpflex.registry import build_codec
 from rdpflex.system import System
 
 #: (H, W) crops of awkward sizes, from different photographs
@@ -40,7 +40,9 @@ def varied_images(tmp_path_factory):
 def train_few_steps(model: torch.nn.Module, steps: int = 25, lmbda: float = 0.01) -> torch.nn.Module:
     """A few Adam steps of rate-distortion loss on photograph crops, then entropy tables (update)."""
     torch.manual_seed(0)
-    photos = [torch.from_numpy(np.asarray(getattr(data, n)())).permute(2, 0, 1).float() / 255 for n in ("astronaut", "coffee")]
+    photos = [
+        torch.from_numpy(np.asarray(getattr(data, n)())).permute(2, 0, 1).float() / 255 for n in ("astronaut", "coffee")
+    ]
     params = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam(params, lr=1e-3)
     model.train()
@@ -74,7 +76,9 @@ def test_bundled_system_decodes_identically_under_other_thread_counts(varied_ima
 @pytest.mark.parametrize("arch", ["msh", "elic"])
 def test_trained_own_codecs_decode_identically(arch, varied_images, tmp_path):
     torch.manual_seed(1)
-    codec = train_few_steps(build_codec(arch, **({"N": 16, "M": 24} if arch == "msh" else {"N": 16, "M": 20, "hidden": 24, "blocks": 1})))
+    codec = train_few_steps(
+        build_codec(arch, **({"N": 16, "M": 24} if arch == "msh" else {"N": 16, "M": 20, "hidden": 24, "blocks": 1}))
+    )
     sysdir = System(codec, info={"note": "trained for a few steps in a test"}).save(tmp_path / arch)
     _assert_exact(run_check(varied_images, sysdir, encode_threads=2, decode_threads=[1, 3]), len(CROPS), 2)
 

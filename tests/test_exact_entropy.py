@@ -40,8 +40,12 @@ def test_exact_nonlinearities_do_not_depend_on_layout():
 def _net() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.ConvTranspose2d(24, 32, 5, stride=2, padding=2, output_padding=1), nn.LeakyReLU(),
-        nn.Conv2d(32, 40, 3, padding=1), nn.GELU(), nn.Conv2d(40, 8, 1), nn.Tanh(),
+        nn.ConvTranspose2d(24, 32, 5, stride=2, padding=2, output_padding=1),
+        nn.LeakyReLU(),
+        nn.Conv2d(32, 40, 3, padding=1),
+        nn.GELU(),
+        nn.Conv2d(40, 8, 1),
+        nn.Tanh(),
     )
 
 
@@ -54,7 +58,9 @@ def test_exact_forward_is_independent_of_summation_order():
     with torch.no_grad():
         xs = exact.to_grid(x.double())
         bias = exact.to_grid(first.bias.double()).view(1, -1, 1, 1)
-        halves = nn.functional.conv_transpose2d(xs[:, :12], w[:12], None, 2, 2, 1) + nn.functional.conv_transpose2d(xs[:, 12:], w[12:], None, 2, 2, 1)
+        halves = nn.functional.conv_transpose2d(xs[:, :12], w[:12], None, 2, 2, 1) + nn.functional.conv_transpose2d(
+            xs[:, 12:], w[12:], None, 2, 2, 1
+        )
     assert torch.equal(whole, exact.to_grid(halves + bias).float())
 
 
@@ -133,13 +139,21 @@ def test_perturbed_entropy_parameters_are_detected(photo, monkeypatch):
 def test_cli_refuses_a_mismatch_and_writes_nothing(photo, tmp_path, monkeypatch, capsys):
     rdp_path, out = tmp_path / "a.rdp", tmp_path / "out"
     system = System.load(None)
-    write_rdp(rdp_path, compress_images([("first", load_image(photo)), ("second", load_image(photo))], system, estimate=False).rdp)
+    write_rdp(
+        rdp_path,
+        compress_images([("first", load_image(photo)), ("second", load_image(photo))], system, estimate=False).rdp,
+    )
     _perturb_hyper_synthesis(monkeypatch, system.codec.latent_channels)
     with pytest.raises(SystemExit) as ei:
         cli.main(["decompress", str(rdp_path), "-o", str(out)])
     assert ei.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "decoded symbols differ" in err[0] and "thread count" in err[0]
+    assert (
+        len(err) == 1
+        and err[0].startswith("error: ")
+        and "decoded symbols differ" in err[0]
+        and "thread count" in err[0]
+    )
     assert not out.exists() or not any(out.iterdir())
 
 

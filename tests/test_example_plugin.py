@@ -29,8 +29,13 @@ def default_plugins(monkeypatch):
 
 
 def rdpflex(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rdpflex.cli", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_installed_as_its_own_distribution():
@@ -43,23 +48,75 @@ def test_listed_by_decoders_and_plugins():
     assert set(decoders["refine"]["options"]["properties"]) == {"strength", "unsharp"}
     rows = {r["name"]: r for r in json.loads(rdpflex("plugins", "--json").stdout)}
     refine = rows["refine"]
-    assert (refine["distribution"], refine["version"], refine["module"], refine["builtin"]) == ("rdpflex-refine", "0.1.0", "rdpflex_refine.hooks", False)
+    assert (refine["distribution"], refine["version"], refine["module"], refine["builtin"]) == (
+        "rdpflex-refine",
+        "0.1.0",
+        "rdpflex_refine.hooks",
+        False,
+    )
     assert refine["registers"] == {"register_decoders": ["refine"], "register_trainers": ["refine"]}
 
 
 def test_trained_with_a_recipe_decodes_and_appears_in_compare(tmp_path, tiny_system_dir, image_paths, capsys):
     out = tmp_path / "run"
-    main(["train", str(RECIPE), "--output", str(out), "--set", f"decoder.system={tiny_system_dir}", "--set", "train.steps=3",
-          "--set", "data.crop=64", "--set", "validation.every=null", "--set", "checkpoint.every=3"])
+    main(
+        [
+            "train",
+            str(RECIPE),
+            "--output",
+            str(out),
+            "--set",
+            f"decoder.system={tiny_system_dir}",
+            "--set",
+            "train.steps=3",
+            "--set",
+            "data.crop=64",
+            "--set",
+            "validation.every=null",
+            "--set",
+            "checkpoint.every=3",
+        ]
+    )
     system = out / "system"
     assert (system / "decoders" / "refine" / "refiner" / "diffusion_pytorch_model.safetensors").is_file()
     rdp = tmp_path / "set.rdp"
     main(["compress", *map(str, image_paths), "-o", str(rdp), "--system", str(system)])
-    main(["decompress", str(rdp), "-o", str(tmp_path / "dec"), "--system", str(system), "--decoder", "refine", "--set", "strength=0.5"])
-    assert sorted(p.name for p in (tmp_path / "dec").iterdir()) == sorted(p.with_suffix(".png").name for p in image_paths)
+    main(
+        [
+            "decompress",
+            str(rdp),
+            "-o",
+            str(tmp_path / "dec"),
+            "--system",
+            str(system),
+            "--decoder",
+            "refine",
+            "--set",
+            "strength=0.5",
+        ]
+    )
+    assert sorted(p.name for p in (tmp_path / "dec").iterdir()) == sorted(
+        p.with_suffix(".png").name for p in image_paths
+    )
     capsys.readouterr()
-    main(["compare", str(image_paths[0].parent), "-o", str(tmp_path / "report"), "--system", str(system), "--no-baselines",
-          "--metrics", "psnr", "--json"])
+    main(
+        [
+            "compare",
+            str(image_paths[0].parent),
+            "-o",
+            str(tmp_path / "report"),
+            "--system",
+            str(system),
+            "--no-baselines",
+            "--metrics",
+            "psnr",
+            "--json",
+        ]
+    )
     data = json.loads(capsys.readouterr().out)
     settings = [(s["decoder"], s["setting"]) for s in data["settings"]]
-    assert ("refine", "strength=0") in settings and ("refine", "strength=1") in settings and settings[0] == ("mse", "default")
+    assert (
+        ("refine", "strength=0") in settings
+        and ("refine", "strength=1") in settings
+        and settings[0] == ("mse", "default")
+    )

@@ -73,7 +73,16 @@ def corpus():
     if report:
         rows = [{"mutation": k, "outcome": o, "count": n} for (k, o), n in sorted(OUTCOMES.items())]
         with open(report, "w") as f:
-            json.dump({"examples": sum(OUTCOMES.values()), "max_pixels_requested": MAX_REQUESTED[0], "cap": CAP, "rows": rows}, f, indent=2)
+            json.dump(
+                {
+                    "examples": sum(OUTCOMES.values()),
+                    "max_pixels_requested": MAX_REQUESTED[0],
+                    "cap": CAP,
+                    "rows": rows,
+                },
+                f,
+                indent=2,
+            )
 
 
 #: message fragment -> kind of rejection, for the outcome counts (first match wins)
@@ -119,7 +128,10 @@ def _check(kind: str, data: bytes, demo: System, refs: dict) -> None:
         return
     for im, lat, x in zip(rdp.images, lats, outs):  # each must be one of the originals, bit for bit
         H, W = im.image_size
-        same = [torch.equal(lat.y_hat, y) and torch.equal(x, x_ref[..., :H, :W]) for y, x_ref in refs.get((tuple(im.padded_size), rdp.exact), [])]
+        same = [
+            torch.equal(lat.y_hat, y) and torch.equal(x, x_ref[..., :H, :W])
+            for y, x_ref in refs.get((tuple(im.padded_size), rdp.exact), [])
+        ]
         assert any(same), f"{kind}: decoded without error to a latent or pixels that no original has"
     OUTCOMES[(kind, "decoded: identical to the original's output")] += 1
 
@@ -128,8 +140,13 @@ def test_every_mutant_decodes_exactly_or_raises_bitstream_error(corpus):
     demo, files, refs = corpus
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
-    @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(mutants(files, demo.codec.padded_size, demo.codec.latent_shape))
     def run(mutant):
         _check(*mutant, demo, refs)
@@ -152,7 +169,9 @@ def test_huge_claimed_image_is_refused_before_allocation(monkeypatch):
     im = replace(rdp.images[0], image_size=big, padded_size=big, latent_shape=demo.codec.latent_shape(big))
     bad = loads(dumps(replace(rdp, images=[im])))
     monkeypatch.setattr(demo.codec, "decompress_latent", lambda *a, **k: pytest.fail("entropy decoder ran"))
-    with pytest.raises(BitstreamError, match=r"65536x65536 = 4294967296 pixels, above the limit of 67108864 .*RDPFLEX_MAX_PIXELS"):
+    with pytest.raises(
+        BitstreamError, match=r"65536x65536 = 4294967296 pixels, above the limit of 67108864 .*RDPFLEX_MAX_PIXELS"
+    ):
         list(pipeline.latents(bad, demo))
     monkeypatch.setenv("RDPFLEX_MAX_PIXELS", "100")
     with pytest.raises(BitstreamError, match="limit of 100 pixels"):

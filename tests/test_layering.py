@@ -18,8 +18,20 @@ SOURCES = (ROOT, ROOT / "plugins")  # rdpflex/ and plugins/rdpflex_plugins/
 #: layers, lowest first: a module may import modules of its own layer or of a layer listed before it
 #: (never one listed after it). First matching prefix wins; every module must match one.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("rdpflex.errors", "rdpflex.limits", "rdpflex.latent", "rdpflex.hookspecs", "rdpflex.weights",
-                    "rdpflex.images", "rdpflex.samples", "rdpflex.components", "rdpflex.cards")),
+    (
+        "foundation",
+        (
+            "rdpflex.errors",
+            "rdpflex.limits",
+            "rdpflex.latent",
+            "rdpflex.hookspecs",
+            "rdpflex.weights",
+            "rdpflex.images",
+            "rdpflex.samples",
+            "rdpflex.components",
+            "rdpflex.cards",
+        ),
+    ),
     ("codecs", ("rdpflex.codecs",)),
     ("decoding", ("rdpflex.tiling", "rdpflex.differentiable", "rdpflex.bitstream", "rdpflex.decoders")),
     ("registry", ("rdpflex.plugins", "rdpflex.registry")),
@@ -30,8 +42,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("plugins", ("rdpflex_plugins",)),
     ("tools", ("rdpflex.evaluation", "rdpflex.determinism", "rdpflex.testing")),
     ("bench", ("rdpflex.bench",)),
-    ("commands", ("rdpflex.cli_options", "rdpflex.evaluation.commands", "rdpflex.train.commands", "rdpflex.train.launch",
-                  "rdpflex.bench.commands")),
+    (
+        "commands",
+        (
+            "rdpflex.cli_options",
+            "rdpflex.evaluation.commands",
+            "rdpflex.train.commands",
+            "rdpflex.train.launch",
+            "rdpflex.bench.commands",
+        ),
+    ),
     ("cli", ("rdpflex.cli",)),
 ]
 #: the package itself (``rdpflex/__init__.py``: the version and the error classes) sits with the foundation
@@ -99,7 +119,11 @@ def _lazy_commands() -> set[str]:
     """Modules named in ``LAZY_COMMANDS`` of rdpflex/cli.py (read from the source, not imported)."""
     tree = ast.parse(MODULES["rdpflex.cli"].read_text())
     for node in tree.body:
-        target = node.target if isinstance(node, ast.AnnAssign) else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        )
         if isinstance(target, ast.Name) and target.id == "LAZY_COMMANDS":
             table = ast.literal_eval(node.value)
             return {_resolve(spec.partition(":")[0]) for spec, _ in table.values()} - {None}
@@ -186,8 +210,13 @@ def test_imports_follow_the_layers():
 def test_core_imports_no_evaluation_train_cli_bench_or_plugins():
     edges = graph()
     outside = ("rdpflex.evaluation", "rdpflex.train", "rdpflex.cli", "rdpflex.bench", "rdpflex_plugins")
-    bad = [f"{m} -> {t}" for m, ts in edges.items() if layer(m) in CORE_LAYERS for t in ts
-           if any(t == p or t.startswith(f"{p}.") for p in outside)]
+    bad = [
+        f"{m} -> {t}"
+        for m, ts in edges.items()
+        if layer(m) in CORE_LAYERS
+        for t in ts
+        if any(t == p or t.startswith(f"{p}.") for p in outside)
+    ]
     assert bad == []
 
 
@@ -199,12 +228,17 @@ def test_no_import_cycle():
     assert stale == [], "no longer cycles: remove them from KNOWN_CYCLES"
 
 
-@pytest.mark.parametrize("edges, expected", [
-    ({"rdpflex.codecs": {"rdpflex.plugins"}}, ["rdpflex.codecs (codecs) imports rdpflex.plugins (registry)"]),
-    ({"rdpflex.evaluation.compare": {"rdpflex.train.recipe"}},
-     ["rdpflex.evaluation.compare (tools) imports rdpflex.train.recipe (train)"]),
-    ({"rdpflex.pipeline": {"rdpflex.system"}}, []),
-])
+@pytest.mark.parametrize(
+    "edges, expected",
+    [
+        ({"rdpflex.codecs": {"rdpflex.plugins"}}, ["rdpflex.codecs (codecs) imports rdpflex.plugins (registry)"]),
+        (
+            {"rdpflex.evaluation.compare": {"rdpflex.train.recipe"}},
+            ["rdpflex.evaluation.compare (tools) imports rdpflex.train.recipe (train)"],
+        ),
+        ({"rdpflex.pipeline": {"rdpflex.system"}}, []),
+    ],
+)
 def test_the_checks_catch_a_violation(edges, expected):
     assert violations(edges) == expected
 

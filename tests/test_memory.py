@@ -25,7 +25,9 @@ BUDGET_2048_GROWTH_MIB = 400
 
 
 def probe(phase: str, side: int, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, str(PROBE), phase, str(side), str(folder)], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(PROBE), phase, str(side), str(folder)], capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -25,7 +25,7 @@ from rdpflex.system import System
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS_DOC = ROOT / "docs" / "plugins" / "hooks.md"
 
-PLUGIN = textwrap.dedent('''
+PLUGIN = textwrap.dedent("""
     import torch
     from pydantic import BaseModel, ConfigDict, Field
     from rdpflex.decoders import DecoderBase
@@ -66,7 +66,7 @@ PLUGIN = textwrap.dedent('''
     @hookimpl
     def register_metrics(register):
         register(Psnr255())
-''')
+""")
 
 
 @pytest.fixture
@@ -88,8 +88,13 @@ def gray(tmp_path, clean_env):
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rdpflex.cli", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 # -- every hook spec has a test (below, named test_hook_<name>) and is documented -------------------
@@ -104,7 +109,9 @@ def test_every_hook_is_documented_and_the_reference_is_current():
         assert fn.__doc__ and ":param" in fn.__doc__, name
         assert f"### `{name}(" in doc, f"{name} missing from {HOOKS_DOC}"
     block = doc.split(plugins.HOOKS_BEGIN)[1].split(plugins.HOOKS_END)[0]
-    assert block.strip() == plugins.hooks_markdown().strip(), "refresh with: python -m rdpflex.plugins --write docs/plugins/hooks.md"
+    assert block.strip() == plugins.hooks_markdown().strip(), (
+        "refresh with: python -m rdpflex.plugins --write docs/plugins/hooks.md"
+    )
 
 
 def test_hook_register_decoders(gray):
@@ -141,7 +148,8 @@ def test_hook_register_trainers(clean_env):
 def test_hook_register_commands(tmp_path):
     (tmp_path / "cmd_kit_plugin.py").write_text(
         "import click\nfrom rdpflex.hookspecs import hookimpl\n\n@hookimpl\ndef register_commands(cli):\n"
-        "    @cli.command('hello-kit')\n    def hello():\n        'Say hello.'\n        click.echo('hello')\n")
+        "    @cli.command('hello-kit')\n    def hello():\n        'Say hello.'\n        click.echo('hello')\n"
+    )
     r = cli("hello-kit", env={"PYTHONPATH": str(tmp_path), "RDPFLEX_PLUGIN_MODULES": "cmd_kit_plugin"})
     assert r.stdout.strip() == "hello"
 
@@ -169,9 +177,11 @@ def test_a_card_that_contradicts_its_class_is_refused():
 
 
 def test_decoders_import_without_the_training_stack():
-    code = ("import sys; import rdpflex_plugins.multirealism.plugin, rdpflex_plugins.cdiff.plugin, rdpflex_plugins.idempotence.plugin; "
-            "print(sorted(m for m in sys.modules if m.startswith(('rdpflex.train.trainer', 'rdpflex.train.stage', 'rdpflex.train.codec_stage')) "
-            "or m.endswith('.training')))")
+    code = (
+        "import sys; import rdpflex_plugins.multirealism.plugin, rdpflex_plugins.cdiff.plugin, rdpflex_plugins.idempotence.plugin; "
+        "print(sorted(m for m in sys.modules if m.startswith(('rdpflex.train.trainer', 'rdpflex.train.stage', 'rdpflex.train.codec_stage')) "
+        "or m.endswith('.training')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -188,8 +198,15 @@ def test_blocking_an_entry_point_names_it_in_errors(clean_env):
     clean_env.setenv("RDPFLEX_BLOCK_PLUGINS", "cdiff")
     with pytest.raises(UnknownPluginError, match="unknown decoder 'cdiff'; installed decoders: .*; 'cdiff' is blocked"):
         plugins.get_decoder_class("cdiff")
-    r = cli("decompress", str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"), "-o", "/nonexistent/x", "--decoder", "cdiff",
-            env={"RDPFLEX_BLOCK_PLUGINS": "cdiff"})
+    r = cli(
+        "decompress",
+        str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"),
+        "-o",
+        "/nonexistent/x",
+        "--decoder",
+        "cdiff",
+        env={"RDPFLEX_BLOCK_PLUGINS": "cdiff"},
+    )
     assert r.returncode == 2 and "blocked by RDPFLEX_BLOCK_PLUGINS" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -204,8 +221,11 @@ def test_missing_plugin_module_is_a_warning_like_a_broken_entry_point(clean_env,
 
 def test_plugins_json_lists_hooks_and_names(clean_env):
     rows = {r["name"]: r for r in json.loads(cli("plugins", "--json").stdout)}
-    assert rows["multirealism"]["registers"] == {"register_decoders": ["multirealism"], "register_stages": ["joint"],
-                                                 "register_trainers": ["multirealism"]}
+    assert rows["multirealism"]["registers"] == {
+        "register_decoders": ["multirealism"],
+        "register_stages": ["joint"],
+        "register_trainers": ["multirealism"],
+    }
     assert rows["rdpflex_core_stages"]["hooks"] == ["register_stages"] and rows["mse"]["builtin"]
 
 
@@ -213,9 +233,12 @@ def test_plugins_json_lists_hooks_and_names(clean_env):
 def test_decode_images_with_no_system_uses_the_default_and_bad_arguments_are_one_line_errors():
     rdp_path = ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"
     assert [s for s, _ in decode_images(rdp_path, None)] == ["v1-astronaut-crop"]
-    for bad, msg in [((read_rdp(rdp_path), 3), "system must be"), (("nope", None), "no such file|cannot|not"),
-                     ((read_rdp(rdp_path), None, 7), "decoder must be a family name"),
-                     ((read_rdp(rdp_path), None, "mse", [1]), "options must be a dict")]:
+    for bad, msg in [
+        ((read_rdp(rdp_path), 3), "system must be"),
+        (("nope", None), "no such file|cannot|not"),
+        ((read_rdp(rdp_path), None, 7), "decoder must be a family name"),
+        ((read_rdp(rdp_path), None, "mse", [1]), "options must be a dict"),
+    ]:
         with pytest.raises(RdpflexError, match=msg):
             list(decode_images(*bad))
 
@@ -236,7 +259,9 @@ def test_api_pixels_equal_the_cli_pngs(tmp_path, image_paths):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
 def test_device_cuda_without_a_gpu_is_a_one_line_error():
-    r = cli("decompress", str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"), "-o", "/tmp/never", "--device", "cuda")
+    r = cli(
+        "decompress", str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"), "-o", "/tmp/never", "--device", "cuda"
+    )
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert re.match(r"error: device 'cuda' is not available on this machine", r.stderr)
 

@@ -106,12 +106,16 @@ def test_allow_list_loads_only_named(monkeypatch):
 
 def test_cli_lists_in_test_plugin_and_hides_blocked(gray_plugin):
     env = {**__import__("os").environ, "PYTHONPATH": str(gray_plugin), "RDPFLEX_PLUGIN_MODULES": "gray_plugin"}
-    out = subprocess.run([sys.executable, "-m", "rdpflex.cli", "decoders", "--json"], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", "decoders", "--json"], capture_output=True, text=True, env=env
+    )
     assert out.returncode == 0, out.stderr
     names = {d["name"] for d in json.loads(out.stdout)}
     assert {"gray", "mse"} <= names
     env["RDPFLEX_BLOCK_PLUGINS"] = "mse"
-    out = subprocess.run([sys.executable, "-m", "rdpflex.cli", "decoders", "--json"], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", "decoders", "--json"], capture_output=True, text=True, env=env
+    )
     assert "mse" not in {d["name"] for d in json.loads(out.stdout)}
 
 

@@ -35,7 +35,9 @@ def unsafe_loads(path: Path, root: Path = ROOT) -> list[str]:
     for node in ast.walk(tree):
         where = f"{path.relative_to(root)}:{getattr(node, 'lineno', '?')}"
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = [a.name for a in node.names] + (
+                [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            )
             if any(n.split(".")[0] in UNSAFE_MODULES for n in names):
                 found.append(f"{where}: imports {', '.join(names)}")
         if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
@@ -58,8 +60,11 @@ def unsafe_loads(path: Path, root: Path = ROOT) -> list[str]:
 
 def test_the_scanner_finds_each_unsafe_pattern(tmp_path):
     bad = tmp_path / "probe.py"
-    bad.write_text("import pickle\nimport torch, yaml\ntorch.load('f')\ntorch.load('f', weights_only=False)\n"
-                   "yaml.load(s)\nUNet2DModel.from_pretrained('x')\nUNet2DModel.from_pretrained('x', " "use_safetensors=True)\n")
+    bad.write_text(
+        "import pickle\nimport torch, yaml\ntorch.load('f')\ntorch.load('f', weights_only=False)\n"
+        "yaml.load(s)\nUNet2DModel.from_pretrained('x')\nUNet2DModel.from_pretrained('x', "
+        "use_safetensors=True)\n"
+    )
     assert len(unsafe_loads(bad, tmp_path)) == 5
 
 

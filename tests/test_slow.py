@@ -12,15 +12,27 @@ pytestmark = pytest.mark.slow
 
 
 def rdpflex(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "rdpflex.cli", *map(str, args)], capture_output=True, text=True, env=os.environ, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", *map(str, args)], capture_output=True, text=True, env=os.environ, cwd=cwd
+    )
 
 
 def test_quick_codec_recipe_learns(tmp_path):
     """60 steps of recipes/quick/codec.yaml already beat the untrained codec on held-out images."""
     import json
 
-    r = rdpflex("train", RECIPES_DIR / "quick" / "codec.yaml", "--output", tmp_path / "run",
-                "--set", "train.steps=60", "--set", "validation.every=60", "--set", "checkpoint.every=60")
+    r = rdpflex(
+        "train",
+        RECIPES_DIR / "quick" / "codec.yaml",
+        "--output",
+        tmp_path / "run",
+        "--set",
+        "train.steps=60",
+        "--set",
+        "validation.every=60",
+        "--set",
+        "checkpoint.every=60",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     val = [row for row in rows if row.get("split") == "val"]

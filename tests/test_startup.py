@@ -13,16 +13,30 @@ HEAVY = ("torch", "compressai", "diffusers", "accelerate")
 
 def imported_after(*argv: str) -> set[str]:
     """Heavy modules present after running ``rdpflex ARGV`` in a fresh interpreter."""
-    code = ("import sys; from rdpflex.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-            f"print('heavy:' + ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)")
+    code = (
+        "import sys; from rdpflex.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+        f"print('heavy:' + ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+    )
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120)
     line = [ln for ln in out.stderr.splitlines() if ln.startswith("heavy:")][-1]
     return {m for m in line.removeprefix("heavy:").split(",") if m}
 
 
-@pytest.mark.parametrize("argv", [("--help",), ("plugins",), ("recipes", "ls"), ("recipes", "show", "quick/codec"), ("bench", "--help"),
-                                  ("decoders",), ("decoders", "--json"), ("recipes", "validate", "quick/codec"),
-                                  ("recipes", "validate", "quick/multirealism-joint"), ("recipes", "validate", "quick/cdiff-decoder")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--help",),
+        ("plugins",),
+        ("recipes", "ls"),
+        ("recipes", "show", "quick/codec"),
+        ("bench", "--help"),
+        ("decoders",),
+        ("decoders", "--json"),
+        ("recipes", "validate", "quick/codec"),
+        ("recipes", "validate", "quick/multirealism-joint"),
+        ("recipes", "validate", "quick/cdiff-decoder"),
+    ],
+)
 def test_commands_without_a_model_import_no_heavy_module(argv):
     assert imported_after(*argv) == set()
 
@@ -65,11 +79,14 @@ def test_plugins_command_lists_without_loading(monkeypatch):
 def test_plugin_commands_still_load(tmp_path):
     (tmp_path / "cmd_plugin.py").write_text(
         "import click\nfrom rdpflex.hookspecs import hookimpl\n\n@hookimpl\ndef register_commands(cli):\n"
-        "    @cli.command('hello')\n    def hello():\n        'Say hello.'\n        click.echo('hello from a plugin')\n")
+        "    @cli.command('hello')\n    def hello():\n        'Say hello.'\n        click.echo('hello from a plugin')\n"
+    )
     env = {**__import__("os").environ, "PYTHONPATH": str(tmp_path), "RDPFLEX_PLUGIN_MODULES": "cmd_plugin"}
 
     def run(*a: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, env=env, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, env=env, timeout=120
+        )
 
     assert run("hello").stdout.strip() == "hello from a plugin"
     assert "Say hello." in run("--help").stdout

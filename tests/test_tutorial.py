@@ -19,8 +19,15 @@ def shown_files() -> dict[str, str]:
 
 def test_every_file_of_the_example_plugin_is_shown_verbatim():
     shown = shown_files()
-    files = {p.relative_to(PLUGIN).as_posix() for p in PLUGIN.rglob("*") if p.is_file() and p.suffix in (".py", ".toml", ".yaml")
-             and "egg-info" not in p.as_posix() and "__pycache__" not in p.as_posix() and p.name != "__init__.py"}
+    files = {
+        p.relative_to(PLUGIN).as_posix()
+        for p in PLUGIN.rglob("*")
+        if p.is_file()
+        and p.suffix in (".py", ".toml", ".yaml")
+        and "egg-info" not in p.as_posix()
+        and "__pycache__" not in p.as_posix()
+        and p.name != "__init__.py"
+    }
     assert files == set(shown), f"tutorial shows {sorted(shown)}, plugin has {sorted(files)}"
     for path, text in shown.items():
         assert (PLUGIN / path).read_text() == text, f"{path} differs from the tutorial"
@@ -28,9 +35,20 @@ def test_every_file_of_the_example_plugin_is_shown_verbatim():
 
 def test_the_outputs_the_tutorial_shows_are_real():
     text = TUTORIAL.read_text()
-    run = lambda *a: subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, timeout=300)  # noqa: E731
-    err = run("decompress", str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"), "-o", "/nonexistent", "--decoder", "refine",
-              "--set", "strength=3").stderr.strip()
+
+    def run(*a):
+        return subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, timeout=300)
+
+    err = run(
+        "decompress",
+        str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"),
+        "-o",
+        "/nonexistent",
+        "--decoder",
+        "refine",
+        "--set",
+        "strength=3",
+    ).stderr.strip()
     assert err in text
     decoders = run("decoders").stdout
     shown = text.split("$ rdpflex decoders\n")[1].split("```")[0]

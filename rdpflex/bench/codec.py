@@ -46,17 +46,19 @@ def sample_image(name: str, size: tuple[int, int]) -> torch.Tensor:
     h, w = img.shape[-2:]
     scale = max(size[0] / h, size[1] / w)
     nh, nw = max(size[0], round(h * scale)), max(size[1], round(w * scale))
-    img = F.interpolate(img, size=(nh, nw), mode="area" if scale < 1 else "bicubic", align_corners=None if scale < 1 else False)
+    img = F.interpolate(
+        img, size=(nh, nw), mode="area" if scale < 1 else "bicubic", align_corners=None if scale < 1 else False
+    )
     top, left = (nh - size[0]) // 2, (nw - size[1]) // 2
-    return img[..., top:top + size[0], left:left + size[1]].clamp(0, 1).contiguous()
+    return img[..., top : top + size[0], left : left + size[1]].clamp(0, 1).contiguous()
 
 
 def build_model(name: str) -> tuple[Any, Any]:
     """``(system, reference)`` with random weights; ``reference`` is the CompressAI model (zoo) or None (own codec)."""
     from compressai.zoo.image import model_architectures
 
-    from rdpflex.registry import build_codec
     from rdpflex.codecs.compressai_zoo import CompressAIZooCodec
+    from rdpflex.registry import build_codec
     from rdpflex.system import System
 
     torch.manual_seed(0)
@@ -69,14 +71,18 @@ def build_model(name: str) -> tuple[Any, Any]:
     return System(codec), None
 
 
-def reference_coder(system: Any, net: Any) -> tuple[Callable[[torch.Tensor], dict], Callable[[dict, tuple[int, int]], torch.Tensor]]:
+def reference_coder(
+    system: Any, net: Any
+) -> tuple[Callable[[torch.Tensor], dict], Callable[[dict, tuple[int, int]], torch.Tensor]]:
     """CompressAI's own encode and decode of the model: the zoo model's methods, or the latent codec called directly."""
     codec = system.codec
     if net is not None:
         return net.compress, lambda out, hw: net.decompress(out["strings"], out["shape"])["x_hat"]
     lc = codec.latent_codec
-    return (lambda x: lc.compress(codec.g_a(x)),
-            lambda out, hw: codec.g_s(lc.decompress(out["strings"], codec.decompress_shape(hw))["y_hat"]).clamp(0, 1))
+    return (
+        lambda x: lc.compress(codec.g_a(x)),
+        lambda out, hw: codec.g_s(lc.decompress(out["strings"], codec.decompress_shape(hw))["y_hat"]).clamp(0, 1),
+    )
 
 
 @torch.no_grad()
@@ -99,14 +105,18 @@ def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tup
     ref = ref_enc(x)
     blobs = {exact: enc(exact)() for exact in (False, True)}
     t_enc = interleaved({"compressai": lambda: ref_enc(x), "float": enc(False), "exact": enc(True)}, repeats)
-    t_dec = interleaved({"compressai": lambda: ref_dec(ref, hw), "float": dec(blobs[False]), "exact": dec(blobs[True])}, repeats)
+    t_dec = interleaved(
+        {"compressai": lambda: ref_dec(ref, hw), "float": dec(blobs[False]), "exact": dec(blobs[True])}, repeats
+    )
     strings = [s[0] for s in ref["strings"]]
     mp = hw[0] * hw[1] / 1e6
     timing = {
         "compressai_enc_ms_per_MP": 1e3 * t_enc["compressai"] / mp,
-        "float_enc_ratio": t_enc["float"] / t_enc["compressai"], "exact_enc_ratio": t_enc["exact"] / t_enc["compressai"],
+        "float_enc_ratio": t_enc["float"] / t_enc["compressai"],
+        "exact_enc_ratio": t_enc["exact"] / t_enc["compressai"],
         "compressai_dec_ms_per_MP": 1e3 * t_dec["compressai"] / mp,
-        "float_dec_ratio": t_dec["float"] / t_dec["compressai"], "exact_dec_ratio": t_dec["exact"] / t_dec["compressai"],
+        "float_dec_ratio": t_dec["float"] / t_dec["compressai"],
+        "exact_dec_ratio": t_dec["exact"] / t_dec["compressai"],
         "strings_identical": loads(blobs[False]).images[0].streams == strings,
     }
     # where the bytes go: estimate, scale-table rounding, CDF quantisation, rANS framing, container (v2 and v3)
@@ -115,8 +125,13 @@ def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tup
     return timing, sizes
 
 
-def bench_codec(models: tuple[str, ...] = MODELS, sizes: tuple[tuple[int, int], ...] = SIZES, repeats: int = 3,
-                system_dir: Any = None, trained: bool = True) -> dict[str, list[dict]]:
+def bench_codec(
+    models: tuple[str, ...] = MODELS,
+    sizes: tuple[tuple[int, int], ...] = SIZES,
+    repeats: int = 3,
+    system_dir: Any = None,
+    trained: bool = True,
+) -> dict[str, list[dict]]:
     """``{"time": rows, "size": rows}``: every model at every size (random weights), plus the trained
     demo system (or ``system_dir``) for sizes when ``trained``."""
     from rdpflex.bench.overhead import breakdown
@@ -125,7 +140,9 @@ def bench_codec(models: tuple[str, ...] = MODELS, sizes: tuple[tuple[int, int], 
     contenders = [(m, "random", *build_model(m)) for m in models]
     if trained:
         system = System.load(system_dir)
-        contenders.append((f"{system.codec.arch} ({'demo system' if system_dir is None else system_dir})", "trained", system, None))
+        contenders.append(
+            (f"{system.codec.arch} ({'demo system' if system_dir is None else system_dir})", "trained", system, None)
+        )
     time_rows, size_rows = [], []
     for name, weights, system, net in contenders:
         for size in sizes:
@@ -140,8 +157,11 @@ def bench_codec(models: tuple[str, ...] = MODELS, sizes: tuple[tuple[int, int], 
     return {"time": time_rows, "size": size_rows}
 
 
-def bench_exact_rate(system_dir: Any = None, names: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "retina", "motorcycle"),
-                     max_side: int = 512) -> list[dict]:
+def bench_exact_rate(
+    system_dir: Any = None,
+    names: tuple[str, ...] = ("astronaut", "chelsea", "coffee", "rocket", "retina", "motorcycle"),
+    max_side: int = 512,
+) -> list[dict]:
     """File bytes of the exact entropy path against the float path on photographs (the rate cost of exactness)."""
     from rdpflex.pipeline import compress_images
     from rdpflex.system import System
@@ -153,11 +173,26 @@ def bench_exact_rate(system_dir: Any = None, names: tuple[str, ...] = ("astronau
         scale = max_side / max(img.shape[-2:])
         if scale < 1:
             img = F.interpolate(img, scale_factor=scale, mode="area")
-        sizes = {exact: compress_images([(n, img)], system, estimate=False, exact=exact).rdp.num_bytes() for exact in (False, True)}
+        sizes = {
+            exact: compress_images([(n, img)], system, estimate=False, exact=exact).rdp.num_bytes()
+            for exact in (False, True)
+        }
         px = img.shape[-2] * img.shape[-1]
-        rows.append({"image": f"{n} {img.shape[-1]}x{img.shape[-2]}", "float_bpp": 8 * sizes[False] / px,
-                     "exact_bpp": 8 * sizes[True] / px, "cost_pct": 100 * (sizes[True] / sizes[False] - 1)})
+        rows.append(
+            {
+                "image": f"{n} {img.shape[-1]}x{img.shape[-2]}",
+                "float_bpp": 8 * sizes[False] / px,
+                "exact_bpp": 8 * sizes[True] / px,
+                "cost_pct": 100 * (sizes[True] / sizes[False] - 1),
+            }
+        )
     total = {k: sum(r[k] for r in rows) for k in ("float_bpp", "exact_bpp")}
-    rows.append({"image": "mean", "float_bpp": total["float_bpp"] / len(names), "exact_bpp": total["exact_bpp"] / len(names),
-                 "cost_pct": 100 * (total["exact_bpp"] / total["float_bpp"] - 1)})
+    rows.append(
+        {
+            "image": "mean",
+            "float_bpp": total["float_bpp"] / len(names),
+            "exact_bpp": total["exact_bpp"] / len(names),
+            "cost_pct": 100 * (total["exact_bpp"] / total["float_bpp"] - 1),
+        }
+    )
     return rows

@@ -23,21 +23,30 @@ def machine() -> dict[str, Any]:
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {
-        "host": platform.node() or "host", "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "gpu": gpu, "python": platform.python_version(),
-        "torch": torch.__version__, "compressai": getattr(compressai, "__version__", "?"),
+        "host": platform.node() or "host",
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": gpu,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "compressai": getattr(compressai, "__version__", "?"),
         "load_average": [round(v, 2) for v in os.getloadavg()],
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
 def describe_machine(m: dict[str, Any]) -> str:
     gpu = f"GPU {m['gpu']}" if m["gpu"] else "no GPU"
-    return (f"{m['date']}, {m['host']}: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, {gpu}; "
-            f"Python {m['python']}, torch {m['torch']}, compressai {m['compressai']}; load average {m['load_average']}")
+    return (
+        f"{m['date']}, {m['host']}: {m['cpu']}, {m['cores']} cores, {m['torch_threads']} torch threads, {gpu}; "
+        f"Python {m['python']}, torch {m['torch']}, compressai {m['compressai']}; load average {m['load_average']}"
+    )
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None
+) -> dict[str, float]:
     """Median wall seconds of each function, run in turn (A, B, C, A, B, C...) so load drifts hit all alike."""
     return {k: statistics.median(v) for k, v in interleaved_times(fns, repeats, warmup, sync).items()}
 
@@ -47,8 +56,9 @@ def paired_ratio(times: dict[str, list[float]], num: str, den: str) -> float:
     return statistics.median(a / b for a, b in zip(times[num], times[den]))
 
 
-def interleaved_times(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1,
-                      sync: Callable[[], None] | None = None) -> dict[str, list[float]]:
+def interleaved_times(
+    fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1, sync: Callable[[], None] | None = None
+) -> dict[str, list[float]]:
     """Wall seconds of every round of :func:`interleaved`."""
     for _ in range(warmup):
         for fn in fns.values():

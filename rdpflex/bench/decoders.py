@@ -52,7 +52,9 @@ def _networks(obj: Any) -> list[tuple[Any, str]]:
     return [(obj, k) for k, v in items if isinstance(v, torch.nn.Module) and any(True for _ in v.parameters())]
 
 
-def apply_variant(system: Any, decoders: list[Any], lats: list[Any], variant: str, backend: str = "inductor") -> list[Any]:
+def apply_variant(
+    system: Any, decoders: list[Any], lats: list[Any], variant: str, backend: str = "inductor"
+) -> list[Any]:
     """Put the system's codec, the given decoder objects and the latents in ``variant``'s form (in place)."""
     if variant == "channels_last":
         for obj in [system.codec, *decoders]:
@@ -68,10 +70,17 @@ def apply_variant(system: Any, decoders: list[Any], lats: list[Any], variant: st
     return lats
 
 
-def bench_decoders(system_dir: Any = None, size: tuple[int, int] = (64, 64), batches: tuple[int, ...] = (1, 4, 16),
-                   repeats: int = 3, device: str = "cpu", variants: tuple[str, ...] = ("fp32",),
-                   decoders: tuple[str, ...] | None = None, max_batch: dict[str, int] | None = None,
-                   compile_backend: str = "inductor") -> list[dict]:
+def bench_decoders(
+    system_dir: Any = None,
+    size: tuple[int, int] = (64, 64),
+    batches: tuple[int, ...] = (1, 4, 16),
+    repeats: int = 3,
+    device: str = "cpu",
+    variants: tuple[str, ...] = ("fp32",),
+    decoders: tuple[str, ...] | None = None,
+    max_batch: dict[str, int] | None = None,
+    compile_backend: str = "inductor",
+) -> list[dict]:
     """One row per decoder, setting, variant and batch size: ms/MP, ratio to ``mse`` in the same run, peak memory.
 
     ``max_batch`` caps the batch size of a family (e.g. ``{"idempotence": 4}`` where 16 images take
@@ -90,9 +99,12 @@ def bench_decoders(system_dir: Any = None, size: tuple[int, int] = (64, 64), bat
         names = ["mse", *[n for n in (decoders or system.trained_decoders()) if n != "mse"]]
         objs = {n: system.decoder(n) for n in names}
         system.to(device)  # the decoders just loaded too
-        all_lats = apply_variant(system, list(objs.values()), real_latents(system, size, max(batches), device), variant,
-                                 compile_backend)
-        autocast = torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=variant == "bf16")
+        all_lats = apply_variant(
+            system, list(objs.values()), real_latents(system, size, max(batches), device), variant, compile_backend
+        )
+        autocast = torch.autocast(
+            device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=variant == "bf16"
+        )
         for batch in batches:
             lats = all_lats[:batch]
             mp = batch * size[0] * size[1] / 1e6
@@ -100,8 +112,14 @@ def bench_decoders(system_dir: Any = None, size: tuple[int, int] = (64, 64), bat
             def runner(name: str, opts: Any, lats: list = lats) -> Callable[[], Any]:
                 def run() -> None:
                     with autocast:
-                        decode_batch(objs[name], lats, system.codec, opts,
-                                     [torch.Generator(device=device).manual_seed(i) for i in range(len(lats))])
+                        decode_batch(
+                            objs[name],
+                            lats,
+                            system.codec,
+                            opts,
+                            [torch.Generator(device=device).manual_seed(i) for i in range(len(lats))],
+                        )
+
                 return run
 
             mse = runner("mse", parse_options(objs["mse"], {}))
@@ -114,10 +132,20 @@ def bench_decoders(system_dir: Any = None, size: tuple[int, int] = (64, 64), bat
                     peak = peak_rss_increase(run) if device == "cpu" else _cuda_peak(run, device)  # also the warm-up
                     times = interleaved_times({"mse": mse, "dec": run}, repeats, warmup=0, sync=sync)
                     t = {k: statistics.median(v) for k, v in times.items()}
-                    rows.append({"decoder": name, "options": ", ".join(f"{k}={v}" for k, v in opts.model_dump().items() if k != "seed"),
-                                 "device": device, "variant": variant, "batch": batch, "size": f"{size[1]}x{size[0]}",
-                                 "ms_per_MP": 1e3 * t["dec"] / mp, "ms_per_image": 1e3 * t["dec"] / batch,
-                                 "ratio_to_mse": paired_ratio(times, "dec", "mse"), "peak_MiB": peak / 2**20})
+                    rows.append(
+                        {
+                            "decoder": name,
+                            "options": ", ".join(f"{k}={v}" for k, v in opts.model_dump().items() if k != "seed"),
+                            "device": device,
+                            "variant": variant,
+                            "batch": batch,
+                            "size": f"{size[1]}x{size[0]}",
+                            "ms_per_MP": 1e3 * t["dec"] / mp,
+                            "ms_per_image": 1e3 * t["dec"] / batch,
+                            "ratio_to_mse": paired_ratio(times, "dec", "mse"),
+                            "peak_MiB": peak / 2**20,
+                        }
+                    )
     return rows
 
 

@@ -24,23 +24,35 @@ import torch
 from rdpflex.bench.common import interleaved_times, paired_ratio
 
 
-def bench_fastpaths(system_dir: Any = None, size: tuple[int, int] = (256, 256), batch: int = 4, repeats: int = 5) -> list[dict]:
-    from rdpflex.bench.decoders import real_latents
+def bench_fastpaths(
+    system_dir: Any = None, size: tuple[int, int] = (256, 256), batch: int = 4, repeats: int = 5
+) -> list[dict]:
     from rdpflex.bench.codec import sample_image
+    from rdpflex.bench.decoders import real_latents
     from rdpflex.decoders import decode_batch, parse_options
     from rdpflex.pipeline import compress_images, latents
     from rdpflex.system import System
 
     system = System.load(system_dir)
     codec = system.codec
-    images = [(f"img{i}", sample_image(n, size)) for i, n in enumerate(("astronaut", "chelsea", "coffee", "rocket", "retina", "motorcycle")[:batch])]
+    images = [
+        (f"img{i}", sample_image(n, size))
+        for i, n in enumerate(("astronaut", "chelsea", "coffee", "rocket", "retina", "motorcycle")[:batch])
+    ]
     rdp = compress_images(images, system, estimate=False, exact=False).rdp
     rows = []
 
     def row(name: str, what: str, times: dict[str, list[float]]) -> None:
         t = {k: statistics.median(v) for k, v in times.items()}
-        rows.append({"fast path": name, "work": what, "off_ms": 1e3 * t["off"], "on_ms": 1e3 * t["on"],
-                     "on/off": paired_ratio(times, "on", "off")})
+        rows.append(
+            {
+                "fast path": name,
+                "work": what,
+                "off_ms": 1e3 * t["off"],
+                "on_ms": 1e3 * t["on"],
+                "on/off": paired_ratio(times, "on", "off"),
+            }
+        )
 
     def interleaved(fns: dict, repeats: int) -> dict[str, list[float]]:
         return interleaved_times(fns, repeats)

@@ -19,9 +19,10 @@ same bounds, real rANS strings) show what that lever would save.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from compressai.entropy_models import EntropyBottleneck, GaussianConditional
@@ -80,8 +81,17 @@ def observed(latent_codec: torch.nn.Module) -> Iterator[list[dict[str, Any]]]:
 
             def recording_gc(inputs: Tensor, indexes: Tensor, means: Tensor | None = None) -> list[bytes]:
                 strings = compress(inputs, indexes, means)
-                seen.append({"kind": "y", "model": m, "inputs": inputs, "indexes": indexes, "means": means,
-                             "scales": last.get("scales"), "strings": strings})
+                seen.append(
+                    {
+                        "kind": "y",
+                        "model": m,
+                        "inputs": inputs,
+                        "indexes": indexes,
+                        "means": means,
+                        "scales": last.get("scales"),
+                        "strings": strings,
+                    }
+                )
                 return strings
 
             m.build_indexes, m.compress = recording_build, recording_gc
@@ -108,8 +118,11 @@ def finer_table(model: GaussianConditional, levels: int) -> GaussianConditional:
     """A Gaussian conditional like ``model`` with ``levels`` log-spaced scales between the same bounds."""
     table = model.scale_table.double()
     lo, hi = math.log(float(table[0])), math.log(float(table[-1]))
-    fine = GaussianConditional([math.exp(lo + (hi - lo) * i / (levels - 1)) for i in range(levels)],
-                               tail_mass=model.tail_mass, scale_bound=float(table[0]))
+    fine = GaussianConditional(
+        [math.exp(lo + (hi - lo) * i / (levels - 1)) for i in range(levels)],
+        tail_mass=model.tail_mass,
+        scale_bound=float(table[0]),
+    )
     fine.update()
     return fine
 
@@ -150,7 +163,9 @@ def breakdown(system: Any, x: Tensor, levels: tuple[int, ...] = (128, 256)) -> d
                 finer[L] += sum(len(b) for b in fine.compress(s["inputs"], fine.build_indexes(s["scales"]), s["means"]))
         else:
             xz = s["inputs"]
-            medians = m._extend_ndims(m._get_medians().detach(), xz.dim() - 2).expand(xz.size(0), *([-1] * (xz.dim() - 1)))
+            medians = m._extend_ndims(m._get_medians().detach(), xz.dim() - 2).expand(
+                xz.size(0), *([-1] * (xz.dim() - 1))
+            )
             sym = m.quantize(xz, "symbols", medians)
             _, lik = m(xz, training=False)
             est["z"] += float((-torch.log2(lik.double())).sum())
@@ -162,24 +177,36 @@ def breakdown(system: Any, x: Tensor, levels: tuple[int, ...] = (128, 256)) -> d
     # the container, versions 2 and 3: one image, and what each further image of the same size adds
     rec, _, _ = encode_image(x, system, "img", estimate=False, exact=False)
     one = {v: len(dumps(RdpFile(system.fingerprint, [rec], codec.arch, exact=False, version=v))) for v in (2, 3)}
-    two = {v: len(dumps(RdpFile(system.fingerprint, [rec, replace(rec, stem="im2")], codec.arch, exact=False, version=v)))
-           for v in (2, 3)}
+    two = {
+        v: len(dumps(RdpFile(system.fingerprint, [rec, replace(rec, stem="im2")], codec.arch, exact=False, version=v)))
+        for v in (2, 3)
+    }
     payload = sum(len(b) for b in rec.streams)
     estimate_bytes = (est["y"] + est["z"]) / 8
-    row.update({
-        "estimate_y_B": est["y"] / 8, "estimate_z_B": est["z"] / 8,
-        "scale_table_y_B": (ideal_table["y"] - est["y"]) / 8,
-        "cdf_quant_y_B": (quant["y"] - ideal_table["y"]) / 8, "cdf_quant_z_B": (quant["z"] - ideal_table["z"]) / 8,
-        "escapes": escapes,
-        "rans_framing_B": (8 * (strings["y"] + strings["z"]) - quant["y"] - quant["z"]) / 8, "streams": n_streams,
-        "strings_B": strings["y"] + strings["z"],
-        "container_v2_B": one[2] - payload, "container_v3_B": one[3] - payload,
-        "per_image_v2_B": two[2] - one[2] - payload, "per_image_v3_B": two[3] - one[3] - payload,
-        "length_fields_v2_B": 4 * len(rec.streams), "length_fields_v3_B": sum(_varint_len(len(b)) for b in rec.streams),
-        "file_v2_B": one[2], "file_v3_B": one[3],
-        "total_v2_pct": 100 * (one[2] / estimate_bytes - 1), "total_v3_pct": 100 * (one[3] / estimate_bytes - 1),
-        "strings_pct": 100 * ((strings["y"] + strings["z"]) / estimate_bytes - 1),
-    })
+    row.update(
+        {
+            "estimate_y_B": est["y"] / 8,
+            "estimate_z_B": est["z"] / 8,
+            "scale_table_y_B": (ideal_table["y"] - est["y"]) / 8,
+            "cdf_quant_y_B": (quant["y"] - ideal_table["y"]) / 8,
+            "cdf_quant_z_B": (quant["z"] - ideal_table["z"]) / 8,
+            "escapes": escapes,
+            "rans_framing_B": (8 * (strings["y"] + strings["z"]) - quant["y"] - quant["z"]) / 8,
+            "streams": n_streams,
+            "strings_B": strings["y"] + strings["z"],
+            "container_v2_B": one[2] - payload,
+            "container_v3_B": one[3] - payload,
+            "per_image_v2_B": two[2] - one[2] - payload,
+            "per_image_v3_B": two[3] - one[3] - payload,
+            "length_fields_v2_B": 4 * len(rec.streams),
+            "length_fields_v3_B": sum(_varint_len(len(b)) for b in rec.streams),
+            "file_v2_B": one[2],
+            "file_v3_B": one[3],
+            "total_v2_pct": 100 * (one[2] / estimate_bytes - 1),
+            "total_v3_pct": 100 * (one[3] / estimate_bytes - 1),
+            "strings_pct": 100 * ((strings["y"] + strings["z"]) / estimate_bytes - 1),
+        }
+    )
     for L in levels:
         row[f"table{L}_saves_B"] = strings["y"] - finer[L]
     if levels:

@@ -49,12 +49,14 @@ def codec_point(system: Any, images: list[tuple[str, np.ndarray]]) -> dict[str, 
         rdp = compress_images([(name, x)], system, estimate=False).rdp
         bpps.append(8.0 * rdp.num_bytes() / (arr.shape[0] * arr.shape[1]))
         with torch.no_grad():
-            (_, x_hat), = decode_images(rdp, system, "mse")
+            ((_, x_hat),) = decode_images(rdp, system, "mse")
         psnrs.append(psnr_8bit(arr, to_uint8(x_hat)))
     return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
 
 
-def baseline_curve(codec: str, images: list[tuple[str, np.ndarray]], qualities: tuple[int, ...] = RD_QUALITIES) -> list[dict[str, float]]:
+def baseline_curve(
+    codec: str, images: list[tuple[str, np.ndarray]], qualities: tuple[int, ...] = RD_QUALITIES
+) -> list[dict[str, float]]:
     """Mean bpp and PSNR of a Pillow codec at each quality."""
     points = []
     for q in qualities:
@@ -67,8 +69,12 @@ def baseline_curve(codec: str, images: list[tuple[str, np.ndarray]], qualities: 
     return points
 
 
-def bench_rd(system_dirs: list[Path | None], names: tuple[str, ...] = HELDOUT, max_side: int = 512,
-             qualities: tuple[int, ...] = RD_QUALITIES) -> dict[str, list[dict[str, Any]]]:
+def bench_rd(
+    system_dirs: list[Path | None],
+    names: tuple[str, ...] = HELDOUT,
+    max_side: int = 512,
+    qualities: tuple[int, ...] = RD_QUALITIES,
+) -> dict[str, list[dict[str, Any]]]:
     """Tables: each system's point with its rate difference at equal PSNR, the baselines' curves,
     and the Bjøntegaard delta rate of the systems' curve against each baseline."""
     from rdpflex.system import System
@@ -80,17 +86,35 @@ def bench_rd(system_dirs: list[Path | None], names: tuple[str, ...] = HELDOUT, m
     for d in system_dirs:
         system = System.load(d)
         p = codec_point(system, images)
-        row: dict[str, Any] = {"system": str(system.root or "(default system)"), "bpp": round(p["bpp"], 4), "psnr": round(p["psnr"], 2)}
+        row: dict[str, Any] = {
+            "system": str(system.root or "(default system)"),
+            "bpp": round(p["bpp"], 4),
+            "psnr": round(p["psnr"], 2),
+        }
         for c, anchor in anchors.items():
             saving = rate_saving((p["bpp"], p["psnr"]), anchor)
             row[f"vs {c} at equal PSNR (%)"] = "outside its PSNR range" if saving is None else round(saving, 1)
         points.append(row)
     curve = [(r["bpp"], r["psnr"]) for r in points]
-    summary = [{"anchor": c, "points": len(curve),
-                "BD-rate (%)": "undefined (needs two points overlapping the anchor's PSNR range)" if (v := bd_rate(curve, anchor)) is None else round(v, 1),
-                "note": "negative: the codec needs fewer bits than the anchor for the same PSNR"}
-               for c, anchor in anchors.items()]
-    baseline_rows = [{"codec": c, **{k: round(v, 4) if k == "bpp" else (round(v, 2) if k == "psnr" else v) for k, v in p.items()}}
-                     for c, pts in curves.items() for p in pts]
-    return {"points": points, "bd_rate": summary, "baselines": baseline_rows,
-            "images": [{"name": n, "height": a.shape[0], "width": a.shape[1]} for n, a in images]}
+    summary = [
+        {
+            "anchor": c,
+            "points": len(curve),
+            "BD-rate (%)": "undefined (needs two points overlapping the anchor's PSNR range)"
+            if (v := bd_rate(curve, anchor)) is None
+            else round(v, 1),
+            "note": "negative: the codec needs fewer bits than the anchor for the same PSNR",
+        }
+        for c, anchor in anchors.items()
+    ]
+    baseline_rows = [
+        {"codec": c, **{k: round(v, 4) if k == "bpp" else (round(v, 2) if k == "psnr" else v) for k, v in p.items()}}
+        for c, pts in curves.items()
+        for p in pts
+    ]
+    return {
+        "points": points,
+        "bd_rate": summary,
+        "baselines": baseline_rows,
+        "images": [{"name": n, "height": a.shape[0], "width": a.shape[1]} for n, a in images],
+    }

@@ -33,22 +33,52 @@ STAGES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("quick", "prior (idempotence)", "quick/idempotence-prior", ()),
     ("paper", "codec", "paper/codec-elic", PAPER_CPU),
     ("paper", "joint", "paper/multirealism-joint", (*PAPER_CPU, "joint.multirealism.perceptual=none")),
-    ("paper", "decoder (multirealism)", "paper/multirealism-decoder-msh",
-     (*PAPER_CPU, f"decoder.system={DEMO_SYSTEM}", "decoder.settings.perceptual=none")),
-    ("paper", "decoder (cdiff)", "paper/cdiff-hfd-msh",
-     (*PAPER_CPU, f"decoder.system={DEMO_SYSTEM}", "decoder.settings.perceptual=none", "decoder.settings.lpips_weight=0")),
+    (
+        "paper",
+        "decoder (multirealism)",
+        "paper/multirealism-decoder-msh",
+        (*PAPER_CPU, f"decoder.system={DEMO_SYSTEM}", "decoder.settings.perceptual=none"),
+    ),
+    (
+        "paper",
+        "decoder (cdiff)",
+        "paper/cdiff-hfd-msh",
+        (
+            *PAPER_CPU,
+            f"decoder.system={DEMO_SYSTEM}",
+            "decoder.settings.perceptual=none",
+            "decoder.settings.lpips_weight=0",
+        ),
+    ),
     ("paper", "prior (idempotence)", "paper/idempotence-prior", PAPER_CPU),
 )
 #: every run: CPU, fp32, no mid-run checkpoints or validation, data loaded in the main process
-COMMON = ("train.device=cpu", "train.mixed_precision='no'", "data.workers=0", "checkpoint.every=1000000",
-          "validation.every=null", "validation.at_start=false", "log.every=1000000")
+COMMON = (
+    "train.device=cpu",
+    "train.mixed_precision='no'",
+    "data.workers=0",
+    "checkpoint.every=1000000",
+    "validation.every=null",
+    "validation.at_start=false",
+    "log.every=1000000",
+)
 
 
-def run_steps(recipe: str, overrides: tuple[str, ...], steps: int, processes: int = 1, threads: int | None = None) -> float:
+def run_steps(
+    recipe: str, overrides: tuple[str, ...], steps: int, processes: int = 1, threads: int | None = None
+) -> float:
     """Wall seconds of one training run of ``steps`` steps in a fresh output directory."""
     launcher = [sys.executable, "-m", "rdpflex.train.launch"]
     if processes > 1:
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", "-m", "rdpflex.train.launch"]
+        launcher = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc_per_node={processes}",
+            "-m",
+            "rdpflex.train.launch",
+        ]
     sets = [*COMMON, *overrides, f"train.steps={steps}"] + ([f"train.cpu_threads={threads}"] if threads else [])
     with tempfile.TemporaryDirectory() as out:
         cmd = [*launcher, recipe, "--output", out, *[a for s in sets for a in ("--set", s)]]
@@ -61,15 +91,22 @@ def run_steps(recipe: str, overrides: tuple[str, ...], steps: int, processes: in
     return elapsed
 
 
-def steps_per_second(recipe: str, overrides: tuple[str, ...], n1: int, n2: int, processes: int = 1, threads: int | None = None) -> float:
+def steps_per_second(
+    recipe: str, overrides: tuple[str, ...], n1: int, n2: int, processes: int = 1, threads: int | None = None
+) -> float:
     t1 = run_steps(recipe, overrides, n1, processes, threads)
     t2 = run_steps(recipe, overrides, n2, processes, threads)
     return (n2 - n1) / max(t2 - t1, 1e-9)
 
 
-def bench_train(widths: tuple[str, ...] = ("quick", "paper"), steps: dict[str, tuple[int, int]] | None = None,
-                scaling: bool = True, stages: tuple[str, ...] | None = None, table: tuple = STAGES,
-                on_row: Any = None) -> list[dict[str, Any]]:
+def bench_train(
+    widths: tuple[str, ...] = ("quick", "paper"),
+    steps: dict[str, tuple[int, int]] | None = None,
+    scaling: bool = True,
+    stages: tuple[str, ...] | None = None,
+    table: tuple = STAGES,
+    on_row: Any = None,
+) -> list[dict[str, Any]]:
     """One row per stage and width of ``table`` (steps/s, images/s); with ``scaling`` a 2-process row for the
     first codec stage measured. ``on_row`` is called with each row as soon as it is measured (long runs)."""
     from rdpflex.train.recipe import load_recipe
@@ -83,16 +120,33 @@ def bench_train(widths: tuple[str, ...] = ("quick", "paper"), steps: dict[str, t
         r = load_recipe(recipe, [*COMMON, *overrides]).recipe
         n1, n2 = steps[width]
         sps = steps_per_second(recipe, overrides, n1, n2, threads=cores)
-        row = {"stage": stage, "width": width, "recipe": recipe, "processes": 1, "batch": r.train.batch_size,
-               "crop": r.data.crop, "steps_per_s": sps, "images_per_s": sps * r.train.batch_size, "scaling": None,
-               "note": "; ".join(o for o in overrides if not o.startswith(("joint.codec.init", "decoder.system")))}
+        row = {
+            "stage": stage,
+            "width": width,
+            "recipe": recipe,
+            "processes": 1,
+            "batch": r.train.batch_size,
+            "crop": r.data.crop,
+            "steps_per_s": sps,
+            "images_per_s": sps * r.train.batch_size,
+            "scaling": None,
+            "note": "; ".join(o for o in overrides if not o.startswith(("joint.codec.init", "decoder.system"))),
+        }
         rows.append(row)
         if on_row:
             on_row(row)
         if scaling and stage == "codec" and not any(r["processes"] == 2 for r in rows):
             sps2 = steps_per_second(recipe, overrides, n1, n2, processes=2, threads=max(1, cores // 2))
-            rows.append({**row, "processes": 2, "steps_per_s": sps2, "images_per_s": 2 * sps2 * r.train.batch_size,
-                         "scaling": sps2 / sps, "note": f"torchrun, {max(1, cores // 2)} thread(s) per process, batch per process"})
+            rows.append(
+                {
+                    **row,
+                    "processes": 2,
+                    "steps_per_s": sps2,
+                    "images_per_s": 2 * sps2 * r.train.batch_size,
+                    "scaling": sps2 / sps,
+                    "note": f"torchrun, {max(1, cores // 2)} thread(s) per process, batch per process",
+                }
+            )
             if on_row:
                 on_row(rows[-1])
     return rows

@@ -99,21 +99,29 @@ class Codec(CompressionModel):
     def entropy_encode(self, y: Tensor, exact: bool = True) -> dict[str, Any]:
         """Entropy-code the latent ``y`` of a padded batch (see :meth:`compress`)."""
         try:
-            with exact_entropy_parameters(self.latent_codec, exact), symbol_checksum(self.latent_codec, "encode") as crc:
+            with (
+                exact_entropy_parameters(self.latent_codec, exact),
+                symbol_checksum(self.latent_codec, "encode") as crc,
+            ):
                 out = self.latent_codec.compress(y)
         except ExactPathError as exc:
             raise BitstreamError(f"cannot encode: {exc}") from exc
         return {"strings": out["strings"], "y_hat": out["y_hat"], "symbols_crc": crc.value}
 
     @torch.no_grad()
-    def decompress_latent(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True, symbols_crc: int | None = None) -> Tensor:
+    def decompress_latent(
+        self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True, symbols_crc: int | None = None
+    ) -> Tensor:
         """Entropy-decode one image's streams (as written in the file) into y_hat (1, C, h, w).
 
         ``exact`` must match the encoder's entropy path. With ``symbols_crc`` the decoded symbols
         are checked against the encoder's: a mismatch raises :class:`EntropyMismatchError`.
         """
         try:
-            with exact_entropy_parameters(self.latent_codec, exact), symbol_checksum(self.latent_codec, "decode") as crc:
+            with (
+                exact_entropy_parameters(self.latent_codec, exact),
+                symbol_checksum(self.latent_codec, "decode") as crc,
+            ):
                 out = self.latent_codec.decompress([[s] for s in streams], self.decompress_shape(padded_hw))
         except ExactPathError as exc:
             raise BitstreamError(str(exc)) from exc
@@ -122,7 +130,8 @@ class Codec(CompressionModel):
         if symbols_crc is not None and crc.value != symbols_crc:
             path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
             raise EntropyMismatchError(
-                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says " f"{symbols_crc:08x}): "
+                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says "
+                f"{symbols_crc:08x}): "
                 f"the entropy parameters were computed differently from the encoder's {path} path - another device, "
                 "thread count, precision (TF32/bf16) or codec build; re-encode with the exact entropy path "
                 "(the default) or decode where the file was made"

@@ -30,8 +30,10 @@ from torch import Tensor, nn
 
 def _param_net(in_ch: int, hidden: int, out_ch: int) -> nn.Sequential:
     return nn.Sequential(
-        conv(in_ch, hidden, stride=1, kernel_size=3), nn.GELU(),
-        conv(hidden, hidden // 2, stride=1, kernel_size=3), nn.GELU(),
+        conv(in_ch, hidden, stride=1, kernel_size=3),
+        nn.GELU(),
+        conv(hidden, hidden // 2, stride=1, kernel_size=3),
+        nn.GELU(),
         conv(hidden // 2, out_ch, stride=1, kernel_size=3),
     )
 
@@ -48,13 +50,20 @@ class ChannelSlicesLatentCodec(LatentCodec):
         c = self.slice_ch
         self.gc = nn.ModuleList(
             GaussianConditionalLatentCodec(
-                quantizer="ste", chunks=("scales", "means"),
+                quantizer="ste",
+                chunks=("scales", "means"),
                 entropy_parameters=_param_net(side_channels + k * c, hidden, 2 * c),
             )
             for k in range(slices)
         )
         # tanh is the last layer (no parameters: state-dict keys unchanged) so the exact entropy path covers it
-        self.lrp = nn.ModuleList(nn.Sequential(*_param_net(side_channels + (k + 1) * c, hidden, c), nn.Tanh()) for k in range(slices)) if lrp else None
+        self.lrp = (
+            nn.ModuleList(
+                nn.Sequential(*_param_net(side_channels + (k + 1) * c, hidden, c), nn.Tanh()) for k in range(slices)
+            )
+            if lrp
+            else None
+        )
 
     def _refine(self, k: int, side: Tensor, done: list[Tensor], y_hat_k: Tensor) -> Tensor:
         if self.lrp is None:
@@ -82,7 +91,9 @@ class ChannelSlicesLatentCodec(LatentCodec):
             done.append(self._refine(k, side_params, done, out["y_hat"]))
         return {"strings": strings, "shape": tuple(y.shape[2:4]), "y_hat": torch.cat(done, dim=1)}
 
-    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], side_params: Tensor, **kwargs: Any) -> dict[str, Any]:
+    def decompress(
+        self, strings: list[list[bytes]], shape: tuple[int, int], side_params: Tensor, **kwargs: Any
+    ) -> dict[str, Any]:
         if len(strings) != self.slices:
             raise ValueError(f"expected {self.slices} slice streams, got {len(strings)}")
         done: list[Tensor] = []

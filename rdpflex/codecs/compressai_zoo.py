@@ -56,7 +56,9 @@ class CompressAIZooCodec(Codec):
 
     def __init__(self, zoo_arch: str, N: int, M: int | None = None, net: nn.Module | None = None) -> None:
         if zoo_arch not in SUPPORTED:
-            raise RdpflexError(f"unsupported CompressAI architecture {zoo_arch!r}; choose one of {', '.join(SUPPORTED)}")
+            raise RdpflexError(
+                f"unsupported CompressAI architecture {zoo_arch!r}; choose one of {', '.join(SUPPORTED)}"
+            )
         super().__init__(zoo_arch=zoo_arch, N=N, M=M)
         cls = model_architectures[zoo_arch]
         # a compressai zoo model, its submodules reached by name
@@ -64,16 +66,25 @@ class CompressAIZooCodec(Codec):
         self.latent_channels = int(model.M)
         self.g_a, self.g_s = model.g_a, model.g_s
         if zoo_arch == "bmshj2018-hyperprior":
-            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=model.gaussian_conditional, chunks=("scales",), quantizer="noise")
+            y_codec = GaussianConditionalLatentCodec(
+                gaussian_conditional=model.gaussian_conditional, chunks=("scales",), quantizer="noise"
+            )
             h_a = nn.Sequential(Abs(), model.h_a)
         elif zoo_arch == "mbt2018-mean":
-            y_codec = GaussianConditionalLatentCodec(gaussian_conditional=model.gaussian_conditional, chunks=("scales", "means"), quantizer="noise")
+            y_codec = GaussianConditionalLatentCodec(
+                gaussian_conditional=model.gaussian_conditional, chunks=("scales", "means"), quantizer="noise"
+            )
             h_a = model.h_a
         else:
-            y_codec = ExactCapableRasterScan(model.gaussian_conditional, model.entropy_parameters, model.context_prediction)
+            y_codec = ExactCapableRasterScan(
+                model.gaussian_conditional, model.entropy_parameters, model.context_prediction
+            )
             h_a = model.h_a
         self.latent_codec = HyperpriorLatentCodec(
-            latent_codec={"y": y_codec, "hyper": HyperLatentCodec(entropy_bottleneck=model.entropy_bottleneck, h_a=h_a, h_s=model.h_s)}
+            latent_codec={
+                "y": y_codec,
+                "hyper": HyperLatentCodec(entropy_bottleneck=model.entropy_bottleneck, h_a=h_a, h_s=model.h_s),
+            }
         )
 
 
@@ -93,7 +104,9 @@ def read_compressai_state_dict(path: Path) -> dict[str, Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # any failure means "not a usable checkpoint"
-        raise RdpflexError(f"cannot read CompressAI checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
+        raise RdpflexError(
+            f"cannot read CompressAI checkpoint {path}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+        ) from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
@@ -101,7 +114,9 @@ def read_compressai_state_dict(path: Path) -> dict[str, Tensor]:
     return load_pretrained({k.removeprefix("module."): v for k, v in obj.items()})
 
 
-def load_zoo_codec(zoo_arch: str, quality: int, checkpoint: Path | None = None, metric: str = "mse") -> CompressAIZooCodec:
+def load_zoo_codec(
+    zoo_arch: str, quality: int, checkpoint: Path | None = None, metric: str = "mse"
+) -> CompressAIZooCodec:
     """Build an rdpflex codec from CompressAI weights (a local checkpoint, the hub cache, or a download)."""
     if zoo_arch not in SUPPORTED:
         raise RdpflexError(f"unsupported CompressAI architecture {zoo_arch!r}; choose one of {', '.join(SUPPORTED)}")
@@ -112,7 +127,9 @@ def load_zoo_codec(zoo_arch: str, quality: int, checkpoint: Path | None = None, 
         cached = hub_checkpoints_dir() / name
         if not cached.exists():
             if os.environ.get("RDPFLEX_OFFLINE", "") not in ("", "0"):
-                raise WeightsMissingError(f"{zoo_arch} q{quality} weights not found: need {cached} (from {url}) or --checkpoint FILE")
+                raise WeightsMissingError(
+                    f"{zoo_arch} q{quality} weights not found: need {cached} (from {url}) or --checkpoint FILE"
+                )
             try:
                 torch.hub.download_url_to_file(url, str(cached), progress=False)
             except Exception as exc:  # offline, DNS, HTTP...

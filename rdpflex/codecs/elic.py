@@ -31,10 +31,15 @@ def elic_analysis(N: int, M: int, blocks: int = 3) -> nn.Sequential:
         return [ResidualBottleneckBlock(N, N) for _ in range(blocks)]
 
     return nn.Sequential(
-        conv(3, N, kernel_size=5, stride=2), *rbs(),
-        conv(N, N, kernel_size=5, stride=2), *rbs(), AttentionBlock(N),
-        conv(N, N, kernel_size=5, stride=2), *rbs(),
-        conv(N, M, kernel_size=5, stride=2), AttentionBlock(M),
+        conv(3, N, kernel_size=5, stride=2),
+        *rbs(),
+        conv(N, N, kernel_size=5, stride=2),
+        *rbs(),
+        AttentionBlock(N),
+        conv(N, N, kernel_size=5, stride=2),
+        *rbs(),
+        conv(N, M, kernel_size=5, stride=2),
+        AttentionBlock(M),
     )
 
 
@@ -43,9 +48,14 @@ def elic_synthesis(N: int, M: int, blocks: int = 3) -> nn.Sequential:
         return [ResidualBottleneckBlock(N, N) for _ in range(blocks)]
 
     return nn.Sequential(
-        AttentionBlock(M), deconv(M, N, kernel_size=5, stride=2), *rbs(),
-        deconv(N, N, kernel_size=5, stride=2), AttentionBlock(N), *rbs(),
-        deconv(N, N, kernel_size=5, stride=2), *rbs(),
+        AttentionBlock(M),
+        deconv(M, N, kernel_size=5, stride=2),
+        *rbs(),
+        deconv(N, N, kernel_size=5, stride=2),
+        AttentionBlock(N),
+        *rbs(),
+        deconv(N, N, kernel_size=5, stride=2),
+        *rbs(),
         deconv(N, 3, kernel_size=5, stride=2),
     )
 
@@ -62,13 +72,17 @@ class ElicCharm(Codec):
         self.g_a = elic_analysis(N, M, blocks)
         self.g_s = elic_synthesis(N, M, blocks)
         h_a = nn.Sequential(
-            conv(M, N, kernel_size=3, stride=1), nn.ReLU(inplace=True),
-            conv(N, N, kernel_size=5, stride=2), nn.ReLU(inplace=True),
+            conv(M, N, kernel_size=3, stride=1),
+            nn.ReLU(inplace=True),
+            conv(N, N, kernel_size=5, stride=2),
+            nn.ReLU(inplace=True),
             conv(N, N, kernel_size=5, stride=2),
         )
         h_s = nn.Sequential(
-            deconv(N, N, kernel_size=5, stride=2), nn.ReLU(inplace=True),
-            deconv(N, N * 3 // 2, kernel_size=5, stride=2), nn.ReLU(inplace=True),
+            deconv(N, N, kernel_size=5, stride=2),
+            nn.ReLU(inplace=True),
+            deconv(N, N * 3 // 2, kernel_size=5, stride=2),
+            nn.ReLU(inplace=True),
             conv(N * 3 // 2, M * 2, kernel_size=3, stride=1),
         )
         self.latent_codec = HyperpriorLatentCodec(

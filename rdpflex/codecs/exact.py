@@ -46,10 +46,20 @@ from compressai.latent_codecs import (
 )
 from torch import Tensor, nn
 
-from rdpflex.errors import RdpflexError
 from rdpflex.codecs.charm import ChannelSlicesLatentCodec
+from rdpflex.errors import RdpflexError
 
-__all__ = ["GRID_BITS", "WEIGHT_BITS", "ExactPathError", "exact_forward", "exact_valid_conv", "exact_entropy_parameters", "exact_exp", "exact_tanh", "exact_gelu"]
+__all__ = [
+    "GRID_BITS",
+    "WEIGHT_BITS",
+    "ExactPathError",
+    "exact_forward",
+    "exact_valid_conv",
+    "exact_entropy_parameters",
+    "exact_exp",
+    "exact_tanh",
+    "exact_gelu",
+]
 
 #: activations (and biases) are multiples of 2**-GRID_BITS
 GRID_BITS = 14
@@ -137,7 +147,9 @@ _FixedPoint = tuple[Tensor, float, Tensor | None, float, float]
 _FIXED_POINT: WeakKeyDictionary[nn.Module, tuple[tuple[Any, ...], _FixedPoint]] = WeakKeyDictionary()
 
 
-def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, ...]) -> tuple[Tensor, float, Tensor | None, float, float]:
+def _fixed_point_params(
+    m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, ...]
+) -> tuple[Tensor, float, Tensor | None, float, float]:
     """A layer's parameters on their grids, computed once and reused until the parameters change.
 
     The raster-scan context model calls the same small networks once per latent position; the key
@@ -157,14 +169,17 @@ def _fixed_point_params(m: nn.Conv2d | nn.ConvTranspose2d, l1_dims: tuple[int, .
     return params
 
 
-def _checked_params(m: nn.Conv2d | nn.ConvTranspose2d, x: Tensor, l1_dims: tuple[int, ...]) -> tuple[Tensor, Tensor | None]:
+def _checked_params(
+    m: nn.Conv2d | nn.ConvTranspose2d, x: Tensor, l1_dims: tuple[int, ...]
+) -> tuple[Tensor, Tensor | None]:
     """(weight, bias) on their grids, after checking that every partial sum of ``m`` on ``x`` stays
     exact: it is bounded by max_o sum|w_o| * max|x| (+ |b|), which must stay below 2**52 units."""
     w, scale, b, l1, b_max = _fixed_point_params(m, l1_dims)
     bound = l1 * scale * float(x.abs().max()) * _GRID + b_max * scale * _GRID
     if not bound < _SUM_LIMIT:
         raise ExactPathError(
-            f"exact entropy path: values in {type(m).__name__} exceed the exact float64 range (bound " f"{bound:.3g} >= 2**52 units); "
+            f"exact entropy path: values in {type(m).__name__} exceed the exact float64 range (bound "
+            f"{bound:.3g} >= 2**52 units); "
             "the latent is far outside what the codec was trained on"
         )
     return w, b
@@ -180,7 +195,9 @@ def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
 
 def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
     w, b = _checked_params(m, x, (0, 2, 3))
-    out = F.conv_transpose2d(x, w, None, m.stride, cast(tuple[int, int], m.padding), m.output_padding, m.groups, m.dilation)
+    out = F.conv_transpose2d(
+        x, w, None, m.stride, cast(tuple[int, int], m.padding), m.output_padding, m.groups, m.dilation
+    )
     return out if b is None else out + b.view(1, -1, 1, 1)
 
 
@@ -209,7 +226,8 @@ def _layer(m: nn.Module, x: Tensor) -> Tensor:
     else:
         raise ExactPathError(
             f"exact entropy path: layer {type(m).__name__} is not supported "
-            "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, " "Identity, Sequential are)"
+            "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, "
+            "Identity, Sequential are)"
         )
     return to_grid(out)
 
@@ -248,14 +266,17 @@ def _swap_points(latent_codec: nn.Module) -> list[tuple[nn.Module, str]]:
             points.append((m, "entropy_parameters"))
         elif isinstance(m, RasterScanLatentCodec):
             if not getattr(m, "supports_exact", False):
-                raise ExactPathError("exact entropy path: compressai's RasterScanLatentCodec convolves its context outside the module")
+                raise ExactPathError(
+                    "exact entropy path: compressai's RasterScanLatentCodec convolves its context outside the module"
+                )
             points += [(m, "entropy_parameters"), (m, "context_prediction")]
         elif isinstance(m, ChannelSlicesLatentCodec):
             if m.lrp is not None:
                 points += [(m.lrp, str(k)) for k in range(len(m.lrp))]
         elif isinstance(m, LatentCodec) and not isinstance(m, HyperpriorLatentCodec):
             raise ExactPathError(
-                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the " "float entropy path"
+                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the "
+                "float entropy path"
             )
     return points
 

@@ -28,16 +28,20 @@ from rdpflex.codecs.base import Codec
 
 def hyper_analysis(N: int, M: int) -> nn.Sequential:
     return nn.Sequential(
-        conv(M, N, stride=1, kernel_size=3), nn.LeakyReLU(inplace=True),
-        conv(N, N), nn.LeakyReLU(inplace=True),
+        conv(M, N, stride=1, kernel_size=3),
+        nn.LeakyReLU(inplace=True),
+        conv(N, N),
+        nn.LeakyReLU(inplace=True),
         conv(N, N),
     )
 
 
 def hyper_synthesis(N: int, M: int) -> nn.Sequential:
     return nn.Sequential(
-        deconv(N, M), nn.LeakyReLU(inplace=True),
-        deconv(M, M * 3 // 2), nn.LeakyReLU(inplace=True),
+        deconv(N, M),
+        nn.LeakyReLU(inplace=True),
+        deconv(M, M * 3 // 2),
+        nn.LeakyReLU(inplace=True),
         conv(M * 3 // 2, M * 2, stride=1, kernel_size=3),
     )
 
@@ -64,10 +68,21 @@ class MeanScaleHyperprior(Codec):
         super().__init__(N=N, M=M)
         self.latent_channels = M
         self.g_a = nn.Sequential(
-            conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M),
+            conv(3, N),
+            GDN(N),
+            conv(N, N),
+            GDN(N),
+            conv(N, N),
+            GDN(N),
+            conv(N, M),
         )
         self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+            deconv(M, N),
+            GDN(N, inverse=True),
+            deconv(N, N),
+            GDN(N, inverse=True),
+            deconv(N, N),
+            GDN(N, inverse=True),
+            deconv(N, 3),
         )
         self.latent_codec = mean_scale_latent_codec(N, M)

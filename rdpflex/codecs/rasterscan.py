@@ -65,7 +65,9 @@ class ExactCapableRasterScan(RasterScanLatentCodec):
             y_hats.append(y_hat[:, :, pad : pad + y.shape[2], pad : pad + y.shape[3]])
         return {"strings": [strings], "shape": y.shape[2:4], "y_hat": torch.cat(y_hats)}
 
-    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], ctx_params: Tensor, **kwargs: Any) -> dict[str, Any]:
+    def decompress(
+        self, strings: list[list[bytes]], shape: tuple[int, int], ctx_params: Tensor, **kwargs: Any
+    ) -> dict[str, Any]:
         (y_strings,) = strings
         gc, k, pad = self.gaussian_conditional, self.kernel_size, self.padding
         cdf, lengths, offsets = gc.quantized_cdf.tolist(), gc.cdf_length.tolist(), gc.offset.tolist()
@@ -83,6 +85,8 @@ class ExactCapableRasterScan(RasterScanLatentCodec):
                     scales, means = self._params(ctx_params[i : i + 1], y_crop, h, w)
                     indexes = gc.build_indexes(scales)
                     symbols = decoder.decode_stream(indexes.squeeze().tolist(), cdf, lengths, offsets)
-                    y_hat[:, :, h + pad, w + pad] = gc.dequantize(torch.tensor(symbols, dtype=torch.float32).reshape(1, -1), means)
+                    y_hat[:, :, h + pad, w + pad] = gc.dequantize(
+                        torch.tensor(symbols, dtype=torch.float32).reshape(1, -1), means
+                    )
             y_hats.append(y_hat[:, :, pad : pad + height, pad : pad + width])
         return {"y_hat": torch.cat(y_hats)}

@@ -48,32 +48,73 @@ def _emit(result, as_json: bool, header: str = "") -> None:
         click.echo(header)
     click.echo(result.table())
     bs = result.info["bitstream"]
-    click.echo(f"bitstream: {bs['bytes']} bytes, {bs['bpp']:.4f} bpp (file), {bs['bpp_estimated']:.4f} " "bpp (model estimate); "
-               f"{len(result.info['images'])} image(s), {result.info['processes']} process(es) on " f"{result.info['device']}, "
-               f"{result.info['timing']['total_s']:.1f} s")
+    click.echo(
+        f"bitstream: {bs['bytes']} bytes, {bs['bpp']:.4f} bpp (file), {bs['bpp_estimated']:.4f} "
+        "bpp (model estimate); "
+        f"{len(result.info['images'])} image(s), {result.info['processes']} process(es) on "
+        f"{result.info['device']}, "
+        f"{result.info['timing']['total_s']:.1f} s"
+    )
     if result.report:
         click.echo(f"report: {result.report}")
 
 
 def _compare_options(f):
     options = [
-        click.option("--decoder", "decoders", multiple=True, metavar="'NAME[:KEY=V1,V2,...]'",
-                     help="Decoder and knob values (cartesian product over knobs separated by ':'). Repeatable. "
-                          "Default: mse + every decoder trained in the system, at its sweep."),
-        click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...",
-                     help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin " "metrics ...); auto: every metric whose weights are present (detail and swd need none)."),
+        click.option(
+            "--decoder",
+            "decoders",
+            multiple=True,
+            metavar="'NAME[:KEY=V1,V2,...]'",
+            help="Decoder and knob values (cartesian product over knobs separated by ':'). Repeatable. "
+            "Default: mse + every decoder trained in the system, at its sweep.",
+        ),
+        click.option(
+            "--metrics",
+            default="auto",
+            show_default=True,
+            metavar="auto|NAME,...",
+            help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin "
+            "metrics ...); auto: every metric whose weights are present (detail and swd need none).",
+        ),
         click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i)."),
-        click.option("--baselines/--no-baselines", default=True, show_default=True, help="JPEG and WebP (Pillow) reference curves."),
-        click.option("--quality", "qualities", default=None, metavar="Q1,Q2,...",
-                     help="Baseline qualities (default 5,10,20,...,90,95)."),
-        click.option("--mixed-precision", default="no", show_default=True, type=click.Choice(["no", "bf16", "fp16"]),
-                     help="Autocast while decoding (fp16: GPU only)."),
+        click.option(
+            "--baselines/--no-baselines",
+            default=True,
+            show_default=True,
+            help="JPEG and WebP (Pillow) reference curves.",
+        ),
+        click.option(
+            "--quality",
+            "qualities",
+            default=None,
+            metavar="Q1,Q2,...",
+            help="Baseline qualities (default 5,10,20,...,90,95).",
+        ),
+        click.option(
+            "--mixed-precision",
+            default="no",
+            show_default=True,
+            type=click.Choice(["no", "bf16", "fp16"]),
+            help="Autocast while decoding (fp16: GPU only).",
+        ),
         click.option("--cpu", is_flag=True, help="Use the CPU even when a GPU is present."),
-        click.option("--batch-size", default=1, show_default=True,
-                     help="Same-size images decoded together per decoder call (memory bound; 1: timings per image)."),
-        click.option("--crop", "crop_size", default=256, show_default=True, help="Side of the center crops in the report."),
-        click.option("--reencode/--no-reencode", default=True, show_default=True,
-                     help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse " "PSNR of the re-encoding."),
+        click.option(
+            "--batch-size",
+            default=1,
+            show_default=True,
+            help="Same-size images decoded together per decoder call (memory bound; 1: timings per image).",
+        ),
+        click.option(
+            "--crop", "crop_size", default=256, show_default=True, help="Side of the center crops in the report."
+        ),
+        click.option(
+            "--reencode/--no-reencode",
+            default=True,
+            show_default=True,
+            help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse "
+            "PSNR of the re-encoding.",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table."),
     ]
     for option in reversed(options):  # click lists options in decoration order, innermost first
@@ -97,9 +138,22 @@ def _qualities(text: str | None) -> tuple[int, ...]:
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path), help="Report directory to write.")
 @system_option
 @_compare_options
-def compare_command(image_dir: Path, output: Path, system_dir: Path | None, decoders: tuple[str, ...], metrics: str,
-                    seed: int, baselines: bool, qualities: str | None, mixed_precision: str, cpu: bool, batch_size: int,
-                    crop_size: int, reencode: bool, as_json: bool) -> None:
+def compare_command(
+    image_dir: Path,
+    output: Path,
+    system_dir: Path | None,
+    decoders: tuple[str, ...],
+    metrics: str,
+    seed: int,
+    baselines: bool,
+    qualities: str | None,
+    mixed_precision: str,
+    cpu: bool,
+    batch_size: int,
+    crop_size: int,
+    reencode: bool,
+    as_json: bool,
+) -> None:
     """Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics.
 
     Writes OUTPUT/bitstream.rdp, metrics.csv, metrics.json, rate_distortion.png,
@@ -111,9 +165,21 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
         raise ImageError(f"{image_dir}: no such directory")
     ok = False
     try:
-        result = compare(image_dir, system_dir, decoders=list(decoders) or None, metrics=metrics, out_dir=output, seed=seed,
-                         baselines=baselines, qualities=_qualities(qualities), mixed_precision=mixed_precision, cpu=cpu,
-                         crop_size=crop_size, batch_size=batch_size, reencode=reencode)
+        result = compare(
+            image_dir,
+            system_dir,
+            decoders=list(decoders) or None,
+            metrics=metrics,
+            out_dir=output,
+            seed=seed,
+            baselines=baselines,
+            qualities=_qualities(qualities),
+            mixed_precision=mixed_precision,
+            cpu=cpu,
+            crop_size=crop_size,
+            batch_size=batch_size,
+            reencode=reencode,
+        )
         _emit(result, as_json)
         ok = True
     finally:
@@ -121,14 +187,29 @@ def compare_command(image_dir: Path, output: Path, system_dir: Path | None, deco
 
 
 @click.command("demo")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("rdpflex-demo"), show_default=True,
-              help="Folder for images/ (the exported samples) and report/.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("rdpflex-demo"),
+    show_default=True,
+    help="Folder for images/ (the exported samples) and report/.",
+)
 @system_option
-@click.option("--samples", default=None, metavar="NAME,...", help="Sample photographs to use (default: the held-out astronaut,coffee,chelsea; names: rdpflex.samples.NAMES).")
-@click.option("--max-side", default=512, show_default=True, help="Downscale the samples so that the longer side is at most this.")
+@click.option(
+    "--samples",
+    default=None,
+    metavar="NAME,...",
+    help="Sample photographs to use (default: the held-out astronaut,coffee,chelsea; names: rdpflex.samples.NAMES).",
+)
+@click.option(
+    "--max-side", default=512, show_default=True, help="Downscale the samples so that the longer side is at most this."
+)
 @click.option("--metrics", default="auto", show_default=True, metavar="auto|NAME,...", help="As for `rdpflex compare`.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table.")
-def demo_command(output: Path, system_dir: Path | None, samples: str | None, max_side: int, metrics: str, as_json: bool) -> None:
+def demo_command(
+    output: Path, system_dir: Path | None, samples: str | None, max_side: int, metrics: str, as_json: bool
+) -> None:
     """The embedded demo: the held-out sample photographs, the default system, every decoder family along
     its main knob, JPEG/WebP baselines, metrics auto. Offline, CPU, no downloads."""
     from rdpflex.errors import RdpflexError
@@ -142,7 +223,9 @@ def demo_command(output: Path, system_dir: Path | None, samples: str | None, max
     names = tuple(n.strip() for n in samples.split(",") if n.strip()) if samples else DEMO_SAMPLES
     unknown = [n for n in names if n not in SAMPLE_NAMES]
     if unknown or not names:
-        raise RdpflexError(f"--samples: unknown sample {unknown[0] if unknown else ''!r}; samples: {', '.join(SAMPLE_NAMES)}")
+        raise RdpflexError(
+            f"--samples: unknown sample {unknown[0] if unknown else ''!r}; samples: {', '.join(SAMPLE_NAMES)}"
+        )
     system = System.load(system_dir)  # fails (one line) before anything is written when the system is missing
     decoders, notes = demo_decoders(system, get_decoders())
     for note in notes:
@@ -156,8 +239,15 @@ def demo_command(output: Path, system_dir: Path | None, samples: str | None, max
 
         PartialState().wait_for_everyone()
         paths = [images / f"{n}.png" for n in names]  # not the folder: it may hold files of an earlier demo
-        result = compare(paths, system, decoders=decoders, metrics=metrics, out_dir=output / "report", cpu=True,
-                         qualities=DEMO_QUALITIES)
+        result = compare(
+            paths,
+            system,
+            decoders=decoders,
+            metrics=metrics,
+            out_dir=output / "report",
+            cpu=True,
+            qualities=DEMO_QUALITIES,
+        )
         if _is_main() and result.crops:
             from rdpflex.evaluation.figure import crop_grid
 
@@ -165,7 +255,9 @@ def demo_command(output: Path, system_dir: Path | None, samples: str | None, max
             psnr = {f"{r['decoder']}[{r['setting']}]": r["psnr"] for r in result.rows if r.get("image") == stem}
             crop_grid(result.crops, stem, output / "report" / "crops.png", psnr)
         where = system.root or "(default system)"
-        _emit(result, as_json, header=f"rdpflex demo: {len(names)} sample photographs (<= {max_side} px), system {where}")
+        _emit(
+            result, as_json, header=f"rdpflex demo: {len(names)} sample photographs (<= {max_side} px), system {where}"
+        )
         ok = True
     finally:
         _finish(ok)

@@ -54,8 +54,17 @@ from rdpflex.system import System
 BASELINE_METRICS = ("psnr", "ms_ssim", "detail")
 DEFAULT_CROP = 256
 
-__all__ = ["BASELINE_METRICS", "DEFAULT_CROP", "CompareResult", "CropKey", "compare", "load_image_set", "make_accelerator",
-           "record_bytes", "center_crop"]
+__all__ = [
+    "BASELINE_METRICS",
+    "DEFAULT_CROP",
+    "CompareResult",
+    "CropKey",
+    "compare",
+    "load_image_set",
+    "make_accelerator",
+    "record_bytes",
+    "center_crop",
+]
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -107,7 +116,9 @@ def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(img[top : top + ch, left : left + cw])
 
 
-def _image_metric_values(x: Tensor, x_hat: Tensor, names: Sequence[str]) -> tuple[dict[str, float], list[str], list[str]]:
+def _image_metric_values(
+    x: Tensor, x_hat: Tensor, names: Sequence[str]
+) -> tuple[dict[str, float], list[str], list[str]]:
     """(values, stand-in metric names, notes) of the per-image metrics."""
     if not names:
         return {}, [], []
@@ -123,11 +134,30 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _row(level: str, decoder: str, setting: str, options: str, image: str, index: int, size: tuple[int | None, int | None],
-         nbytes: int, bpp: float, bpp_est: float) -> dict[str, Any]:
+def _row(
+    level: str,
+    decoder: str,
+    setting: str,
+    options: str,
+    image: str,
+    index: int,
+    size: tuple[int | None, int | None],
+    nbytes: int,
+    bpp: float,
+    bpp_est: float,
+) -> dict[str, Any]:
     return {
-        "level": level, "decoder": decoder, "setting": setting, "options": options, "image": image, "index": index,
-        "height": size[0], "width": size[1], "bytes": nbytes, "bpp": bpp, "bpp_estimated": bpp_est,
+        "level": level,
+        "decoder": decoder,
+        "setting": setting,
+        "options": options,
+        "image": image,
+        "index": index,
+        "height": size[0],
+        "width": size[1],
+        "bytes": nbytes,
+        "bpp": bpp,
+        "bpp_estimated": bpp_est,
     }
 
 
@@ -171,8 +201,14 @@ class _Run:
         return bool(self.acc.is_main_process)
 
     def bar(self, total: int, desc: str) -> Any:
-        return tqdm(total=total, desc=desc, unit="img", file=sys.stderr, disable=not (self.progress and self.main),
-                    dynamic_ncols=True)
+        return tqdm(
+            total=total,
+            desc=desc,
+            unit="img",
+            file=sys.stderr,
+            disable=not (self.progress and self.main),
+            dynamic_ncols=True,
+        )
 
 
 @dataclass
@@ -269,9 +305,23 @@ def compare(
     """
     t_start = time.perf_counter()
     acc = accelerator if accelerator is not None else make_accelerator(mixed_precision, cpu)
-    run = _validate(acc, images, system, decoders, metrics, out_dir, seed=seed, baselines=baselines, qualities=qualities,
-                    baseline_metrics=baseline_metrics, crop_size=crop_size, progress=progress, warmup=warmup,
-                    batch_size=batch_size, reencode=reencode)
+    run = _validate(
+        acc,
+        images,
+        system,
+        decoders,
+        metrics,
+        out_dir,
+        seed=seed,
+        baselines=baselines,
+        qualities=qualities,
+        baseline_metrics=baseline_metrics,
+        crop_size=crop_size,
+        progress=progress,
+        warmup=warmup,
+        batch_size=batch_size,
+        reencode=reencode,
+    )
     payload, failure = _encode(run) if run.main else (None, None)
     enc = _broadcast(run, payload, failure)
     local = _Local(timing={"encode_s": enc.encode_s})
@@ -287,8 +337,15 @@ def compare(
     rows, crops, decoded, timings = _gather(run, local)
     summary, set_metrics_s = _summary(run, enc, rows, decoded)
     info = _info(run, enc, timings, set_metrics_s, t_start)
-    result = CompareResult(rows=rows, summary=summary, metrics=_metric_info(run, rows + summary), settings=run.settings,
-                           notes=run.notes, info=info, out_dir=run.out)
+    result = CompareResult(
+        rows=rows,
+        summary=summary,
+        metrics=_metric_info(run, rows + summary),
+        settings=run.settings,
+        notes=run.notes,
+        info=info,
+        out_dir=run.out,
+    )
     if run.main:
         result.crops = dict(crops)
         _report(run, result, t_start)
@@ -299,10 +356,24 @@ def compare(
 # ----------------------------------------------------------------------------------------- steps
 
 
-def _validate(acc: Any, images: Any, system: Any, decoders: Sequence[str | DecoderSpec] | None,
-              metrics: str | Sequence[str] | None, out_dir: str | Path | None, *, seed: int, baselines: bool,
-              qualities: Sequence[int], baseline_metrics: Sequence[str], crop_size: int, progress: bool, warmup: bool,
-              batch_size: int, reencode: bool) -> _Run:
+def _validate(
+    acc: Any,
+    images: Any,
+    system: Any,
+    decoders: Sequence[str | DecoderSpec] | None,
+    metrics: str | Sequence[str] | None,
+    out_dir: str | Path | None,
+    *,
+    seed: int,
+    baselines: bool,
+    qualities: Sequence[int],
+    baseline_metrics: Sequence[str],
+    crop_size: int,
+    progress: bool,
+    warmup: bool,
+    batch_size: int,
+    reencode: bool,
+) -> _Run:
     """Check every input on every process before any work; load the images, the system and the settings."""
     if crop_size < 8:
         raise RdpflexError(f"crop size must be at least 8 px, got {crop_size}")
@@ -324,10 +395,24 @@ def _validate(acc: Any, images: Any, system: Any, decoders: Sequence[str | Decod
     base_codecs = available_baselines() if baselines else []
     if baselines and "webp" not in base_codecs:
         notes.append("WebP baseline skipped: this Pillow has no WebP support")
-    return _Run(acc=acc, pairs=pairs, system=system, settings=settings, selection=selection, out=out, notes=notes, seed=seed,
-                crop_size=crop_size, batch_size=batch_size, reencode=reencode, progress=progress, warmup=warmup,
-                qualities=sorted({int(q) for q in qualities}), baseline_codecs=base_codecs,
-                baseline_names=[n for n in selection.image if n in set(baseline_metrics)])
+    return _Run(
+        acc=acc,
+        pairs=pairs,
+        system=system,
+        settings=settings,
+        selection=selection,
+        out=out,
+        notes=notes,
+        seed=seed,
+        crop_size=crop_size,
+        batch_size=batch_size,
+        reencode=reencode,
+        progress=progress,
+        warmup=warmup,
+        qualities=sorted({int(q) for q in qualities}),
+        baseline_codecs=base_codecs,
+        baseline_names=[n for n in selection.image if n in set(baseline_metrics)],
+    )
 
 
 _Payload = tuple[bytes | None, list[float] | None, float | None, str | None]
@@ -408,25 +493,49 @@ def _decode(run: _Run, enc: _Encoded, mine: list[int], lats: list[Latent], local
     bar.close()
 
 
-def _measure(run: _Run, enc: _Encoded, s: DecoderSetting, i: int, lat: Latent, x_hat: Tensor, mse_refs: dict[int, Tensor],
-             local: _Local, timing: dict[str, float]) -> tuple[dict[str, Any], np.ndarray]:
+def _measure(
+    run: _Run,
+    enc: _Encoded,
+    s: DecoderSetting,
+    i: int,
+    lat: Latent,
+    x_hat: Tensor,
+    mse_refs: dict[int, Tensor],
+    local: _Local,
+    timing: dict[str, float],
+) -> tuple[dict[str, Any], np.ndarray]:
     """The row of one decoded image: rate, per-image metrics, re-encoding consistency; and its 8-bit pixels."""
     stem, x_cpu = run.pairs[i]
     t0 = time.perf_counter()
     values, stand_in, mnotes = _image_metric_values(x_cpu.to(run.device), x_hat, run.selection.image)
     local.timing["image_metrics_s"] += time.perf_counter() - t0
     u8 = to_uint8(x_hat)
-    row = _row("image", s.decoder, s.label, s.options_json(), stem, i, enc.sizes[i], enc.rec_bytes[i],
-               8.0 * enc.rec_bytes[i] / enc.pixels[i], enc.est_bits[i] / enc.pixels[i])
+    row = _row(
+        "image",
+        s.decoder,
+        s.label,
+        s.options_json(),
+        stem,
+        i,
+        enc.sizes[i],
+        enc.rec_bytes[i],
+        8.0 * enc.rec_bytes[i] / enc.pixels[i],
+        enc.est_bits[i] / enc.pixels[i],
+    )
     row.update(values)
     if run.reencode:
         t0 = time.perf_counter()
         if i not in mse_refs:
             mse_refs[i] = mse_reconstruction(lat, run.system.codec)
-        re = reencode_output(from_uint8(u8, run.device), lat, enc.rdp.images[i], run.system.codec, enc.rdp.exact, mse_refs[i])
+        re = reencode_output(
+            from_uint8(u8, run.device), lat, enc.rdp.images[i], run.system.codec, enc.rdp.exact, mse_refs[i]
+        )
         local.timing["reencode_s"] = local.timing.get("reencode_s", 0.0) + time.perf_counter() - t0
-        row.update(reencode_agreement=re.latent_agreement, reencode_identical=float(re.bitstream_identical),
-                   reencode_mse_psnr=re.mse_psnr)
+        row.update(
+            reencode_agreement=re.latent_agreement,
+            reencode_identical=float(re.bitstream_identical),
+            reencode_mse_psnr=re.mse_psnr,
+        )
     row.update(timing)
     return _labelled(row, stand_in, mnotes), u8
 
@@ -446,9 +555,21 @@ def _baselines(run: _Run, enc: _Encoded, mine: list[int], local: _Local) -> None
                 for q in run.qualities:
                     res = encode_baseline(orig_u8, codec, q)
                     bpp = 8.0 * res.num_bytes / enc.pixels[i]
-                    values, stand_in, mnotes = _image_metric_values(x, from_uint8(res.image, run.device), run.baseline_names)
-                    row = _row("image", codec, f"quality={q}", f'{{"quality": {q}}}', stem, i, enc.sizes[i], res.num_bytes, bpp,
-                               float("nan"))
+                    values, stand_in, mnotes = _image_metric_values(
+                        x, from_uint8(res.image, run.device), run.baseline_names
+                    )
+                    row = _row(
+                        "image",
+                        codec,
+                        f"quality={q}",
+                        f'{{"quality": {q}}}',
+                        stem,
+                        i,
+                        enc.sizes[i],
+                        res.num_bytes,
+                        bpp,
+                        float("nan"),
+                    )
                     row.update(values)
                     row["quality"] = q
                     local.rows.append(_labelled(row, stand_in, mnotes))
@@ -473,8 +594,11 @@ def _sort_key(settings: list[DecoderSetting]) -> Callable[[dict[str, Any]], tupl
     return key
 
 
-def _gather(run: _Run, local: _Local) -> tuple[list[dict[str, Any]], list[tuple[CropKey, np.ndarray]],
-                                               dict[int, dict[int, np.ndarray]], list[dict[str, float]]]:
+def _gather(
+    run: _Run, local: _Local
+) -> tuple[
+    list[dict[str, Any]], list[tuple[CropKey, np.ndarray]], dict[int, dict[int, np.ndarray]], list[dict[str, float]]
+]:
     """Every process's rows, crops, decoded images (for set metrics) and timings, on every process."""
     rows = gather_object(local.rows)
     crops = gather_object(local.crops)
@@ -487,16 +611,26 @@ def _gather(run: _Run, local: _Local) -> tuple[list[dict[str, Any]], list[tuple[
     return rows, crops, decoded, timings
 
 
-def _summary(run: _Run, enc: _Encoded, rows: list[dict[str, Any]],
-             decoded: dict[int, dict[int, np.ndarray]]) -> tuple[list[dict[str, Any]], float]:
+def _summary(
+    run: _Run, enc: _Encoded, rows: list[dict[str, Any]], decoded: dict[int, dict[int, np.ndarray]]
+) -> tuple[list[dict[str, Any]], float]:
     """Main process: the aggregate rows (and set metrics), broadcast with the notes to every process."""
     payload: list[Any] = [None]
     if run.main:
         t0 = time.perf_counter()
-        summary, notes = summarise(SummaryInputs(
-            rows=rows, settings=run.settings, selection=run.selection, decoded=decoded,
-            originals=[to_uint8(x) for _, x in run.pairs], file_bytes=enc.file_bytes, total_pixels=enc.total_pixels,
-            est_bits_total=sum(enc.est_bits), cuda=run.device.type == "cuda"))
+        summary, notes = summarise(
+            SummaryInputs(
+                rows=rows,
+                settings=run.settings,
+                selection=run.selection,
+                decoded=decoded,
+                originals=[to_uint8(x) for _, x in run.pairs],
+                file_bytes=enc.file_bytes,
+                total_pixels=enc.total_pixels,
+                est_bits_total=sum(enc.est_bits),
+                cuda=run.device.type == "cuda",
+            )
+        )
         payload = [(summary, run.notes + notes, time.perf_counter() - t0)]
     summary, notes, set_metrics_s = broadcast_object_list(payload)[0]
     run.notes[:] = notes
@@ -515,20 +649,33 @@ def _metric_info(run: _Run, rows: list[dict[str, Any]]) -> dict[str, dict[str, A
         metric_info[name] = meta
     if any(m["stand_in"] for m in metric_info.values()):
         labels = ", ".join(m["label"].removesuffix(STAND_IN_SUFFIX) for m in metric_info.values() if m["stand_in"])
-        run.notes.append(f"{labels} computed with STAND-IN weights (random networks for testing): those values " "mean nothing")
+        run.notes.append(
+            f"{labels} computed with STAND-IN weights (random networks for testing): those values mean nothing"
+        )
     return metric_info
 
 
-def _info(run: _Run, enc: _Encoded, timings: list[dict[str, float]], set_metrics_s: float, t_start: float) -> dict[str, Any]:
+def _info(
+    run: _Run, enc: _Encoded, timings: list[dict[str, float]], set_metrics_s: float, t_start: float
+) -> dict[str, Any]:
     """System, bitstream, images, device and timings (the report's header; ``metrics.json``)."""
     system, acc = run.system, run.acc
     return {
-        "system": {"root": str(system.root) if system.root else None, "fingerprint": system.fingerprint,
-                   "arch": system.codec.arch},
-        "bitstream": {"file": BITSTREAM_FILE if run.out is not None else None, "bytes": enc.file_bytes,
-                      "bpp": 8.0 * enc.file_bytes / enc.total_pixels, "bpp_estimated": sum(enc.est_bits) / enc.total_pixels},
-        "images": [{"stem": im.stem, "height": h, "width": w, "record_bytes": b}
-                   for im, (h, w), b in zip(enc.rdp.images, enc.sizes, enc.rec_bytes)],
+        "system": {
+            "root": str(system.root) if system.root else None,
+            "fingerprint": system.fingerprint,
+            "arch": system.codec.arch,
+        },
+        "bitstream": {
+            "file": BITSTREAM_FILE if run.out is not None else None,
+            "bytes": enc.file_bytes,
+            "bpp": 8.0 * enc.file_bytes / enc.total_pixels,
+            "bpp_estimated": sum(enc.est_bits) / enc.total_pixels,
+        },
+        "images": [
+            {"stem": im.stem, "height": h, "width": w, "record_bytes": b}
+            for im, (h, w), b in zip(enc.rdp.images, enc.sizes, enc.rec_bytes)
+        ],
         "device": str(run.device),
         "processes": acc.num_processes,
         "mixed_precision": str(acc.mixed_precision),
@@ -538,7 +685,10 @@ def _info(run: _Run, enc: _Encoded, timings: list[dict[str, float]], set_metrics
         "timing": {
             "encode_s": timings[0]["encode_s"],
             # summed over processes (each works on its share of the images)
-            **{k: sum(t[k] for t in timings) for k in ("entropy_decode_s", "decode_s", "image_metrics_s", "baselines_s")},
+            **{
+                k: sum(t[k] for t in timings)
+                for k in ("entropy_decode_s", "decode_s", "image_metrics_s", "baselines_s")
+            },
             "set_metrics_s": set_metrics_s,
             "total_s": time.perf_counter() - t_start,
         },
@@ -593,8 +743,18 @@ def summarise(inp: SummaryInputs) -> tuple[list[dict[str, Any]], list[str]]:
         learned = (decoder, setting) in key_to_idx
         n_pixels = sum(r["height"] * r["width"] for r in grp)
         nbytes = inp.file_bytes if learned else sum(r["bytes"] for r in grp)
-        row = _row("set", decoder, setting, first["options"], f"({len(grp)} images)", -1, (None, None), nbytes,
-                   8.0 * nbytes / n_pixels, inp.est_bits_total / inp.total_pixels if learned else float("nan"))
+        row = _row(
+            "set",
+            decoder,
+            setting,
+            first["options"],
+            f"({len(grp)} images)",
+            -1,
+            (None, None),
+            nbytes,
+            8.0 * nbytes / n_pixels,
+            inp.est_bits_total / inp.total_pixels if learned else float("nan"),
+        )
         if "quality" in first:
             row["quality"] = first["quality"]
         stand_in = {n for r in grp for n in r.get("stand_in_metrics", "").split(";") if n}
@@ -618,7 +778,9 @@ def summarise(inp: SummaryInputs) -> tuple[list[dict[str, Any]], list[str]]:
                         row_notes.append(f"{n}: {note}")
             times = [r["decode_ms_per_mp"] for r in grp if "decode_ms_per_mp" in r]
             row["decode_ms_per_mp"] = statistics.median(times) if times else float("nan")
-        row["stand_in_metrics"] = ";".join(n for n in list(inp.selection.image) + list(inp.selection.set) if n in stand_in)
+        row["stand_in_metrics"] = ";".join(
+            n for n in list(inp.selection.image) + list(inp.selection.set) if n in stand_in
+        )
         row["notes"] = "; ".join(row_notes)
         summary.append(row)
     summary.sort(key=_sort_key(inp.settings))

@@ -33,8 +33,13 @@ def _caption(key: str, psnr: float | None) -> str:
     return text if psnr is None else f"{text} | {psnr:.1f} dB"
 
 
-def crop_grid(crops: dict[tuple[str, str], np.ndarray], stem: str, path: Path | str, psnr: dict[str, float] | None = None,
-              columns: int = 4) -> Path | None:
+def crop_grid(
+    crops: dict[tuple[str, str], np.ndarray],
+    stem: str,
+    path: Path | str,
+    psnr: dict[str, float] | None = None,
+    columns: int = 4,
+) -> Path | None:
     """Write the crops of ``stem`` (``{(key, stem): HxWx3 uint8}``) as one labelled PNG grid; None without crops."""
     keys = pick_settings([k for k, s in crops if s == stem])
     tiles = [(k, crops[(k, stem)]) for k in keys]

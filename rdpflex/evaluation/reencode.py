@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 
 from rdpflex.bitstream import EncodedImage
-from rdpflex.latent import Latent
 from rdpflex.images import psnr
+from rdpflex.latent import Latent
 
 __all__ = ["Reencoding", "reencode", "mse_reconstruction", "REENCODE_COLUMNS"]
 
@@ -29,14 +29,17 @@ REENCODE_COLUMNS = ("reencode_agreement", "reencode_identical", "reencode_mse_ps
 
 @dataclass
 class Reencoding:
-    latent_agreement: float  # fraction of y_hat elements of the re-encoded output in the file's quantisation bin (|diff| < 0.5)
+    latent_agreement: (
+        float  # fraction of y_hat elements of the re-encoded output in the file's quantisation bin (|diff| < 0.5)
+    )
     bitstream_identical: bool  # every re-encoded stream byte-identical to the file's
     mse_psnr: float  # PSNR (dB) between g_s of the re-encoded latent and g_s of the file's latent
 
 
 @torch.no_grad()
-def reencode(image: Tensor, latent: Latent, record: EncodedImage, codec, exact: bool = True,
-             reference: Tensor | None = None) -> Reencoding:
+def reencode(
+    image: Tensor, latent: Latent, record: EncodedImage, codec, exact: bool = True, reference: Tensor | None = None
+) -> Reencoding:
     """Re-encode ``image`` (1, 3, H, W) in [0, 1], the decoded output of ``record``, and compare.
 
     ``reference`` is the ``mse`` reconstruction of the file's latent (cropped to H, W); pass it when
@@ -53,7 +56,11 @@ def reencode(image: Tensor, latent: Latent, record: EncodedImage, codec, exact: 
     identical = [s[0] for s in out["strings"]] == list(record.streams)
     if reference is None:
         reference = mse_reconstruction(latent, codec)
-    return Reencoding(agreement, identical, psnr(reference, mse_reconstruction(Latent(y_new, latent.image_size, latent.padded_size), codec)))
+    return Reencoding(
+        agreement,
+        identical,
+        psnr(reference, mse_reconstruction(Latent(y_new, latent.image_size, latent.padded_size), codec)),
+    )
 
 
 @torch.no_grad()

@@ -40,12 +40,12 @@ from rdpflex.evaluation.result import (
     CompareResult,
     CropKey,
     clean,
+    columns,
     finite,
     fmt_value,
+    result_json,
     value_columns,
     with_stand_in,
-    columns,
-    result_json,
 )
 
 #: realism axis of the distortion-realism plot, in order of preference
@@ -116,18 +116,33 @@ def plot_rate_distortion(result: CompareResult, path: Path) -> Path | None:
     plt, fig, ax = _figure()
     try:
         for codec, style in (("jpeg", "--"), ("webp", ":")):
-            pts = sorted((r["bpp"], r["psnr"], r.get("quality")) for r in result.summary
-                         if r["decoder"] == codec and finite(r.get("psnr")))
+            pts = sorted(
+                (r["bpp"], r["psnr"], r.get("quality"))
+                for r in result.summary
+                if r["decoder"] == codec and finite(r.get("psnr"))
+            )
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker=".", color="gray" if codec == "jpeg" else "tab:brown",
-                        label=f"{codec.upper()} (Pillow, q {pts[0][2]}..{pts[-1][2]})")
+                ax.plot(
+                    [p[0] for p in pts],
+                    [p[1] for p in pts],
+                    style,
+                    marker=".",
+                    color="gray" if codec == "jpeg" else "tab:brown",
+                    label=f"{codec.upper()} (Pillow, q {pts[0][2]}..{pts[-1][2]})",
+                )
         decoders = list(dict.fromkeys(s.decoder for s in result.settings))
         for k, dec in enumerate(decoders):
             rows = [r for r in _learned(result) if r["decoder"] == dec and finite(r.get("psnr"))]
             if not rows:
                 continue
-            ax.plot([r["bpp"] for r in rows], [r["psnr"] for r in rows], linestyle="none", marker=_MARKERS[k % len(_MARKERS)],
-                    markersize=7, label=f"rdpflex {dec}" + (f" ({len(rows)} settings)" if len(rows) > 1 else ""))
+            ax.plot(
+                [r["bpp"] for r in rows],
+                [r["psnr"] for r in rows],
+                linestyle="none",
+                marker=_MARKERS[k % len(_MARKERS)],
+                markersize=7,
+                label=f"rdpflex {dec}" + (f" ({len(rows)} settings)" if len(rows) > 1 else ""),
+            )
         ax.set_xlabel("bits per pixel (from file bytes)")
         ax.set_ylabel(f"{_label(result, 'psnr')} [dB], mean over images")
         ax.set_title("rate–distortion: one bitstream, every decoder")
@@ -155,7 +170,9 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
     try:
         decoders = list(dict.fromkeys(s.decoder for s in result.settings))
         for k, dec in enumerate(decoders):
-            rows = [r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))]
+            rows = [
+                r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))
+            ]
             if not rows:
                 continue
             xs, ys = [r[name] for r in rows], [r["psnr"] for r in rows]
@@ -163,13 +180,19 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
             if len(rows) > 1 or rows[0]["setting"] != "default":
                 for r, x, y in zip(rows, xs, ys):
                     ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
-        suffix = {"lpips": " (lower: perceptually closer)", "detail": " (1: as much detail as the original, <1: blur)",
-                  "swd": " x1e3 (lower: patch statistics closer to the originals')"}
+        suffix = {
+            "lpips": " (lower: perceptually closer)",
+            "detail": " (1: as much detail as the original, <1: blur)",
+            "swd": " x1e3 (lower: patch statistics closer to the originals')",
+        }
         ax.set_xlabel(_label(result, name) + suffix.get(name, " (lower: more realistic)"))
         ax.set_ylabel(f"{_label(result, 'psnr')} [dB]")
         ax.margins(x=0.15, y=0.1)  # room for the setting labels
-        title = {"lpips": "distortion–perception (LPIPS)", "detail": "distortion–detail (a blur proxy)",
-                 "swd": "distortion–realism (SWD, weight-free proxy)"}
+        title = {
+            "lpips": "distortion–perception (LPIPS)",
+            "detail": "distortion–detail (a blur proxy)",
+            "swd": "distortion–realism (SWD, weight-free proxy)",
+        }
         title = title.get(name, "distortion–realism plane")
         ax.set_title(title + why, fontsize=10)
         _save(fig, ax, path)
@@ -224,10 +247,18 @@ code{background:#f3f3f3;padding:0 3px}
 
 def _table_html(result: CompareResult, rows: list[dict[str, Any]], per_image: bool = False) -> str:
     keys = {(s.decoder, s.label) for s in result.settings}
-    cols = (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + value_columns(result, rows)
-    names = {"bpp": "bpp (file bytes)", "bpp_estimated": "bpp (model estimate)", "decode_ms_per_mp": "decode ms/MP",
-             "reencode_agreement": "re-encoding: latent agreement", "reencode_identical": "re-encoding: identical bitstream",
-             "reencode_mse_psnr": "re-encoding: mse PSNR (dB)"}
+    cols = (
+        (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + value_columns(result, rows)
+    )
+    names = {
+        "bpp": "bpp (file bytes)",
+        "bpp_estimated": "bpp (model estimate)",
+        "decode_ms_per_mp": "decode ms/MP",
+        "reencode_agreement": "re-encoding: latent agreement",
+        "reencode_identical": "re-encoding: identical bitstream",
+        "reencode_mse_psnr": "re-encoding: mse PSNR (dB)",
+    }
+
     def align(c: str) -> str:
         return "l" if c in ("image", "decoder", "setting") else ""
 
@@ -240,11 +271,15 @@ def _table_html(result: CompareResult, rows: list[dict[str, Any]], per_image: bo
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], crop_paths: dict[CropKey, str],
-               realism_note: str) -> Path:
+def write_html(
+    result: CompareResult, out: Path, plots: dict[str, str | None], crop_paths: dict[CropKey, str], realism_note: str
+) -> Path:
     e = html.escape
     info = result.info
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>rdpflex " f"compare</title><style>{_CSS}</style></head><body>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>rdpflex "
+        f"compare</title><style>{_CSS}</style></head><body>"
+    ]
     parts.append("<h1>rdpflex compare: one bitstream, every decoder</h1>")
     sysinfo = info["system"]
     bs = info["bitstream"]
@@ -252,24 +287,33 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
         f"<p>System <code>{e(str(sysinfo['root'] or '(in memory)'))}</code> ({e(sysinfo['arch'])}, codec "
         f"<code>{e(sysinfo['fingerprint'][:16])}</code>). {len(info['images'])} image(s) in one "
         f"<a href='{BITSTREAM_FILE}'>{BITSTREAM_FILE}</a> of {bs['bytes']} bytes = <b>{bs['bpp']:.4f} bpp</b> "
-        f"(model estimate {bs['bpp_estimated']:.4f} bpp). Decoded on {e(info['device'])} by " f"{info['processes']} process(es), "
+        f"(model estimate {bs['bpp_estimated']:.4f} bpp). Decoded on {e(info['device'])} by "
+        f"{info['processes']} process(es), "
         f"mixed precision {e(info['mixed_precision'])}, seed {info['seed']} (image i uses seed+i). "
         f"Data: <a href='{CSV_FILE}'>{CSV_FILE}</a>, <a href='{JSON_FILE}'>{JSON_FILE}</a>.</p>"
     )
     stand = [m["label"] for m in result.metrics.values() if m.get("stand_in")]
     if stand:
         parts.append(
-            "<div class='warn'><b>Stand-in weights:</b> " + e(", ".join(stand))
+            "<div class='warn'><b>Stand-in weights:</b> "
+            + e(", ".join(stand))
             + " were computed with stand-in (randomly initialised) metric networks, for testing only. "
             "These numbers mean nothing.</div>"
         )
     if result.notes:
-        parts.append("<details class='notes'><summary>Notes (" + str(len(result.notes)) + ")</summary><ul>"
-                     + "".join(f"<li>{e(n)}</li>" for n in result.notes) + "</ul></details>")
+        parts.append(
+            "<details class='notes'><summary>Notes ("
+            + str(len(result.notes))
+            + ")</summary><ul>"
+            + "".join(f"<li>{e(n)}</li>" for n in result.notes)
+            + "</ul></details>"
+        )
     parts.append("<h2>Metrics per decoder setting (mean over images; set metrics on the whole set)</h2>")
     parts.append(_table_html(result, result.summary))
-    parts.append("<p class='notes'>Grey rows: Pillow JPEG/WebP at each quality (bpp from their own file bytes). "
-                 "decode ms/MP: median over images, decoder only (entropy decoding excluded).</p>")
+    parts.append(
+        "<p class='notes'>Grey rows: Pillow JPEG/WebP at each quality (bpp from their own file bytes). "
+        "decode ms/MP: median over images, decoder only (entropy decoding excluded).</p>"
+    )
     imgs = [f"<img src='{e(p)}' alt='{e(k)}'>" for k, p in plots.items() if p]
     if imgs:
         parts.append("<h2>Plots</h2><div class='plots'>" + "".join(imgs) + "</div>")
@@ -282,8 +326,10 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
         figs = []
         original = crop_paths.get(CropKey.original(stem))
         if original:
-            figs.append(f"<figure><img src='{e(original)}' alt='original'><figcaption>original "
-                        f"{im['width']}x{im['height']}</figcaption></figure>")
+            figs.append(
+                f"<figure><img src='{e(original)}' alt='original'><figcaption>original "
+                f"{im['width']}x{im['height']}</figcaption></figure>"
+            )
         for s in result.settings:
             p = crop_paths.get(CropKey.decoder(s, stem))
             if not p:
@@ -293,7 +339,10 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
             if "psnr" in r:
                 cap += f", {fmt_value('psnr', r.get('psnr'))} dB"
             if finite(r.get("lpips")):
-                cap += f", LPIPS{'*' if result.metrics.get('lpips', {}).get('stand_in') else ''} " f"{fmt_value('lpips', r['lpips'])}"
+                cap += (
+                    f", LPIPS{'*' if result.metrics.get('lpips', {}).get('stand_in') else ''} "
+                    f"{fmt_value('lpips', r['lpips'])}"
+                )
             figs.append(f"<figure><img src='{e(p)}' alt='{e(s.key)}'><figcaption>{cap}</figcaption></figure>")
         for key, p in crop_paths.items():
             if key.stem != stem or key.kind != "baseline":
@@ -307,12 +356,21 @@ def write_html(result: CompareResult, out: Path, plots: dict[str, str | None], c
         parts.append(f"<h3>{e(stem)}</h3><div class='crops'>{''.join(figs)}</div>")
     if stand:
         parts.append("<p class='notes'>* stand-in weights</p>")
-    parts.append("<h2>Per image</h2><details><summary>" + str(len(result.rows)) + " rows</summary>"
-                 + _table_html(result, result.rows, per_image=True) + "</details>")
+    parts.append(
+        "<h2>Per image</h2><details><summary>"
+        + str(len(result.rows))
+        + " rows</summary>"
+        + _table_html(result, result.rows, per_image=True)
+        + "</details>"
+    )
     t = info.get("timing", {})
-    times = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in t.items() if isinstance(v, (int, float)))
-    parts.append(f"<p class='notes'>rdpflex {e(__version__)}; time: {e(times)} "
-                 "(per-process parts summed over processes).</p></body></html>")
+    times = ", ".join(
+        f"{k.removesuffix('_s').replace('_', ' ')} {v:.1f} s" for k, v in t.items() if isinstance(v, (int, float))
+    )
+    parts.append(
+        f"<p class='notes'>rdpflex {e(__version__)}; time: {e(times)} "
+        "(per-process parts summed over processes).</p></body></html>"
+    )
     path = out / HTML_FILE
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text("\n".join(parts))
@@ -339,8 +397,13 @@ def write_report(result: CompareResult, out: Path) -> dict[str, Path]:
             stale.unlink()
     crop_paths = write_crops(result, out)
     files["csv"] = write_csv(result, out / CSV_FILE)
-    files["html"] = write_html(result, out, {"rate-distortion": RD_PLOT if rd else None,
-                                             "distortion-realism": REALISM_PLOT if rz else None}, crop_paths, realism_note)
+    files["html"] = write_html(
+        result,
+        out,
+        {"rate-distortion": RD_PLOT if rd else None, "distortion-realism": REALISM_PLOT if rz else None},
+        crop_paths,
+        realism_note,
+    )
     if rd:
         files["rd_plot"] = rd
     if rz:

@@ -28,11 +28,37 @@ RD_PLOT = "rate_distortion.png"
 REALISM_PLOT = "distortion_realism.png"
 CROPS_DIR = "crops"
 
-BASE_COLUMNS = ["level", "decoder", "setting", "options", "image", "index", "height", "width", "bytes", "bpp",
-                "bpp_estimated", "quality"]
+BASE_COLUMNS = [
+    "level",
+    "decoder",
+    "setting",
+    "options",
+    "image",
+    "index",
+    "height",
+    "width",
+    "bytes",
+    "bpp",
+    "bpp_estimated",
+    "quality",
+]
 TAIL_COLUMNS = ["decode_ms_per_mp", "stand_in", "stand_in_metrics", "notes"]
-_FMT = {"bpp": 4, "bpp_estimated": 4, "psnr": 2, "ms_ssim": 4, "lpips": 4, "fid": 2, "fid256": 2, "kid": 4,
-        "kid256": 4, "swd": 2, "decode_ms_per_mp": 1, "reencode_agreement": 3, "reencode_identical": 2, "reencode_mse_psnr": 2}
+_FMT = {
+    "bpp": 4,
+    "bpp_estimated": 4,
+    "psnr": 2,
+    "ms_ssim": 4,
+    "lpips": 4,
+    "fid": 2,
+    "fid256": 2,
+    "kid": 4,
+    "kid256": 4,
+    "swd": 2,
+    "decode_ms_per_mp": 1,
+    "reencode_agreement": 3,
+    "reencode_identical": 2,
+    "reencode_mse_psnr": 2,
+}
 
 
 class CropKey(NamedTuple):
@@ -134,7 +160,7 @@ def result_json(result: CompareResult) -> dict[str, Any]:
 
     return {
         "rdpflex_version": __version__,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         **{k: v for k, v in result.info.items()},
         "metrics": result.metrics,
         "settings": [{"decoder": s.decoder, "setting": s.label, "options": s.options_dict()} for s in result.settings],
@@ -165,8 +191,13 @@ def text_table(result: CompareResult, baselines: bool = False) -> str:
     keys = {(s.decoder, s.label) for s in result.settings}
     rows = [r for r in result.summary if baselines or (r["decoder"], r["setting"]) in keys]
     cols = ["decoder", "setting", "bpp", "bpp_estimated"] + value_columns(result, rows)
-    heads = {"bpp_estimated": "bpp_est", "decode_ms_per_mp": "ms/MP", "reencode_agreement": "re_agree",
-             "reencode_identical": "re_ident", "reencode_mse_psnr": "re_psnr"}
+    heads = {
+        "bpp_estimated": "bpp_est",
+        "decode_ms_per_mp": "ms/MP",
+        "reencode_agreement": "re_agree",
+        "reencode_identical": "re_ident",
+        "reencode_mse_psnr": "re_psnr",
+    }
     stand = {m for m, meta in result.metrics.items() if meta.get("stand_in")}
     titles = [heads.get(c, c) + ("*" if c in stand else "") for c in cols]
     cells = [[fmt_value(c, r.get(c)) for c in cols] for r in rows]

@@ -29,7 +29,9 @@ def demo_decoders(system: Any, installed: dict[str, type]) -> tuple[list[Any], l
     notes = []
     for name in ["mse"] + [n for n in system.trained_decoders() if n != "mse"]:
         if name not in installed:
-            notes.append(f"demo: decoder {name!r} is trained in the system but no installed plugin provides it: skipped")
+            notes.append(
+                f"demo: decoder {name!r} is trained in the system but no installed plugin provides it: skipped"
+            )
         elif name in grid:
             specs.append(parse_decoder_spec(grid[name]))
         else:
@@ -46,7 +48,9 @@ def fit(img: Image.Image, max_side: int) -> Image.Image:
     return img.resize((max(8, round(w * scale)), max(8, round(h * scale))), Image.Resampling.LANCZOS)
 
 
-def export_samples(folder: str | Path, names: tuple[str, ...] | list[str] = DEMO_SAMPLES, max_side: int = DEMO_MAX_SIDE) -> list[Path]:
+def export_samples(
+    folder: str | Path, names: tuple[str, ...] | list[str] = DEMO_SAMPLES, max_side: int = DEMO_MAX_SIDE
+) -> list[Path]:
     """Write ``folder/<name>.png`` for each sample (longer side <= ``max_side``); returns the paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

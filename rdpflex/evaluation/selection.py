@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rdpflex.errors import RdpflexError, WeightsMissingError
-from rdpflex.metrics.base import label_for
 from rdpflex.metrics import all_metrics, get_metric
+from rdpflex.metrics.base import label_for
 
 AUTO = "auto"
 
@@ -60,7 +60,9 @@ def parse_metric_list(metrics: str | list[str] | tuple[str, ...] | None) -> list
     """``"psnr,lpips"`` / list -> names; ``None``/``"auto"`` -> None (auto)."""
     if metrics is None:
         return None
-    items = [m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) for m in str(m).split(",")]
+    items = [
+        m.strip() for m in (metrics.split(",") if isinstance(metrics, str) else metrics) for m in str(m).split(",")
+    ]
     items = [m for m in items if m]
     if not items or items == [AUTO]:
         return None

@@ -123,11 +123,15 @@ def sweep_of(decoder_cls: Any) -> dict[str, list[Any]]:
     """The ``sweep`` class attribute of a decoder family (``{}`` when it has none)."""
     sweep = getattr(decoder_cls, "sweep", None) or {}
     if not isinstance(sweep, dict) or not all(isinstance(v, (list, tuple)) and v for v in sweep.values()):
-        raise RdpflexError(f"decoder {getattr(decoder_cls, 'name', decoder_cls)!r} has a malformed 'sweep' (expected " "dict[str, list])")
+        raise RdpflexError(
+            f"decoder {getattr(decoder_cls, 'name', decoder_cls)!r} has a malformed 'sweep' (expected dict[str, list])"
+        )
     return {str(k): list(v) for k, v in sweep.items()}
 
 
-def expand(spec: DecoderSpec, decoder: Any, strict: bool = True, notes: list[str] | None = None) -> list[DecoderSetting]:
+def expand(
+    spec: DecoderSpec, decoder: Any, strict: bool = True, notes: list[str] | None = None
+) -> list[DecoderSetting]:
     """Every setting of ``spec`` validated against ``decoder.Options`` (an instance's own model when it has one).
 
     ``strict=False`` (sweeps): settings that fail validation are dropped with a note instead of raising.
@@ -140,7 +144,9 @@ def expand(spec: DecoderSpec, decoder: Any, strict: bool = True, notes: list[str
             if strict:
                 raise
             if notes is not None:
-                notes.append(f"{spec.name}: sweep setting {','.join(f'{k}={_fmt(v)}' for k, v in knobs.items())} " f"skipped ({exc})")
+                notes.append(
+                    f"{spec.name}: sweep setting {','.join(f'{k}={_fmt(v)}' for k, v in knobs.items())} skipped ({exc})"
+                )
             continue
         # report the knob values as validated (beta "0" -> 0.0), in spec order
         dumped = options.model_dump()
@@ -181,7 +187,9 @@ def resolve_settings(
             sweep = sweep_of(installed[n])
             specs.append((DecoderSpec(n, tuple((k, tuple(v)) for k, v in sweep.items())), False))
         if not specs:
-            raise UnknownPluginError("no decoder to compare: the 'mse' plugin is not installed and the system has no trained decoder")
+            raise UnknownPluginError(
+                "no decoder to compare: the 'mse' plugin is not installed and the system has no trained decoder"
+            )
 
     settings: list[DecoderSetting] = []
     seen: set[tuple[str, str]] = set()

@@ -43,7 +43,7 @@ def bd_rate(test: Curve, anchor: Curve) -> float | None:
     if not hi > lo:
         return None
     diff = (f_test.integrate(lo, hi) - f_anchor.integrate(lo, hi)) / (hi - lo)
-    return float((10.0 ** diff - 1.0) * 100.0)
+    return float((10.0**diff - 1.0) * 100.0)
 
 
 def rate_at_quality(anchor: Curve, quality: float) -> float | None:

@@ -29,7 +29,8 @@ References:
 from __future__ import annotations
 
 import os
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -103,7 +104,9 @@ class PatchDataset(Dataset):
 
     def __init__(self, images: Sequence[Tensor], size: int = PATCH_SIZE):
         self.images, self.size = list(images), size
-        self.index = [(i, top, left) for i, im in enumerate(self.images) for top, left in patch_offsets(*im.shape[-2:], size)]
+        self.index = [
+            (i, top, left) for i, im in enumerate(self.images) for top, left in patch_offsets(*im.shape[-2:], size)
+        ]
 
     def __len__(self) -> int:
         return len(self.index)

@@ -78,11 +78,15 @@ class DetailRatio:
     kind: ClassVar[str] = "image"
     higher_is_better: ClassVar[bool] = True
     stand_in: ClassVar[bool] = False
-    description: ClassVar[str] = "mean |gradient| of the reconstruction / of the original (8-bit luma); 1 = as much " "detail, < 1 = blur"
+    description: ClassVar[str] = (
+        "mean |gradient| of the reconstruction / of the original (8-bit luma); 1 = as much detail, < 1 = blur"
+    )
 
     @staticmethod
     def _grad(img: Tensor) -> float:
-        luma = (img.double() * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=img.device).view(1, 3, 1, 1)).sum(1)
+        luma = (
+            img.double() * torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64, device=img.device).view(1, 3, 1, 1)
+        ).sum(1)
         return float((luma[:, 1:, :] - luma[:, :-1, :]).abs().mean() + (luma[:, :, 1:] - luma[:, :, :-1]).abs().mean())
 
     def compute(self, x: Tensor, x_hat: Tensor) -> float:

@@ -25,7 +25,8 @@ summation order.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, Sequence
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -239,8 +240,11 @@ def swd_scores(
     levels = max(level_count(*im.shape[-2:], min_size) for s in sets for im in s)
     if levels == 0:
         side = max(min(im.shape[-2:]) for s in sets for im in s)
-        return {"swd": skipped(f"SWD skipped: every image's shorter side is < {min_size} px (largest {side} px)"),
-                "swd_levels": 0, "swd_patches": 0}
+        return {
+            "swd": skipped(f"SWD skipped: every image's shorter side is < {min_size} px (largest {side} px)"),
+            "swd_levels": 0,
+            "swd_patches": 0,
+        }
     opts = dict(levels=levels, patches_per_image=patches_per_image, patch=patch, min_size=min_size, seed=seed)
     (da, small_a), (db, small_b) = (descriptors(s, **opts) for s in sets)
 
@@ -251,8 +255,10 @@ def swd_scores(
     for k, (a, b) in enumerate(zip(da, db)):
         where = f"level {k} (1/{2**k} resolution{', low-pass residual' if k == levels - 1 else ''})"
         if small_a[k] or small_b[k]:
-            notes.append(f"SWD {where}: {small_a[k]} of {len(sets[0])} originals and {small_b[k]} of "
-                         f"{len(sets[1])} reconstructions are too small (shorter side < {min_size} px there)")
+            notes.append(
+                f"SWD {where}: {small_a[k]} of {len(sets[0])} originals and {small_b[k]} of "
+                f"{len(sets[1])} reconstructions are too small (shorter side < {min_size} px there)"
+            )
         if not len(a) or not len(b):
             notes.append(f"SWD {where} skipped: one set has no image that large")
             out[f"swd_l{k}"] = math.nan
@@ -292,10 +298,22 @@ class SlicedWasserstein:
         "weight-free realism proxy"
     )
 
-    def __init__(self, patches_per_image: int = PATCHES_PER_IMAGE, directions: int = DIRECTIONS, *,
-                 min_size: int = MIN_SIZE, normalize: str = "joint", seed: int = 0):
-        self.options = dict(patches_per_image=patches_per_image, directions=directions, min_size=min_size,
-                            normalize=normalize, seed=seed)
+    def __init__(
+        self,
+        patches_per_image: int = PATCHES_PER_IMAGE,
+        directions: int = DIRECTIONS,
+        *,
+        min_size: int = MIN_SIZE,
+        normalize: str = "joint",
+        seed: int = 0,
+    ):
+        self.options = dict(
+            patches_per_image=patches_per_image,
+            directions=directions,
+            min_size=min_size,
+            normalize=normalize,
+            seed=seed,
+        )
 
     def __repr__(self) -> str:
         return "SlicedWasserstein(" + ", ".join(f"{k}={v!r}" for k, v in self.options.items()) + ")"

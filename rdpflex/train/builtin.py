@@ -17,12 +17,16 @@ def _codec_problems(recipe, config):
 
 
 CODEC = StageCard(
-    name="codec", Config=CodecStageConfig, implementation="rdpflex.train.codec_stage:CodecStage",
+    name="codec",
+    Config=CodecStageConfig,
+    implementation="rdpflex.train.codec_stage:CodecStage",
     description="rate-distortion training of encoder + entropy model + reference synthesis (lambda x 255^2 x MSE + bpp, plus the aux quantile loss)",
     check_recipe=_codec_problems,
 )
 DECODER = StageCard(
-    name="decoder", Config=DecoderStageConfig, implementation="rdpflex.train.decoder_stage:DecoderStage",
+    name="decoder",
+    Config=DecoderStageConfig,
+    implementation="rdpflex.train.decoder_stage:DecoderStage",
     description="train one decoder family (decoder.family) on the frozen codec of decoder.system",
     check_recipe=decoder_stage_problems,
 )

@@ -32,8 +32,19 @@ from rdpflex.errors import RdpflexError
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pt", ".pth")
 
 #: recipe keys (dotted prefixes) that may change on --resume: they do not change what the run computes
-RESUMABLE_CHANGES = ("description", "output", "train.steps", "train.stop_at", "train.cpu_threads", "data.workers",
-                     "data.cache", "data.unreadable", "checkpoint.", "log.", "validation.")
+RESUMABLE_CHANGES = (
+    "description",
+    "output",
+    "train.steps",
+    "train.stop_at",
+    "train.cpu_threads",
+    "data.workers",
+    "data.cache",
+    "data.unreadable",
+    "checkpoint.",
+    "log.",
+    "validation.",
+)
 
 
 def _safe_globals() -> list[Any]:
@@ -96,8 +107,10 @@ def verify_pickles(directory: Path) -> None:
             with torch.serialization.safe_globals(globs):
                 torch.load(f, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - UnpicklingError, EOFError, RuntimeError...: all mean "refuse"
-            raise RdpflexError(f"cannot resume from {directory}: {f.name} is refused: {_why(exc)}; "
-                               "rdpflex loads checkpoint state with torch.load(weights_only=True) only") from None
+            raise RdpflexError(
+                f"cannot resume from {directory}: {f.name} is refused: {_why(exc)}; "
+                "rdpflex loads checkpoint state with torch.load(weights_only=True) only"
+            ) from None
 
 
 def _why(exc: Exception) -> str:
@@ -143,7 +156,9 @@ def incompatible_changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     a, b = _flatten(old), _flatten(new)
     changed = []
     for key in sorted(set(a) | set(b)):
-        if a.get(key) == b.get(key) or any(key == p or (p.endswith(".") and key.startswith(p)) for p in RESUMABLE_CHANGES):
+        if a.get(key) == b.get(key) or any(
+            key == p or (p.endswith(".") and key.startswith(p)) for p in RESUMABLE_CHANGES
+        ):
             continue
         changed.append(f"{key}: {a.get(key, '(unset)')!r} -> {b.get(key, '(unset)')!r}")
     return changed

@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rdpflex.train.builtin import CODEC
-from rdpflex.train.configs import CodecSource, CodecStageConfig
 from rdpflex.images import psnr_from_mse
 from rdpflex.metrics import mean_rows
 from rdpflex.registry import build_codec
 from rdpflex.system import System
+from rdpflex.train.builtin import CODEC
+from rdpflex.train.configs import CodecSource, CodecStageConfig
 from rdpflex.train.evaluate import codec_metrics
 from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
@@ -124,7 +124,13 @@ class CodecStage:
         aux = ctx.unwrap("codec").aux_loss()
         ctx.backward_step("aux", aux, clip=False, reduce=True)
         mse_f = float(mse.detach())
-        return {"loss": float(loss.detach()), "bpp": float(bpp.detach()), "mse": mse_f, "psnr": psnr_from_mse(max(mse_f, 1e-10), peak=1.0), "aux": float(aux.detach())}
+        return {
+            "loss": float(loss.detach()),
+            "bpp": float(bpp.detach()),
+            "mse": mse_f,
+            "psnr": psnr_from_mse(max(mse_f, 1e-10), peak=1.0),
+            "aux": float(aux.detach()),
+        }
 
     def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
         """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""

@@ -15,7 +15,10 @@ from pathlib import Path
 import click
 
 set_option = click.option(
-    "--set", "overrides", multiple=True, metavar="KEY=VALUE",
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="Override a recipe value by dotted path (VALUE is YAML), e.g. --set optim.lr=3e-4 --set train.steps=100.",
 )
 
@@ -23,8 +26,18 @@ set_option = click.option(
 @click.command("train")
 @click.argument("recipe")
 @set_option
-@click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in the output directory (starts fresh when there is none).")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Output directory (default: the recipe's `output`).")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from the latest checkpoint in the output directory (starts fresh when there is none).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output directory (default: the recipe's `output`).",
+)
 def train_command(recipe: str, overrides: tuple[str, ...], resume: bool, output: Path | None) -> None:
     """Train from RECIPE (a YAML file or a shipped recipe name such as quick/codec).
 
@@ -86,7 +99,9 @@ def recipes_validate(file: str, overrides: tuple[str, ...]) -> None:
 
 
 @recipes_group.command("schema")
-@click.option("--json", "as_json", is_flag=True, help="JSON Schema of the common sections and of every registered stage.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="JSON Schema of the common sections and of every registered stage."
+)
 def recipes_schema(as_json: bool) -> None:
     """Reference of every recipe key (common sections + each registered stage's section), as Markdown."""
     from rdpflex.train.schema import schema_json, schema_markdown

@@ -20,9 +20,17 @@ class CodecSource(Strict):
     """Which codec a stage trains: a fresh architecture or a system to start from (shared by stages that train E)."""
 
     arch: str = Field("msh", description="Codec architecture (`msh`, `elic`, or one a plugin registers).")
-    config: dict[str, Any] = Field(default_factory=dict, description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take the architecture's defaults.")
-    aux_lr: float = Field(1e-3, gt=0, description="Learning rate of the auxiliary (quantiles) optimiser; not scheduled.")
-    init: str | None = Field(None, description="Start from the codec of this system directory (its arch and config are used; leave `arch`/`config` unset).")
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take the architecture's defaults.",
+    )
+    aux_lr: float = Field(
+        1e-3, gt=0, description="Learning rate of the auxiliary (quantiles) optimiser; not scheduled."
+    )
+    init: str | None = Field(
+        None,
+        description="Start from the codec of this system directory (its arch and config are used; leave `arch`/`config` unset).",
+    )
 
     @field_validator("arch")
     @classmethod
@@ -39,7 +47,9 @@ class CodecSource(Strict):
         if card is not None and card.params is not None and v:
             unknown = [k for k in v if k not in card.params]
             if unknown:
-                raise ValueError(f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} (arguments: {', '.join(card.params)})")
+                raise ValueError(
+                    f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} (arguments: {', '.join(card.params)})"
+                )
         return v
 
     @model_validator(mode="after")
@@ -59,22 +69,36 @@ class CodecSource(Strict):
         card = codec_cards().get(arch)
         m = card.downsample if card is not None else 1
         if recipe.data.crop % m:
-            return [("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {arch!r}")]
+            return [
+                ("data.crop", f"{recipe.data.crop} is not a multiple of {m}, the input granularity of codec {arch!r}")
+            ]
         return []
 
 
 class CodecStageConfig(CodecSource):
     """The ``codec:`` section."""
 
-    lmbda: float = Field(0.0067, gt=0, alias="lambda", description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).")
+    lmbda: float = Field(
+        0.0067,
+        gt=0,
+        alias="lambda",
+        description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).",
+    )
 
 
 class DecoderStageConfig(Strict):
     """The ``decoder:`` section."""
 
-    system: str | None = Field(None, description="System directory whose codec is frozen (e.g. from `rdpflex import-compressai` or a `codec` run); null: the default system ($RDPFLEX_SYSTEM or the bundled demo system).")
-    family: str = Field(..., description="Decoder family to train (a registered decoder with a trainer, e.g. multirealism).")
-    settings: dict[str, Any] = Field(default_factory=dict, description="The family's own training settings, validated by its trainer's Config.")
+    system: str | None = Field(
+        None,
+        description="System directory whose codec is frozen (e.g. from `rdpflex import-compressai` or a `codec` run); null: the default system ($RDPFLEX_SYSTEM or the bundled demo system).",
+    )
+    family: str = Field(
+        ..., description="Decoder family to train (a registered decoder with a trainer, e.g. multirealism)."
+    )
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="The family's own training settings, validated by its trainer's Config."
+    )
 
 
 def decoder_stage_problems(recipe: Recipe, config: DecoderStageConfig) -> list[tuple[str, str]]:
@@ -85,7 +109,12 @@ def decoder_stage_problems(recipe: Recipe, config: DecoderStageConfig) -> list[t
     cards = get_trainer_cards()
     card = cards.get(config.family)
     if card is None:
-        problems.append(("decoder.family", f"{config.family!r} has no trainer; trainable decoder families: {', '.join(cards) or 'none'}"))
+        problems.append(
+            (
+                "decoder.family",
+                f"{config.family!r} has no trainer; trainable decoder families: {', '.join(cards) or 'none'}",
+            )
+        )
         return problems
     try:
         card.Config.model_validate(config.settings)

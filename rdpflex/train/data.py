@@ -21,9 +21,9 @@ from __future__ import annotations
 import hashlib
 import math
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -111,7 +111,9 @@ def holdout_refs(refs: list[ImageRef], names: list[str]) -> tuple[list[ImageRef]
     by_name = {r.name: r for r in refs}
     missing = [n for n in names if n not in by_name]
     if missing:
-        raise RdpflexError(f"data.holdout names {missing[0]!r}, which is not among the images; images: {', '.join(by_name)}")
+        raise RdpflexError(
+            f"data.holdout names {missing[0]!r}, which is not among the images; images: {', '.join(by_name)}"
+        )
     held = set(names)
     return [r for r in refs if r.name not in held], [by_name[n] for n in names]
 
@@ -133,7 +135,9 @@ def build_refs(data) -> tuple[list[ImageRef], list[ImageRef]]:
     return train, val
 
 
-def crop_geometry(w: int, h: int, crop: int, rng: np.random.Generator, resize: tuple[int, int] | None = None) -> tuple[int, int, int, int]:
+def crop_geometry(
+    w: int, h: int, crop: int, rng: np.random.Generator, resize: tuple[int, int] | None = None
+) -> tuple[int, int, int, int]:
     """(scaled width, scaled height, left, top) of a random crop of a ``w`` x ``h`` image.
 
     With ``resize=[lo, hi]`` the shorter side is scaled to a random integer in [lo, hi]; a shorter
@@ -150,7 +154,9 @@ def crop_geometry(w: int, h: int, crop: int, rng: np.random.Generator, resize: t
     return sw, sh, int(rng.integers(0, sw - crop + 1)), int(rng.integers(0, sh - crop + 1))
 
 
-def random_crop(img: Image.Image, crop: int, rng: np.random.Generator, resize: tuple[int, int] | None = None, hflip: bool = False) -> Tensor:
+def random_crop(
+    img: Image.Image, crop: int, rng: np.random.Generator, resize: tuple[int, int] | None = None, hflip: bool = False
+) -> Tensor:
     """A random ``crop`` x ``crop`` patch as (3, crop, crop) float in [0, 1] (see :func:`crop_geometry`).
 
     Only the cropped region is resampled (PIL ``resize(box=...)``, bicubic, antialiased).
@@ -172,8 +178,15 @@ def random_crop(img: Image.Image, crop: int, rng: np.random.Generator, resize: t
 class CropDataset(Dataset):
     """Random crops; indexed by ``(image index, crop seed)`` keys from :class:`StreamSampler`."""
 
-    def __init__(self, refs: list[ImageRef], crop: int, resize: tuple[int, int] | None = None, hflip: bool = True,
-                 unreadable: str = "skip", cache: bool = False) -> None:
+    def __init__(
+        self,
+        refs: list[ImageRef],
+        crop: int,
+        resize: tuple[int, int] | None = None,
+        hflip: bool = True,
+        unreadable: str = "skip",
+        cache: bool = False,
+    ) -> None:
         if not refs:
             raise RdpflexError("no training images")
         self.refs, self.crop, self.resize, self.hflip = list(refs), crop, resize, hflip
@@ -216,8 +229,17 @@ class StreamSampler(Sampler):
     ``(seed, k)`` hashed. Start at batch ``start_batch`` to resume.
     """
 
-    def __init__(self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1, start_batch: int = 0) -> None:
-        self.n, self.batch_size, self.seed, self.rank, self.world, self.start_batch = n, batch_size, seed, rank, world, start_batch
+    def __init__(
+        self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1, start_batch: int = 0
+    ) -> None:
+        self.n, self.batch_size, self.seed, self.rank, self.world, self.start_batch = (
+            n,
+            batch_size,
+            seed,
+            rank,
+            world,
+            start_batch,
+        )
 
     def _perm(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.seed, epoch, 0x5EED]).permutation(self.n)
@@ -231,7 +253,9 @@ class StreamSampler(Sampler):
                 e, pos = divmod(k, self.n)
                 if e != epoch:
                     epoch, perm = e, self._perm(e)
-                crop_seed = int.from_bytes(hashlib.blake2b(f"{self.seed}:{k}".encode(), digest_size=8).digest(), "little")
+                crop_seed = int.from_bytes(
+                    hashlib.blake2b(f"{self.seed}:{k}".encode(), digest_size=8).digest(), "little"
+                )
                 yield int(perm[pos]), crop_seed
             b += 1
 
@@ -260,6 +284,16 @@ def load_val_images(refs: list[ImageRef], val_crop: int | None, unreadable: str 
 
 
 __all__ = [
-    "ImageRef", "sample_refs", "holdout_refs", "folder_refs", "split_refs", "build_refs", "crop_geometry", "random_crop",
-    "CropDataset", "StreamSampler", "load_val_images", "center_crop",
+    "ImageRef",
+    "sample_refs",
+    "holdout_refs",
+    "folder_refs",
+    "split_refs",
+    "build_refs",
+    "crop_geometry",
+    "random_crop",
+    "CropDataset",
+    "StreamSampler",
+    "load_val_images",
+    "center_crop",
 ]

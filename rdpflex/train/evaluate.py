@@ -14,17 +14,17 @@ import json
 import sys
 from typing import Any
 
+import click
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-import click
 
-from rdpflex.images import psnr, to_uint8
 from rdpflex.errors import RdpflexError
-from rdpflex.train.data import folder_refs, load_val_images, sample_refs, split_refs
+from rdpflex.images import psnr, to_uint8
 from rdpflex.registry import build_codec
 from rdpflex.system import System
+from rdpflex.train.data import folder_refs, load_val_images, sample_refs, split_refs
 
 
 @torch.no_grad()
@@ -82,8 +82,17 @@ def compare_with_jpeg(codec, images: list[tuple[str, Tensor]]) -> dict[str, Any]
     for name, x in images:
         m = codec_metrics(codec, x)
         j = jpeg_at_bpp(to_uint8(x), m["bpp"])
-        rows.append({"image": name, "height": x.shape[-2], "width": x.shape[-1], **m,
-                     "jpeg_quality": j["quality"], "jpeg_bpp": j["bpp"], "jpeg_psnr": j["psnr"]})
+        rows.append(
+            {
+                "image": name,
+                "height": x.shape[-2],
+                "width": x.shape[-1],
+                **m,
+                "jpeg_quality": j["quality"],
+                "jpeg_bpp": j["bpp"],
+                "jpeg_psnr": j["psnr"],
+            }
+        )
     keys = ["bpp", "psnr", "bpp_est", "psnr_est", "jpeg_bpp", "jpeg_psnr"]
     mean = {k: float(np.mean([r[k] for r in rows])) for k in keys} if rows else {}
     return {"images": rows, "mean": mean}
@@ -92,18 +101,30 @@ def compare_with_jpeg(codec, images: list[tuple[str, Tensor]]) -> dict[str, Any]
 def format_table(report: dict[str, Any]) -> str:
     lines = [f"{'image':<22} {'size':>9} {'bpp':>7} {'PSNR':>7} {'bpp_est':>8} | {'JPEG q':>6} {'bpp':>7} {'PSNR':>7}"]
     for r in report["images"]:
-        lines.append(f"{r['image'][:22]:<22} {r['width']:>4}x{r['height']:<4} {r['bpp']:7.3f} {r['psnr']:7.2f} " f"{r['bpp_est']:8.3f} | "
-                     f"{r['jpeg_quality']:>6} {r['jpeg_bpp']:7.3f} {r['jpeg_psnr']:7.2f}")
+        lines.append(
+            f"{r['image'][:22]:<22} {r['width']:>4}x{r['height']:<4} {r['bpp']:7.3f} {r['psnr']:7.2f} "
+            f"{r['bpp_est']:8.3f} | "
+            f"{r['jpeg_quality']:>6} {r['jpeg_bpp']:7.3f} {r['jpeg_psnr']:7.2f}"
+        )
     m = report["mean"]
     if m:
-        lines.append(f"{'mean':<22} {'':>9} {m['bpp']:7.3f} {m['psnr']:7.2f} {m['bpp_est']:8.3f} | {'':>6} " f"{m['jpeg_bpp']:7.3f} {m['jpeg_psnr']:7.2f}")
+        lines.append(
+            f"{'mean':<22} {'':>9} {m['bpp']:7.3f} {m['psnr']:7.2f} {m['bpp_est']:8.3f} | {'':>6} "
+            f"{m['jpeg_bpp']:7.3f} {m['jpeg_psnr']:7.2f}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     @click.command()
     @click.argument("system_dir", required=False)
-    @click.option("--untrained", "untrained", default=None, metavar="ARCH", help="Evaluate a randomly initialised codec of ARCH instead (default config).")
+    @click.option(
+        "--untrained",
+        "untrained",
+        default=None,
+        metavar="ARCH",
+        help="Evaluate a randomly initialised codec of ARCH instead (default config).",
+    )
     @click.option("--data", default="samples", show_default=True, help="`samples` or an image folder.")
     @click.option("--val-fraction", default=0.25, show_default=True, help="Held-out fraction (same split as training).")
     @click.option("--crop", default=256, show_default=True, help="Centre-crop side (0: whole images).")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+
 import click
 
 from rdpflex.errors import RdpflexError

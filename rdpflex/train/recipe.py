@@ -54,26 +54,50 @@ class DataConfig(Strict):
     """Training images and the held-out validation images."""
 
     dataset: Literal["samples", "folder"] = Field(
-        "samples", description="`samples`: photographs shipped inside installed wheels (see `samples`); `folder`: " "PNG/JPEG files below `path` (recursive)."
+        "samples",
+        description="`samples`: photographs shipped inside installed wheels (see `samples`); `folder`: "
+        "PNG/JPEG files below `path` (recursive).",
     )
-    path: str | None = Field(None, description="Image folder (dataset: folder). Relative paths are relative to the working directory.")
+    path: str | None = Field(
+        None, description="Image folder (dataset: folder). Relative paths are relative to the working directory."
+    )
     samples: list[str] | None = Field(
-        None, description="dataset 'samples': which photographs (names in rdpflex.samples.NAMES); default: the 8 " "colour photographs of scikit-image."
+        None,
+        description="dataset 'samples': which photographs (names in rdpflex.samples.NAMES); default: the 8 "
+        "colour photographs of scikit-image.",
     )
     holdout: list[str] | None = Field(
-        None, description="Names (sample names or relative paths) held out for validation, instead of the " "`val_fraction` split; never trained on."
+        None,
+        description="Names (sample names or relative paths) held out for validation, instead of the "
+        "`val_fraction` split; never trained on.",
     )
-    val_path: str | None = Field(None, description="Separate folder of validation images; default: hold out `val_fraction` of the training images.")
-    val_fraction: float = Field(0.25, ge=0, lt=1, description="Fraction held out for validation, chosen deterministically by the sha1 of each image's " "relative path.")
+    val_path: str | None = Field(
+        None,
+        description="Separate folder of validation images; default: hold out `val_fraction` of the training images.",
+    )
+    val_fraction: float = Field(
+        0.25,
+        ge=0,
+        lt=1,
+        description="Fraction held out for validation, chosen deterministically by the sha1 of each image's "
+        "relative path.",
+    )
     val_max_images: int | None = Field(None, ge=1, description="Validate on at most this many held-out images.")
-    val_crop: int | None = Field(256, ge=16, description="Centre-crop validation images to at most this many pixels per side (null: whole images).")
+    val_crop: int | None = Field(
+        256,
+        ge=16,
+        description="Centre-crop validation images to at most this many pixels per side (null: whole images).",
+    )
     crop: int = Field(256, ge=16, description="Side of the square training crops (pixels).")
     resize: tuple[int, int] | None = Field(
-        None, description="[min, max]: before cropping, resize the shorter side to a random size in this range " "(null: no resize). Images whose shorter side is below `crop` are always upsampled to it."
+        None,
+        description="[min, max]: before cropping, resize the shorter side to a random size in this range "
+        "(null: no resize). Images whose shorter side is below `crop` are always upsampled to it.",
     )
     hflip: bool = Field(True, description="Random horizontal flips.")
     unreadable: Literal["skip", "error"] = Field(
-        "skip", description="An image that cannot be decoded: `skip` it with a warning naming the file, or stop with " "an error."
+        "skip",
+        description="An image that cannot be decoded: `skip` it with a warning naming the file, or stop with an error.",
     )
     cache: bool = Field(False, description="Keep decoded training images in memory (small folders only).")
     workers: int = Field(0, ge=0, description="DataLoader worker processes per training process.")
@@ -101,14 +125,25 @@ class TrainConfig(Strict):
     """The loop: steps are optimiser steps; one step = ``grad_accum`` batches per process."""
 
     steps: int = Field(..., gt=0, description="Optimiser steps in the whole run.")
-    batch_size: int = Field(8, gt=0, description="Images per batch per process (global batch = batch_size x processes x grad_accum).")
+    batch_size: int = Field(
+        8, gt=0, description="Images per batch per process (global batch = batch_size x processes x grad_accum)."
+    )
     grad_accum: int = Field(1, gt=0, description="Batches accumulated per optimiser step.")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="Accelerate's mixed precision (entropy models always run in float32).")
-    clip_grad_norm: float | None = Field(1.0, gt=0, description="Clip the main optimisers' gradient norm (null: no clipping).")
-    device: Literal["auto", "cpu"] = Field("auto", description="`auto`: GPUs when present (Accelerate decides), else CPU; `cpu`: force CPU.")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field(
+        "no", description="Accelerate's mixed precision (entropy models always run in float32)."
+    )
+    clip_grad_norm: float | None = Field(
+        1.0, gt=0, description="Clip the main optimisers' gradient norm (null: no clipping)."
+    )
+    device: Literal["auto", "cpu"] = Field(
+        "auto", description="`auto`: GPUs when present (Accelerate decides), else CPU; `cpu`: force CPU."
+    )
     cpu_threads: int | None = Field(None, gt=0, description="torch.set_num_threads per process (CPU runs).")
     stop_at: int | None = Field(
-        None, gt=0, description="End this invocation with a checkpoint once this many steps are done, without export " "(time-limited jobs; continue with --resume)."
+        None,
+        gt=0,
+        description="End this invocation with a checkpoint once this many steps are done, without export "
+        "(time-limited jobs; continue with --resume).",
     )
 
 
@@ -132,21 +167,32 @@ class OptimConfig(Strict):
 class ScheduleConfig(Strict):
     """The papers' schedule tools (HiFiC / multi-realism): a rate-weight boost early, a learning-rate drop late."""
 
-    lambda_factor: float = Field(10.0, gt=0, description="Multiplier of the rate term's weight (`ctx.lambda_scale`) during the first " "`lambda_fraction` of the steps.")
+    lambda_factor: float = Field(
+        10.0,
+        gt=0,
+        description="Multiplier of the rate term's weight (`ctx.lambda_scale`) during the first "
+        "`lambda_fraction` of the steps.",
+    )
     lambda_fraction: float = Field(0.15, ge=0, le=1)
-    lr_factor: float = Field(0.1, gt=0, description="Learning-rate multiplier during the last `lr_fraction` of the steps.")
+    lr_factor: float = Field(
+        0.1, gt=0, description="Learning-rate multiplier during the last `lr_fraction` of the steps."
+    )
     lr_fraction: float = Field(0.15, ge=0, le=1)
     warmup_steps: int = Field(0, ge=0, description="Linear learning-rate warm-up over this many steps.")
 
 
 class CheckpointConfig(Strict):
-    every: int = Field(1000, gt=0, description="Save `accelerator.save_state` every N steps (and at the end / at `stop_at`).")
+    every: int = Field(
+        1000, gt=0, description="Save `accelerator.save_state` every N steps (and at the end / at `stop_at`)."
+    )
     keep: int | None = Field(2, gt=0, description="Keep the newest N checkpoints (null: all).")
 
 
 class LogConfig(Strict):
     every: int = Field(50, gt=0, description="Log training metrics (averaged) every N steps.")
-    tensorboard: bool = Field(True, description="Write TensorBoard events to OUTPUT/logs through Accelerate's trackers.")
+    tensorboard: bool = Field(
+        True, description="Write TensorBoard events to OUTPUT/logs through Accelerate's trackers."
+    )
     project: str = Field("rdpflex", min_length=1, description="Tracker project (run) name.")
 
 
@@ -211,7 +257,11 @@ class LoadedRecipe:
 
     def dump(self) -> str:
         """The resolved recipe (after ``--set``) as YAML, headed by where it came from."""
-        head = f"# resolved from {self.source}" + (f" with --set {' --set '.join(self.overrides)}" if self.overrides else "") + "\n"
+        head = (
+            f"# resolved from {self.source}"
+            + (f" with --set {' --set '.join(self.overrides)}" if self.overrides else "")
+            + "\n"
+        )
         return head + yaml.safe_dump(self.raw, sort_keys=False)
 
     def digest(self) -> str:
@@ -264,7 +314,9 @@ def validate_recipe(raw: Any, source: str = "<recipe>", overrides: list[str] | N
     from rdpflex.plugins import get_stage_cards
 
     if not isinstance(raw, dict):
-        raise RecipeError(f"recipe {source} is invalid: the top level must be a mapping of sections, got " f"{type(raw).__name__}")
+        raise RecipeError(
+            f"recipe {source} is invalid: the top level must be a mapping of sections, got {type(raw).__name__}"
+        )
     errors: list[str] = []
     stages = get_stage_cards()
     name = raw.get("stage")
@@ -307,7 +359,9 @@ def apply_overrides(raw: dict[str, Any], pairs: list[str] | tuple[str, ...]) -> 
         try:
             parsed = yaml.safe_load(value) if value.strip() else None
         except yaml.YAMLError as exc:
-            raise RecipeError(f"--set {key}: the value {value!r} is not valid YAML ({str(exc).splitlines()[0]})") from None
+            raise RecipeError(
+                f"--set {key}: the value {value!r} is not valid YAML ({str(exc).splitlines()[0]})"
+            ) from None
         node = raw
         parts = key.split(".")
         for i, part in enumerate(parts[:-1]):
@@ -376,11 +430,13 @@ def list_recipes(root: Path | None = None) -> list[dict[str, Any]]:
         except yaml.YAMLError:
             raw = {}
         raw = raw if isinstance(raw, dict) else {}
-        out.append({
-            "name": path.relative_to(root).with_suffix("").as_posix(),
-            "path": str(path),
-            "stage": raw.get("stage"),
-            "description": raw.get("description", ""),
-            "launch": launch_comment(path),
-        })
+        out.append(
+            {
+                "name": path.relative_to(root).with_suffix("").as_posix(),
+                "path": str(path),
+                "stage": raw.get("stage"),
+                "description": raw.get("description", ""),
+                "launch": launch_comment(path),
+            }
+        )
     return out

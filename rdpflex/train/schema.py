@@ -79,11 +79,24 @@ def schema_markdown() -> str:
 
     lines = ["### Common sections (every recipe)", "", *model_table(Recipe, "")]
     for name, card in get_stage_cards().items():
-        lines += ["", f"### Stage `{name}` — section `{name}:`", "", card.description,
-                  f"(registered by `{card.implementation.partition(':')[0]}`)", "", *model_table(card.Config, f"{name}.")]
+        lines += [
+            "",
+            f"### Stage `{name}` — section `{name}:`",
+            "",
+            card.description,
+            f"(registered by `{card.implementation.partition(':')[0]}`)",
+            "",
+            *model_table(card.Config, f"{name}."),
+        ]
     for family, trainer in get_trainer_cards().items():
-        lines += ["", f"### `decoder.settings` of `family: {family}`", "", f"(trainer `{trainer.implementation.replace(':', '.')}`)", "",
-                  *model_table(trainer.Config, "decoder.settings.")]
+        lines += [
+            "",
+            f"### `decoder.settings` of `family: {family}`",
+            "",
+            f"(trainer `{trainer.implementation.replace(':', '.')}`)",
+            "",
+            *model_table(trainer.Config, "decoder.settings."),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -91,7 +104,10 @@ def schema_json() -> dict[str, Any]:
     from rdpflex.plugins import get_stage_cards
     from rdpflex.train.stage import describe_stage
 
-    return {"common": Recipe.model_json_schema(by_alias=True), "stages": {n: describe_stage(c) for n, c in get_stage_cards().items()}}
+    return {
+        "common": Recipe.model_json_schema(by_alias=True),
+        "stages": {n: describe_stage(c) for n, c in get_stage_cards().items()},
+    }
 
 
 def refresh(doc: Path) -> bool:

@@ -18,9 +18,10 @@ Stages are registered through the pluggy hook ``register_stages(register)`` (ent
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel
@@ -165,7 +166,12 @@ def _clip(acc: "Accelerator", opt: torch.optim.Optimizer, params: list[Tensor], 
 
 def make_optimizer(params: Iterable[Any], optim: "OptimConfig", **overrides: Any) -> torch.optim.Optimizer:
     """The recipe's ``optim`` section as a torch optimiser (``overrides`` replace settings, e.g. ``lr``)."""
-    settings = {"lr": optim.lr, "betas": tuple(optim.betas), "eps": optim.eps, "weight_decay": optim.weight_decay} | overrides
+    settings = {
+        "lr": optim.lr,
+        "betas": tuple(optim.betas),
+        "eps": optim.eps,
+        "weight_decay": optim.weight_decay,
+    } | overrides
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim.name]
     return cls(params, **settings)
 

@@ -109,7 +109,8 @@ class Trainer:
         if getattr(self.loaded.stage_cls, "find_unused_parameters", False):
             handlers.append(DistributedDataParallelKwargs(find_unused_parameters=True))
         return make_accelerator(
-            r.train.mixed_precision, r.train.device == "cpu",
+            r.train.mixed_precision,
+            r.train.device == "cpu",
             settings=f"train.mixed_precision={r.train.mixed_precision}, train.device={r.train.device}",
             gradient_accumulation_steps=r.train.grad_accum,
             log_with="tensorboard" if r.log.tensorboard else None,
@@ -122,8 +123,10 @@ class Trainer:
         if self.resume:
             return latest
         if latest is not None:
-            raise RdpflexError(f"{self.output} already holds checkpoints (latest: step {latest[0]}); "
-                               "pass --resume to continue that run, or choose another --output")
+            raise RdpflexError(
+                f"{self.output} already holds checkpoints (latest: step {latest[0]}); "
+                "pass --resume to continue that run, or choose another --output"
+            )
         return None
 
     # -- the run ---------------------------------------------------------------------------------
@@ -171,19 +174,50 @@ class Trainer:
             if r.log.tensorboard:
                 acc.init_trackers(r.log.project, config=_flat({k: v for k, v in self.loaded.raw.items()}))
 
-            sampler = StreamSampler(len(dataset), r.train.batch_size, r.seed, acc.process_index, acc.num_processes,
-                                    start_batch=step * r.train.grad_accum)
-            loader = DataLoader(dataset, batch_size=r.train.batch_size, sampler=sampler, num_workers=r.data.workers,
-                                generator=torch.Generator().manual_seed(r.seed), pin_memory=acc.device.type == "cuda",
-                                persistent_workers=r.data.workers > 0)
-            val_images = [x for _, x in load_val_images(val_refs, r.data.val_crop, r.data.unreadable)] if acc.is_main_process else []
+            sampler = StreamSampler(
+                len(dataset),
+                r.train.batch_size,
+                r.seed,
+                acc.process_index,
+                acc.num_processes,
+                start_batch=step * r.train.grad_accum,
+            )
+            loader = DataLoader(
+                dataset,
+                batch_size=r.train.batch_size,
+                sampler=sampler,
+                num_workers=r.data.workers,
+                generator=torch.Generator().manual_seed(r.seed),
+                pin_memory=acc.device.type == "cuda",
+                persistent_workers=r.data.workers > 0,
+            )
+            val_images = (
+                [x for _, x in load_val_images(val_refs, r.data.val_crop, r.data.unreadable)]
+                if acc.is_main_process
+                else []
+            )
 
-            ctx = StepContext(acc, modules, optimizers, total_steps=r.train.steps, clip_grad_norm=r.train.clip_grad_norm, output_dir=self.output)
+            ctx = StepContext(
+                acc,
+                modules,
+                optimizers,
+                total_steps=r.train.steps,
+                clip_grad_norm=r.train.clip_grad_norm,
+                output_dir=self.output,
+            )
             end = r.train.stop_at or r.train.steps
             acc.print(f"{stage.name}: {self._describe(raw_modules, dataset, val_images)}")
             if r.validation.at_start and step == 0:
                 self._validate(stage, ctx, val_images, 0)
-            bar = tqdm(total=end, initial=step, desc=stage.name, unit="step", disable=not acc.is_main_process, dynamic_ncols=True, file=sys.stderr)
+            bar = tqdm(
+                total=end,
+                initial=step,
+                desc=stage.name,
+                unit="step",
+                disable=not acc.is_main_process,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
             sums: dict[str, float] = {}
             count = 0
             t0 = time.time()
@@ -208,14 +242,25 @@ class Trainer:
                 if step % r.log.every == 0 or step == end:
                     finite = torch.tensor([float(all(math.isfinite(v) for v in sums.values()))], device=acc.device)
                     if float(acc.reduce(finite, reduction="sum")) < acc.num_processes:  # every process stops together
-                        raise RdpflexError(f"training diverged before step {step} (non-finite {', '.join(sums)}); "
-                                           "lower optim.lr or set train.clip_grad_norm")
+                        raise RdpflexError(
+                            f"training diverged before step {step} (non-finite {', '.join(sums)}); "
+                            "lower optim.lr or set train.clip_grad_norm"
+                        )
                     logs = {f"train/{k}": v / count for k, v in sums.items()}
-                    logs |= {"train/lambda_scale": ctx.lambda_scale, "train/lr_scale": ctx.lr_scale,
-                             "train/steps_per_s": count / r.train.grad_accum / max(time.time() - t0, 1e-9)}
+                    logs |= {
+                        "train/lambda_scale": ctx.lambda_scale,
+                        "train/lr_scale": ctx.lr_scale,
+                        "train/steps_per_s": count / r.train.grad_accum / max(time.time() - t0, 1e-9),
+                    }
                     if r.log.tensorboard:
                         acc.log(logs, step=step)
-                    bar.set_postfix({k.split("/")[1]: f"{v:.4g}" for k, v in logs.items() if k.split("/")[1] in ("loss", "bpp", "psnr")})
+                    bar.set_postfix(
+                        {
+                            k.split("/")[1]: f"{v:.4g}"
+                            for k, v in logs.items()
+                            if k.split("/")[1] in ("loss", "bpp", "psnr")
+                        }
+                    )
                     sums, count, t0 = {}, 0, time.time()
                 if step % r.checkpoint.every == 0 or step == end:
                     self._save(acc, step)
@@ -245,10 +290,14 @@ class Trainer:
     def _describe(self, modules: dict[str, torch.nn.Module], dataset: Any, val_images: list) -> str:
         acc, r = self.accelerator, self.recipe
         params = sum(p.numel() for m in modules.values() for p in m.parameters() if p.requires_grad)
-        return (f"{params / 1e6:.2f} M trainable parameters, {len(dataset)} training images, " f"{len(val_images)} held out, "
-                f"{acc.num_processes} process(es) on {acc.device.type}, global batch "
-                f"{r.train.batch_size * acc.num_processes * r.train.grad_accum}, mixed precision " f"{acc.mixed_precision}, "
-                f"{r.train.steps} steps -> {self.output}")
+        return (
+            f"{params / 1e6:.2f} M trainable parameters, {len(dataset)} training images, "
+            f"{len(val_images)} held out, "
+            f"{acc.num_processes} process(es) on {acc.device.type}, global batch "
+            f"{r.train.batch_size * acc.num_processes * r.train.grad_accum}, mixed precision "
+            f"{acc.mixed_precision}, "
+            f"{r.train.steps} steps -> {self.output}"
+        )
 
     def _save(self, acc: Any, step: int) -> None:
         """Write the checkpoint into a temporary directory, then publish it with one rename (crash-safe)."""
@@ -260,8 +309,14 @@ class Trainer:
         acc.save_state(str(tmp))
         acc.wait_for_everyone()
         if acc.is_main_process:
-            state = {"step": step, "total_steps": self.recipe.train.steps, "num_processes": acc.num_processes,
-                     "recipe_sha256": self.loaded.digest(), "stage": self.recipe.stage, "recipe": self.loaded.raw}
+            state = {
+                "step": step,
+                "total_steps": self.recipe.train.steps,
+                "num_processes": acc.num_processes,
+                "recipe_sha256": self.loaded.digest(),
+                "stage": self.recipe.stage,
+                "recipe": self.loaded.raw,
+            }
             (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2, default=str) + "\n")
             ckpt.publish(tmp, d)
             keep = self.recipe.checkpoint.keep
@@ -274,24 +329,34 @@ class Trainer:
         step, d = found
         state = json.loads((d / TRAINER_STATE).read_text())
         if state.get("num_processes") != acc.num_processes:
-            raise RdpflexError(f"checkpoint {d} was written by {state.get('num_processes')} process(es); "
-                               f"resume it with the same number (this run has {acc.num_processes})")
+            raise RdpflexError(
+                f"checkpoint {d} was written by {state.get('num_processes')} process(es); "
+                f"resume it with the same number (this run has {acc.num_processes})"
+            )
         if state.get("stage") != self.recipe.stage:
-            raise RdpflexError(f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is " f"{self.recipe.stage!r}")
+            raise RdpflexError(
+                f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is {self.recipe.stage!r}"
+            )
         prev = self.output / "recipe.yaml"
         old = state.get("recipe") or (yaml.safe_load(prev.read_text()) or {} if prev.is_file() else None)
         if old is not None:
-            changed = ckpt.incompatible_changes(json.loads(json.dumps(old, default=str)), json.loads(json.dumps(self.loaded.raw, default=str)))
+            changed = ckpt.incompatible_changes(
+                json.loads(json.dumps(old, default=str)), json.loads(json.dumps(self.loaded.raw, default=str))
+            )
             if changed:
                 resumable = ", ".join(p.rstrip(".") + (".*" if p.endswith(".") else "") for p in ckpt.RESUMABLE_CHANGES)
-                raise RdpflexError(f"cannot resume from {d}: the recipe changed incompatibly ({'; '.join(changed)}); "
-                                   f"only {resumable} may change on --resume")
+                raise RdpflexError(
+                    f"cannot resume from {d}: the recipe changed incompatibly ({'; '.join(changed)}); "
+                    f"only {resumable} may change on --resume"
+                )
         ckpt.verify_pickles(d)  # every pickle opens with weights_only=True, or the resume is refused
         try:
             with ckpt.forced_weights_only():
                 acc.load_state(str(d))
         except (RuntimeError, KeyError, ValueError, FileNotFoundError) as exc:
-            raise RdpflexError(f"cannot resume from {d}: {str(exc).splitlines()[0]} (did the recipe's model change?)") from exc
+            raise RdpflexError(
+                f"cannot resume from {d}: {str(exc).splitlines()[0]} (did the recipe's model change?)"
+            ) from exc
         acc.print(f"resumed from {d} (step {step})")
         return step
 
@@ -307,21 +372,35 @@ class Trainer:
                 with (self.output / "metrics.jsonl").open("a") as f:
                     f.write(json.dumps({"step": step, "split": "val", "images": len(images), **metrics}) + "\n")
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-                tqdm.write(f"[step {step}] validation on {len(images)} held-out image(s): {shown} ({time.time() - t:.1f} s)", file=sys.stderr)
+                tqdm.write(
+                    f"[step {step}] validation on {len(images)} held-out image(s): {shown} ({time.time() - t:.1f} s)",
+                    file=sys.stderr,
+                )
         acc.wait_for_everyone()
 
     def _check_replicas(self, acc: Any, modules: dict[str, torch.nn.Module]) -> None:
         """All processes must end with the same weights (catches gradients that were not synchronised)."""
         if acc.num_processes == 1:
             return
-        sums = torch.tensor([sum(float(p.detach().double().sum()) for p in acc.unwrap_model(m).parameters()) for m in modules.values()],
-                            dtype=torch.float64, device=acc.device)
+        sums = torch.tensor(
+            [sum(float(p.detach().double().sum()) for p in acc.unwrap_model(m).parameters()) for m in modules.values()],
+            dtype=torch.float64,
+            device=acc.device,
+        )
         gathered = acc.gather(sums.unsqueeze(0))
         if not torch.equal(gathered.min(0).values, gathered.max(0).values):
-            raise RdpflexError(f"processes ended with different weights (checksums {gathered.tolist()}): a stage's " "gradients were not synchronised")
+            raise RdpflexError(
+                f"processes ended with different weights (checksums {gathered.tolist()}): a stage's "
+                "gradients were not synchronised"
+            )
 
 
-def train(recipe: str | Path | LoadedRecipe, overrides: list[str] | tuple[str, ...] = (), output: str | Path | None = None, resume: bool = False) -> Path | None:
+def train(
+    recipe: str | Path | LoadedRecipe,
+    overrides: list[str] | tuple[str, ...] = (),
+    output: str | Path | None = None,
+    resume: bool = False,
+) -> Path | None:
     """Run a recipe (file, shipped name or :class:`LoadedRecipe`); returns the exported path (None when
     stopped early)."""
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, overrides)

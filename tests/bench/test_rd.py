@@ -9,7 +9,9 @@ from rdpflex.cli import main
 
 
 def test_bench_rd_points_baselines_and_bd_rate(tiny_system_dir, other_system_dir):
-    tables = bench_rd([tiny_system_dir, other_system_dir], ("astronaut", "coffee"), max_side=64, qualities=(5, 30, 60, 90))
+    tables = bench_rd(
+        [tiny_system_dir, other_system_dir], ("astronaut", "coffee"), max_side=64, qualities=(5, 30, 60, 90)
+    )
     assert [im["name"] for im in tables["images"]] == ["astronaut", "coffee"]
     assert max(max(im["height"], im["width"]) for im in tables["images"]) == 64
     assert len(tables["points"]) == 2 and all(p["bpp"] > 0 for p in tables["points"])
@@ -22,13 +24,19 @@ def test_bench_rd_points_baselines_and_bd_rate(tiny_system_dir, other_system_dir
 
 
 def test_psnr_8bit_and_the_command(tmp_path, tiny_system_dir, capsys):
-    (_, img), = heldout_images(("chelsea",), 32)
+    ((_, img),) = heldout_images(("chelsea",), 32)
     assert psnr_8bit(img, img) == float("inf")
-    main(["bench", "rd", str(tiny_system_dir), "--quick", "--samples", "astronaut", "--json", str(tmp_path / "rd.json")])
+    main(
+        ["bench", "rd", str(tiny_system_dir), "--quick", "--samples", "astronaut", "--json", str(tmp_path / "rd.json")]
+    )
     out = capsys.readouterr().out
     assert "Bjøntegaard delta rate" in out and "vs jpeg at equal PSNR" in out
     data = json.loads((tmp_path / "rd.json").read_text())
-    assert data["bench"] == "rd" and len(data["tables"]["Codec operating points (mse synthesis; rate difference vs the baseline at equal PSNR)"]) == 1
+    assert (
+        data["bench"] == "rd"
+        and len(data["tables"]["Codec operating points (mse synthesis; rate difference vs the baseline at equal PSNR)"])
+        == 1
+    )
 
 
 def test_the_bundled_codec_beats_jpeg_on_the_held_out_photographs():

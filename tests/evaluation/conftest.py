@@ -70,8 +70,6 @@ def eval_system_dir(tmp_path_factory) -> Path:
     return root
 
 
-
-
 def subprocess_env(torch_home: Path, **extra: str) -> dict[str, str]:
     """Environment of a CLI subprocess: the test plugins, a given TORCH_HOME, offline."""
     env = {k: v for k, v in os.environ.items() if k not in WEIGHT_ENV}

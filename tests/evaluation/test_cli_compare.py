@@ -17,9 +17,24 @@ def test_missing_weights_is_a_one_line_error(eval_image_dir, eval_system_dir, tm
     home.mkdir()
     out = tmp_path / "report"
     proc = subprocess.run(
-        [sys.executable, "-m", "rdpflex.cli", "compare", str(eval_image_dir), "-o", str(out), "--system",
-         str(eval_system_dir), "--metrics", "lpips"],
-        cwd=ROOT, env=subprocess_env(home), capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "rdpflex.cli",
+            "compare",
+            str(eval_image_dir),
+            "-o",
+            str(out),
+            "--system",
+            str(eval_system_dir),
+            "--metrics",
+            "lpips",
+        ],
+        cwd=ROOT,
+        env=subprocess_env(home),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
@@ -31,10 +46,30 @@ def test_missing_weights_is_a_one_line_error(eval_image_dir, eval_system_dir, tm
 
 def test_compare_command_json(eval_image_dir, eval_system_dir, tmp_path, capsys, empty_home):
     out = tmp_path / "report"
-    main(["compare", str(eval_image_dir), "-o", str(out), "--system", str(eval_system_dir), "--decoder", "mse",
-          "--decoder", "noisy:sigma=0,0.1", "--no-baselines", "--json", "--seed", "7"])
+    main(
+        [
+            "compare",
+            str(eval_image_dir),
+            "-o",
+            str(out),
+            "--system",
+            str(eval_system_dir),
+            "--decoder",
+            "mse",
+            "--decoder",
+            "noisy:sigma=0,0.1",
+            "--no-baselines",
+            "--json",
+            "--seed",
+            "7",
+        ]
+    )
     data = json.loads(capsys.readouterr().out)
-    assert [(s["decoder"], s["setting"]) for s in data["settings"]] == [("mse", "default"), ("noisy", "sigma=0"), ("noisy", "sigma=0.1")]
+    assert [(s["decoder"], s["setting"]) for s in data["settings"]] == [
+        ("mse", "default"),
+        ("noisy", "sigma=0"),
+        ("noisy", "sigma=0.1"),
+    ]
     assert data["report"] == str(out / "report.html") and (out / "report.html").is_file()
     assert {r["decoder"] for r in data["rows"]} == {"mse", "noisy"}
     assert {"psnr", "ms_ssim"} <= set(data["metrics"])  # auto without weights: no network metric
@@ -72,7 +107,9 @@ def test_demo_runs(eval_system_dir, tmp_path, capsys, empty_home):
     out = tmp_path / "demo"
     main(["demo", "--system", str(eval_system_dir), "-o", str(out)])
     text = capsys.readouterr().out
-    assert "report: " in text and (out / "report" / "report.html").is_file() and (out / "report" / "crops.png").is_file()
+    assert (
+        "report: " in text and (out / "report" / "report.html").is_file() and (out / "report" / "crops.png").is_file()
+    )
     assert sorted(p.name for p in (out / "images").iterdir()) == ["astronaut.png", "chelsea.png", "coffee.png"]
     for line in ("mse", "noisy    sigma=0.1", "noisy    sigma=0.3"):
         assert line in text, text

@@ -28,8 +28,14 @@ def same(a, b) -> bool:
 
 
 def test_identical_decoders_give_identical_rows(eval_image_dir, eval_system_dir):
-    res = compare(eval_image_dir, eval_system_dir, decoders=["mse", "mse_alias", "mse", "noisy:sigma=0"],
-                  metrics="psnr", baselines=False, progress=False)
+    res = compare(
+        eval_image_dir,
+        eval_system_dir,
+        decoders=["mse", "mse_alias", "mse", "noisy:sigma=0"],
+        metrics="psnr",
+        baselines=False,
+        progress=False,
+    )
     assert [s.key for s in res.settings] == ["mse[default]", "mse_alias[default]", "noisy[sigma=0]"]
     assert any("more than once" in n for n in res.notes)
     by = {name: res.rows_for(name) for name in ("mse", "mse_alias", "noisy")}
@@ -58,9 +64,23 @@ def test_end_to_end_report(eval_image_dir, eval_system_dir, stand_in_home, tmp_p
 
     OracleDecoder.ORIGINALS = dict(load_image_set(eval_image_dir))
     out = tmp_path / "report"
-    res = compare(eval_image_dir, eval_system_dir, decoders=["oracle", "noisy:sigma=0.2"], metrics="auto", out_dir=out,
-                  qualities=(10, 50, 90), progress=False)
-    for name in ("bitstream.rdp", "metrics.csv", "metrics.json", "rate_distortion.png", "distortion_realism.png", "report.html"):
+    res = compare(
+        eval_image_dir,
+        eval_system_dir,
+        decoders=["oracle", "noisy:sigma=0.2"],
+        metrics="auto",
+        out_dir=out,
+        qualities=(10, 50, 90),
+        progress=False,
+    )
+    for name in (
+        "bitstream.rdp",
+        "metrics.csv",
+        "metrics.json",
+        "rate_distortion.png",
+        "distortion_realism.png",
+        "report.html",
+    ):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert res.report == out / "report.html"
 
@@ -99,8 +119,11 @@ def test_end_to_end_report(eval_image_dir, eval_system_dir, stand_in_home, tmp_p
 
     # baselines: rows present, bpp increasing with quality
     for codec in ("jpeg", "webp"):
-        agg = sorted((int(r["quality"]), float(r["bpp"]), float(r["psnr"])) for r in rows
-                     if r["decoder"] == codec and r["level"] == "set")
+        agg = sorted(
+            (int(r["quality"]), float(r["bpp"]), float(r["psnr"]))
+            for r in rows
+            if r["decoder"] == codec and r["level"] == "set"
+        )
         assert [q for q, _, _ in agg] == [10, 50, 90]
         assert agg[0][1] < agg[1][1] < agg[2][1], agg
         assert agg[0][2] < agg[2][2]
@@ -119,7 +142,9 @@ def test_end_to_end_report(eval_image_dir, eval_system_dir, stand_in_home, tmp_p
     assert abs(oracle["fid"]) < 1e-3 and oracle["fid_images"] == 3
     assert oracle["psnr"] == 100.0  # identical images: the PSNR cap
     assert noisy["fid"] > 1.0 and noisy["psnr"] < 40
-    assert "fid" in oracle["stand_in_metrics"].split(";") and data["metrics"]["fid"]["label"] == "FID (stand-in weights)"
+    assert (
+        "fid" in oracle["stand_in_metrics"].split(";") and data["metrics"]["fid"]["label"] == "FID (stand-in weights)"
+    )
     assert noisy["fid256"] is None and noisy["fid256_patches"] == 0
     assert oracle["swd"] == 0.0 and noisy["swd"] > 1.0 and noisy["swd_levels"] >= 2  # weight-free, always computed
     assert noisy["ms_ssim"] is None  # images too small for MS-SSIM: NaN -> null

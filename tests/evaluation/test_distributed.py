@@ -28,14 +28,50 @@ def same_value(a: str, b: str) -> bool:
 
 
 def test_two_processes_match_one(eval_image_dir, eval_system_dir, stand_in_dir, tmp_path):
-    args = ["compare", str(eval_image_dir), "--system", str(eval_system_dir), "--decoder", "mse",
-            "--decoder", "noisy:sigma=0.1", "--metrics", "psnr,fid", "--quality", "50", "--seed", "5"]
+    args = [
+        "compare",
+        str(eval_image_dir),
+        "--system",
+        str(eval_system_dir),
+        "--decoder",
+        "mse",
+        "--decoder",
+        "noisy:sigma=0.1",
+        "--metrics",
+        "psnr,fid",
+        "--quality",
+        "50",
+        "--seed",
+        "5",
+    ]
     env = subprocess_env(stand_in_dir)
-    one = subprocess.run([sys.executable, "-m", "rdpflex.cli", *args, "-o", str(tmp_path / "one")],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    one = subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", *args, "-o", str(tmp_path / "one")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
-    two = subprocess.run([bin_path("torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "rdpflex.cli", *args,
-                          "-o", str(tmp_path / "two")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    two = subprocess.run(
+        [
+            bin_path("torchrun"),
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "rdpflex.cli",
+            *args,
+            "-o",
+            str(tmp_path / "two"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     assert "2 process(es)" in two.stdout and "1 process(es)" in one.stdout
     assert two.stdout.count("report: ") == 1  # only the main process prints

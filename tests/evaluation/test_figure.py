@@ -9,15 +9,33 @@ from rdpflex.evaluation.figure import crop_grid, pick_settings
 
 
 def test_pick_settings_keeps_each_chains_ends_and_the_baselines():
-    keys = ["original", "mse[default]", "multirealism[beta=0]", "multirealism[beta=0.64]", "multirealism[beta=2.56]",
-            "cdiff[steps=4]", "jpeg[quality=10]", "webp[quality=5]"]
-    assert pick_settings(keys) == ["original", "mse[default]", "multirealism[beta=0]", "multirealism[beta=2.56]",
-                                   "cdiff[steps=4]", "jpeg[quality=10]", "webp[quality=5]"]
+    keys = [
+        "original",
+        "mse[default]",
+        "multirealism[beta=0]",
+        "multirealism[beta=0.64]",
+        "multirealism[beta=2.56]",
+        "cdiff[steps=4]",
+        "jpeg[quality=10]",
+        "webp[quality=5]",
+    ]
+    assert pick_settings(keys) == [
+        "original",
+        "mse[default]",
+        "multirealism[beta=0]",
+        "multirealism[beta=2.56]",
+        "cdiff[steps=4]",
+        "jpeg[quality=10]",
+        "webp[quality=5]",
+    ]
 
 
 def test_crop_grid_writes_one_labelled_sheet(tmp_path):
     rng = np.random.default_rng(0)
-    crops = {(k, "a"): rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for k in ("original", "mse[default]", "jpeg[quality=5]")}
+    crops = {
+        (k, "a"): rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
+        for k in ("original", "mse[default]", "jpeg[quality=5]")
+    }
     crops[("original", "b")] = np.zeros((32, 32, 3), np.uint8)
     path = crop_grid(crops, "a", tmp_path / "grid.png", {"mse[default]": 30.0}, columns=2)
     with Image.open(path) as img:

@@ -27,6 +27,8 @@ def test_mse_output_agrees_partly_and_noise_hardly():
     (lat,) = latents(rdp, system)
     ((_, x_mse),) = decode_images(rdp, system, "mse")
     re = reencode(x_mse, lat, rdp.images[0], system.codec, rdp.exact)
-    noise = reencode(torch.rand(x_mse.shape, generator=torch.Generator().manual_seed(0)), lat, rdp.images[0], system.codec, rdp.exact)
+    noise = reencode(
+        torch.rand(x_mse.shape, generator=torch.Generator().manual_seed(0)), lat, rdp.images[0], system.codec, rdp.exact
+    )
     assert 0.0 <= noise.latent_agreement < re.latent_agreement <= 1.0
     assert noise.mse_psnr < re.mse_psnr and not noise.bitstream_identical

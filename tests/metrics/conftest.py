@@ -10,7 +10,6 @@ import torch
 from rdpflex.plugins import reset_plugins
 
 
-
 class NetworkAttempt(AssertionError):
     pass
 
@@ -47,8 +46,6 @@ def isolated_plugins(monkeypatch):
     reset_plugins()
     yield
     reset_plugins()
-
-
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ def u8_image(h: int, w: int, seed: int) -> np.ndarray:
     """A smooth-ish random HxWx3 uint8 image."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    img = np.stack([np.sin(7 * xx * rng.uniform(0.5, 2) + c) * np.cos(5 * yy * rng.uniform(0.5, 2) + c) for c in range(3)], -1)
+    img = np.stack(
+        [np.sin(7 * xx * rng.uniform(0.5, 2) + c) * np.cos(5 * yy * rng.uniform(0.5, 2) + c) for c in range(3)], -1
+    )
     return ((img * 0.5 + 0.5) * 255 + rng.normal(0, 6, img.shape)).clip(0, 255).astype(np.uint8)
 
 

@@ -101,7 +101,9 @@ def small_set():
 
 def test_fid_kid_equal_direct_torch_fidelity(stand_in_home, small_set):
     originals, recons = small_set
-    got = compute_set_metrics([to_tensor(a) for a in originals], [to_tensor(b) for b in recons], ["fid", "kid"], batch_size=64)
+    got = compute_set_metrics(
+        [to_tensor(a) for a in originals], [to_tensor(b) for b in recons], ["fid", "kid"], batch_size=64
+    )
     direct = direct_fidelity(originals, recons)
     assert got["fid"].value == pytest.approx(direct["frechet_inception_distance"], rel=1e-9, abs=1e-9)
     assert got["kid"].value == pytest.approx(direct["kernel_inception_distance_mean"], rel=1e-9, abs=1e-12)

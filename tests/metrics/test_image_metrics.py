@@ -39,7 +39,9 @@ def test_psnr_quantises_to_8_bits_first():
     x = torch.full((1, 3, 8, 8), 100 / 255)
     x_hat = x + 0.3 / 255  # rounds back to 100
     assert get_metric("psnr").compute(x, x_hat) == PSNR_CAP_DB
-    assert torch.equal(quantize(torch.tensor([0.5 / 255, 1.49 / 255, -1.0, 2.0])), torch.tensor([1, 1, 0, 255], dtype=torch.uint8))
+    assert torch.equal(
+        quantize(torch.tensor([0.5 / 255, 1.49 / 255, -1.0, 2.0])), torch.tensor([1, 1, 0, 255], dtype=torch.uint8)
+    )
 
 
 def test_psnr_of_identical_images_is_capped_with_a_note(pair):

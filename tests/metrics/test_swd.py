@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+
 import pytest
 import torch
 
@@ -23,7 +24,10 @@ def _set(n: int = 4, size: int = 48, seed: int = 0) -> list[torch.Tensor]:
 
 
 def _noisy(images, sigma: float, seed: int = 100):
-    return [torch.from_numpy(distort(x.permute(1, 2, 0).numpy(), seed + k, sigma)).permute(2, 0, 1) for k, x in enumerate(images)]
+    return [
+        torch.from_numpy(distort(x.permute(1, 2, 0).numpy(), seed + k, sigma)).permute(2, 0, 1)
+        for k, x in enumerate(images)
+    ]
 
 
 def _blurred(images):
@@ -99,7 +103,10 @@ def test_small_images_nan_with_note_or_levels_skipped():
     assert math.isnan(r["swd"]) and r["swd_levels"] == 0
     assert "shorter side is < 16 px" in r["swd"].notes[0]
 
-    mixed = [torch.from_numpy(u8_image(20, 20, 0)).permute(2, 0, 1), torch.from_numpy(u8_image(64, 70, 1)).permute(2, 0, 1)]
+    mixed = [
+        torch.from_numpy(u8_image(20, 20, 0)).permute(2, 0, 1),
+        torch.from_numpy(u8_image(64, 70, 1)).permute(2, 0, 1),
+    ]
     r = swd_scores(mixed, _noisy(mixed, 8.0), **FAST)
     assert r["swd_levels"] == 3 and all(math.isfinite(r[f"swd_l{k}"]) for k in range(3))
     notes = " ".join(r["swd"].notes)
@@ -135,6 +142,10 @@ def test_registered_set_metric_weight_free_and_selected_by_default():
 def test_swd_is_the_realism_axis_without_fid():
     meta = {"label": "x", "kind": "set", "stand_in": False, "higher_is_better": False, "description": ""}
     summary = [{"decoder": "mse", "setting": "default", "psnr": 30.0, "swd": 12.0, "lpips": 0.2, "fid": math.nan}]
-    result = CompareResult(rows=[], summary=summary, metrics={n: meta for n in ("psnr", "fid", "swd", "lpips")},
-                           settings=[DecoderSetting("mse")])
+    result = CompareResult(
+        rows=[],
+        summary=summary,
+        metrics={n: meta for n in ("psnr", "fid", "swd", "lpips")},
+        settings=[DecoderSetting("mse")],
+    )
     assert realism_axis(result) == ("swd", " (FID/256, FID unavailable)")

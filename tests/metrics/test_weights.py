@@ -102,7 +102,9 @@ def test_stand_in_files_load_into_the_real_architectures(stand_in_dir):
     ckpt = stand_in_dir / "hub" / "checkpoints"
     alex = torchvision.models.alexnet(weights=None)
     alex.load_state_dict(torch.load(ckpt / W.ALEXNET.file_name, weights_only=True), strict=True)
-    inc = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(ckpt / W.INCEPTION.file_name))
+    inc = FeatureExtractorInceptionV3(
+        "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(ckpt / W.INCEPTION.file_name)
+    )
     (feats,) = inc((torch.rand(2, 3, 32, 32) * 255).to(torch.uint8))
     assert feats.shape == (2, 2048) and torch.isfinite(feats).all() and feats.std() > 0
 

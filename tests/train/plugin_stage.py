@@ -53,20 +53,28 @@ class ToyGanStage:
         w = config.width
         self.config = config
         self.g = nn.Sequential(nn.Conv2d(3, w, 3, padding=1), nn.ReLU(), nn.Conv2d(w, 3, 3, padding=1))
-        self.d = nn.Sequential(nn.Conv2d(3, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(w, 1, 3, padding=1))
+        self.d = nn.Sequential(
+            nn.Conv2d(3, w, 4, stride=2, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(w, 1, 3, padding=1)
+        )
         self.ema = Ema(self.g, config.ema_decay)
         self.recipe = recipe
 
     @classmethod
     def check_recipe(cls, recipe, config):
-        return [("toygan.width", "must be even when data.crop is 48")] if recipe.data.crop == 48 and config.width % 2 else []
+        return (
+            [("toygan.width", "must be even when data.crop is 48")]
+            if recipe.data.crop == 48 and config.width % 2
+            else []
+        )
 
     def modules(self):
         return {"g": self.g, "d": self.d}
 
     def optimizers(self):
-        return {"g": make_optimizer(self.g.parameters(), self.recipe.optim),
-                "d": make_optimizer(self.d.parameters(), self.recipe.optim, lr=self.config.d_lr)}
+        return {
+            "g": make_optimizer(self.g.parameters(), self.recipe.optim),
+            "d": make_optimizer(self.d.parameters(), self.recipe.optim, lr=self.config.d_lr),
+        }
 
     def checkpoint_objects(self):
         return {"ema": self.ema}

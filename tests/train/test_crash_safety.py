@@ -22,18 +22,33 @@ from rdpflex.train.trainer import checkpoint_dirs, latest_checkpoint
 from .conftest import TINY
 
 STEPS = 16
-COMMON = ["log.tensorboard=false", "train.cpu_threads=1", f"train.steps={STEPS}", "checkpoint.every=2", "checkpoint.keep=2"]
+COMMON = [
+    "log.tensorboard=false",
+    "train.cpu_threads=1",
+    f"train.steps={STEPS}",
+    "checkpoint.every=2",
+    "checkpoint.keep=2",
+]
 DECODER = RECIPES_DIR / "quick" / "multirealism-decoder.yaml"
 DECODER_TINY = [
-    "data.crop=64", "data.resize=[96, 160]", "data.val_crop=64", "data.val_max_images=1", "train.batch_size=2",
-    "log.every=2", "validation.every=null",
+    "data.crop=64",
+    "data.resize=[96, 160]",
+    "data.val_crop=64",
+    "data.val_max_images=1",
+    "train.batch_size=2",
+    "log.every=2",
+    "validation.every=null",
     "decoder.settings.generator={N: 8, blocks: 1, cond: fourier, cond_hidden: 16}",
     "decoder.settings.discriminator={channels: [8, 8, 8, 8], latent_features: 4, lr: 2.0e-3}",
 ]
 
 
 def _weights(export: Path) -> dict[str, torch.Tensor]:
-    return {f"{f.relative_to(export)}:{k}": v for f in sorted(export.rglob("*.safetensors")) for k, v in load_file(str(f)).items()}
+    return {
+        f"{f.relative_to(export)}:{k}": v
+        for f in sorted(export.rglob("*.safetensors"))
+        for k, v in load_file(str(f)).items()
+    }
 
 
 def _kill_after_checkpoint(recipe: Path, overrides: list[str], out: Path, tmp: Path) -> int:
@@ -42,7 +57,9 @@ def _kill_after_checkpoint(recipe: Path, overrides: list[str], out: Path, tmp: P
     for o in overrides:
         cmd += ["--set", o]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=tmp, start_new_session=True
+    )
     deadline = time.time() + 240
     try:
         while time.time() < deadline and proc.poll() is None:
@@ -64,7 +81,9 @@ def _kill_after_checkpoint(recipe: Path, overrides: list[str], out: Path, tmp: P
 
 @pytest.mark.parametrize("stage", ["codec", "decoder"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(stage, tmp_path, tiny_system_dir):
-    recipe, overrides = (TINY, COMMON) if stage == "codec" else (DECODER, COMMON + DECODER_TINY + [f"decoder.system={tiny_system_dir}"])
+    recipe, overrides = (
+        (TINY, COMMON) if stage == "codec" else (DECODER, COMMON + DECODER_TINY + [f"decoder.system={tiny_system_dir}"])
+    )
     killed, straight = tmp_path / "killed", tmp_path / "straight"
     step = _kill_after_checkpoint(recipe, overrides, killed, tmp_path)
     resumed = train(recipe, overrides, output=killed, resume=True)
@@ -111,7 +130,11 @@ def test_a_checkpoint_with_a_code_carrying_pickle_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     ckpt = latest_checkpoint(out)[1]
     (ckpt / "optimizer.bin").write_bytes(pickle.dumps({"state": _Payload(marker)}, protocol=2))
-    with pytest.raises(RdpflexError, match=r"optimizer\.bin is refused: it holds more than tensors and numbers \(global " r"posix\.system\).*weights_only=True"):
+    with pytest.raises(
+        RdpflexError,
+        match=r"optimizer\.bin is refused: it holds more than tensors and numbers \(global "
+        r"posix\.system\).*weights_only=True",
+    ):
         train(TINY, COMMON, output=out, resume=True)
     assert not marker.exists()
 
@@ -119,7 +142,10 @@ def test_a_checkpoint_with_a_code_carrying_pickle_is_refused(tmp_path):
 def test_an_incompatible_recipe_change_is_refused_naming_it(tmp_path):
     out = tmp_path / "run"
     train(TINY, COMMON + ["train.stop_at=2"], output=out)
-    with pytest.raises(RdpflexError, match=r"recipe changed incompatibly \(optim\.lr: 0\.001 -> 0\.002; seed: 0 -> 1\); only .*train\.steps"):
+    with pytest.raises(
+        RdpflexError,
+        match=r"recipe changed incompatibly \(optim\.lr: 0\.001 -> 0\.002; seed: 0 -> 1\); only .*train\.steps",
+    ):
         train(TINY, COMMON + ["optim.lr=0.002", "seed=1"], output=out, resume=True)
     train(TINY, COMMON + ["train.stop_at=4", "log.every=1", "checkpoint.keep=3"], output=out, resume=True)  # allowed
     assert [s for s, _ in checkpoint_dirs(out)] == [2, 4]

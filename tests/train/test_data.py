@@ -10,8 +10,16 @@ from PIL import Image
 from rdpflex import samples
 from rdpflex.errors import ImageError, RdpflexError
 from rdpflex.train.data import (
-    CropDataset, ImageRef, StreamSampler, build_refs, crop_geometry, folder_refs, load_val_images,
-    random_crop, sample_refs, split_refs,
+    CropDataset,
+    ImageRef,
+    StreamSampler,
+    build_refs,
+    crop_geometry,
+    folder_refs,
+    load_val_images,
+    random_crop,
+    sample_refs,
+    split_refs,
 )
 from rdpflex.train.recipe import DataConfig
 
@@ -143,7 +151,7 @@ def test_stream_sampler_is_deterministic_sharded_and_resumable():
     assert sorted(i for i, _ in full[:5]) == list(range(5)) and sorted(i for i, _ in full[5:10]) == list(range(5))
     # two processes: disjoint slices of the same global stream
     r0, r1 = take(StreamSampler(5, 2, 3, 0, 2), 10), take(StreamSampler(5, 2, 3, 1, 2), 10)
-    merged = [x for b in range(5) for x in r0[2 * b: 2 * b + 2] + r1[2 * b: 2 * b + 2]]
+    merged = [x for b in range(5) for x in r0[2 * b : 2 * b + 2] + r1[2 * b : 2 * b + 2]]
     assert merged == full[:20]
     assert len({s for _, s in full}) == len(full)  # distinct crop seeds
 

@@ -44,19 +44,33 @@ def test_paper_recipe_carries_the_papers_settings():
     r, c = loaded.recipe, loaded.config
     assert (c.arch, c.config["N"], c.config["M"], c.config["slices"]) == ("elic", 192, 320, 10)
     assert (r.data.crop, r.train.batch_size, r.optim.lr, r.train.mixed_precision) == (256, 8, 1e-4, "bf16")
-    assert (r.schedule.lambda_factor, r.schedule.lambda_fraction, r.schedule.lr_factor, r.schedule.lr_fraction) == (10, 0.15, 0.1, 0.15)
+    assert (r.schedule.lambda_factor, r.schedule.lambda_fraction, r.schedule.lr_factor, r.schedule.lr_fraction) == (
+        10,
+        0.15,
+        0.1,
+        0.15,
+    )
     assert tuple(r.data.resize) == (500, 1000)
 
 
 def test_all_errors_in_one_message_with_paths(tiny_raw):
-    raw = apply_overrides(tiny_raw, ["optim.lr=-1", "train.steps=0", "data.crop=8", "data.colour=1", "codec.arch=nope", "codec.lambda=0", "logg=3"])
+    raw = apply_overrides(
+        tiny_raw,
+        ["optim.lr=-1", "train.steps=0", "data.crop=8", "data.colour=1", "codec.arch=nope", "codec.lambda=0", "logg=3"],
+    )
     with pytest.raises(RecipeError) as exc:
         validate_recipe(raw, "bad.yaml")
     msg = str(exc.value)
     assert "\n" not in msg and msg.startswith("recipe bad.yaml is invalid (7 errors)")
-    for part in ("optim.lr: Input should be greater than 0", "train.steps: Input should be greater than 0",
-                 "data.crop: Input should be greater than or equal to 16", "data.colour: unknown key; allowed: dataset, path",
-                 "codec.arch: unknown codec architecture 'nope'", "codec.lambda: Input should be greater than 0", "logg: unknown key"):
+    for part in (
+        "optim.lr: Input should be greater than 0",
+        "train.steps: Input should be greater than 0",
+        "data.crop: Input should be greater than or equal to 16",
+        "data.colour: unknown key; allowed: dataset, path",
+        "codec.arch: unknown codec architecture 'nope'",
+        "codec.lambda: Input should be greater than 0",
+        "logg: unknown key",
+    ):
         assert part in msg, (part, msg)
 
 
@@ -83,7 +97,10 @@ def test_cross_section_check(tiny_raw):
 
 def test_set_overrides(tiny_raw, tmp_path):
     path = write_recipe(tmp_path / "r.yaml", tiny_raw)
-    loaded = load_recipe(path, ["optim.lr=3e-4", "data.resize=[100, 200]", "codec.config.N=16", "validation.every=null", "train.stop_at=2"])
+    loaded = load_recipe(
+        path,
+        ["optim.lr=3e-4", "data.resize=[100, 200]", "codec.config.N=16", "validation.every=null", "train.stop_at=2"],
+    )
     assert loaded.recipe.optim.lr == 3e-4 and loaded.recipe.data.resize == (100, 200)
     assert loaded.config.config == {"N": 16, "M": 12} and loaded.recipe.validation.every is None
     assert "--set optim.lr=3e-4" in loaded.dump()
@@ -115,7 +132,10 @@ def test_plugin_stage_brings_its_own_section(plugin_stage, tiny_raw):
     with pytest.raises(RecipeError) as exc:
         validate_recipe(apply_overrides(raw, ["toygan.width=0", "toygan.colour=1", "optim.lr=0", "data.crop=48"]))
     msg = str(exc.value)
-    assert "toygan.width: Input should be greater than 0" in msg and "toygan.colour: unknown key; allowed: width, d_lr, ema_decay" in msg
+    assert (
+        "toygan.width: Input should be greater than 0" in msg
+        and "toygan.colour: unknown key; allowed: width, d_lr, ema_decay" in msg
+    )
     assert "optim.lr: Input should be greater than 0" in msg
     with pytest.raises(RecipeError, match="toygan.width: must be even"):
         validate_recipe(apply_overrides(raw, ["data.crop=48"]))
@@ -135,7 +155,11 @@ def test_cli_validate_ls_show(tiny_raw, tmp_path, capsys):
 
     code, out, _ = run_cli(["recipes", "ls", "--json"], capsys)
     rows = {r["name"]: r for r in json.loads(out)}
-    assert code == 0 and rows["quick/codec"]["stage"] == "codec" and rows["quick/codec"]["launch"].startswith("rdpflex train")
+    assert (
+        code == 0
+        and rows["quick/codec"]["stage"] == "codec"
+        and rows["quick/codec"]["launch"].startswith("rdpflex train")
+    )
     code, out, _ = run_cli(["recipes", "ls"], capsys)
     assert "paper/codec-elic" in out
     code, out, _ = run_cli(["recipes", "show", "quick/codec"], capsys)
@@ -150,4 +174,6 @@ def test_docs_schema_block_is_current():
     doc = Path(__file__).parents[2] / "docs" / "recipes.md"
     text = doc.read_text()
     block = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert block == "\n" + schema_markdown(), "docs/recipes.md is stale: python -m rdpflex.train.schema --write docs/recipes.md"
+    assert block == "\n" + schema_markdown(), (
+        "docs/recipes.md is stale: python -m rdpflex.train.schema --write docs/recipes.md"
+    )

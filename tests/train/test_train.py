@@ -80,11 +80,16 @@ def test_elic_bf16_grad_accum_then_init_from_the_export(tmp_path):
     from rdpflex.system import System
 
     elic = "codec.config={N: 16, M: 20, slices: 10, blocks: 1, hidden: 16}"
-    path = train(TINY, QUIET + ["train.steps=2", "train.grad_accum=2", "train.mixed_precision=bf16", "codec.arch=elic", elic],
-                 output=tmp_path / "bf16")
+    path = train(
+        TINY,
+        QUIET + ["train.steps=2", "train.grad_accum=2", "train.mixed_precision=bf16", "codec.arch=elic", elic],
+        output=tmp_path / "bf16",
+    )
     first = System.load(path)
     assert first.codec.arch == "elic" and first.codec.num_streams == 11
-    again = train(TINY, QUIET + ["train.steps=1", f"codec={{init: {path}}}", "validation.every=null"], output=tmp_path / "init")
+    again = train(
+        TINY, QUIET + ["train.steps=1", f"codec={{init: {path}}}", "validation.every=null"], output=tmp_path / "init"
+    )
     second = System.load(again)
     assert second.codec.config == first.codec.config and second.fingerprint != first.fingerprint
 
@@ -105,9 +110,24 @@ def test_plugin_stage_trains_alternating_optimisers(plugin_stage, tmp_path, tiny
 def test_two_process_torchrun(tmp_path):
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "rdpflex.train.launch", str(TINY), "--output", str(out), "--set", "log.tensorboard=false"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "rdpflex.train.launch",
+        str(TINY),
+        "--output",
+        str(out),
+        "--set",
+        "log.tensorboard=false",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:

@@ -14,7 +14,7 @@ from rdpflex_plugins.cdiff.settings import CDiffSettings
 DECODER = DecoderCard(
     name="cdiff",
     description="conditional diffusion decoder on the latent (Mari et al. 2024; HFD two-stage over the mse image): "
-                "scheduler/steps/eta move along the distortion-realism trade-off",
+    "scheduler/steps/eta move along the distortion-realism trade-off",
     implementation="rdpflex_plugins.cdiff.plugin:CDiffDecoder",
     Options=CDiffOptions,
     capabilities=Capabilities(stochastic=True, supports_tiling=True),

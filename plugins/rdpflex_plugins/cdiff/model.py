@@ -39,8 +39,10 @@ class LatentAdapter(ModelMixin, ConfigMixin):
     def __init__(self, latent_channels: int, hidden: int = 64, cond_channels: int = 8, stride: int = 16) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(latent_channels, hidden, 3, padding=1), nn.SiLU(),
-            nn.Conv2d(hidden, hidden, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(latent_channels, hidden, 3, padding=1),
+            nn.SiLU(),
+            nn.Conv2d(hidden, hidden, 3, padding=1),
+            nn.SiLU(),
             nn.Conv2d(hidden, cond_channels, 1),
         )
 
@@ -49,16 +51,26 @@ class LatentAdapter(ModelMixin, ConfigMixin):
         return F.interpolate(feats, scale_factor=self.config.stride, mode="bilinear", align_corners=False)
 
 
-def build_unet(in_channels: int, block_out_channels: tuple[int, ...], layers_per_block: int = 1,
-               attention_levels: int = 0, norm_num_groups: int = 8) -> UNet2DModel:
+def build_unet(
+    in_channels: int,
+    block_out_channels: tuple[int, ...],
+    layers_per_block: int = 1,
+    attention_levels: int = 0,
+    norm_num_groups: int = 8,
+) -> UNet2DModel:
     """A UNet2DModel with attention on its ``attention_levels`` lowest-resolution levels (Mari et al.: the last two)."""
     n = len(block_out_channels)
     down = tuple("AttnDownBlock2D" if i >= n - attention_levels else "DownBlock2D" for i in range(n))
     up = tuple(("AttnUpBlock2D" if b == "AttnDownBlock2D" else "UpBlock2D") for b in reversed(down))
     return UNet2DModel(
-        in_channels=in_channels, out_channels=3, block_out_channels=tuple(block_out_channels),
-        layers_per_block=layers_per_block, down_block_types=down, up_block_types=up,
-        norm_num_groups=norm_num_groups, add_attention=attention_levels > 0,
+        in_channels=in_channels,
+        out_channels=3,
+        block_out_channels=tuple(block_out_channels),
+        layers_per_block=layers_per_block,
+        down_block_types=down,
+        up_block_types=up,
+        norm_num_groups=norm_num_groups,
+        add_attention=attention_levels > 0,
     )
 
 
@@ -71,15 +83,33 @@ class ConditionalDenoiser(nn.Module):
         self.condition_on_mse, self.target = bool(condition_on_mse), target
         expected = 3 + adapter.config.cond_channels + (3 if condition_on_mse else 0)
         if unet.config.in_channels != expected:
-            raise ValueError(f"UNet takes {unet.config.in_channels} input channels; noisy image + adapter + mse need {expected}")
+            raise ValueError(
+                f"UNet takes {unet.config.in_channels} input channels; noisy image + adapter + mse need {expected}"
+            )
 
     @classmethod
-    def build(cls, latent_channels: int, *, block_out_channels: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1,
-              attention_levels: int = 0, norm_num_groups: int = 8, adapter_hidden: int = 64, cond_channels: int = 8,
-              stride: int = 16, condition_on_mse: bool = True, target: Target = "residual") -> "ConditionalDenoiser":
+    def build(
+        cls,
+        latent_channels: int,
+        *,
+        block_out_channels: tuple[int, ...] = (32, 64, 64),
+        layers_per_block: int = 1,
+        attention_levels: int = 0,
+        norm_num_groups: int = 8,
+        adapter_hidden: int = 64,
+        cond_channels: int = 8,
+        stride: int = 16,
+        condition_on_mse: bool = True,
+        target: Target = "residual",
+    ) -> "ConditionalDenoiser":
         adapter = LatentAdapter(latent_channels, adapter_hidden, cond_channels, stride)
-        unet = build_unet(3 + cond_channels + (3 if condition_on_mse else 0), tuple(block_out_channels), layers_per_block,
-                          attention_levels, norm_num_groups)
+        unet = build_unet(
+            3 + cond_channels + (3 if condition_on_mse else 0),
+            tuple(block_out_channels),
+            layers_per_block,
+            attention_levels,
+            norm_num_groups,
+        )
         return cls(adapter, unet, condition_on_mse, target)
 
     @property
@@ -94,8 +124,15 @@ class ConditionalDenoiser(nn.Module):
             cond = torch.cat([cond, x_mse.to(cond.dtype) * 2 - 1], dim=1)
         return cond
 
-    def forward(self, x_t: Tensor, t: Tensor | int, cond: Tensor | None = None, *, y_hat: Tensor | None = None,
-                x_mse: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x_t: Tensor,
+        t: Tensor | int,
+        cond: Tensor | None = None,
+        *,
+        y_hat: Tensor | None = None,
+        x_mse: Tensor | None = None,
+    ) -> Tensor:
         """Model output for x_t at t. Sampling passes ``cond`` (computed once); training passes ``y_hat``
         (and ``x_mse``) so the adapter runs inside the (DDP-wrapped) forward and its gradients synchronise."""
         if cond is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
@@ -16,10 +16,20 @@ class CDiffOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scheduler: SchedulerName = Field("ddim", description="sampler: ddpm (ancestral), ddim (eta), dpm-solver (DPM-Solver++, few steps)")
+    scheduler: SchedulerName = Field(
+        "ddim", description="sampler: ddpm (ancestral), ddim (eta), dpm-solver (DPM-Solver++, few steps)"
+    )
     steps: int = Field(16, ge=1, le=MAX_STEPS, description="denoising steps (more: slower; with noise, more realistic)")
-    eta: float = Field(0.0, ge=0.0, le=1.0, allow_inf_nan=False, description="ddim only: 0 deterministic ... 1 DDPM-like noise per step")
-    seed: int | None = Field(None, ge=0, description="base seed of the initial noise (default: --seed); image i uses seed + i")
+    eta: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        description="ddim only: 0 deterministic ... 1 DDPM-like noise per step",
+    )
+    seed: int | None = Field(
+        None, ge=0, description="base seed of the initial noise (default: --seed); image i uses seed + i"
+    )
 
     @model_validator(mode="after")
     def _eta_needs_ddim(self) -> "CDiffOptions":
@@ -28,10 +38,19 @@ class CDiffOptions(BaseModel):
         return self
 
 
-@lru_cache(maxsize=None)
+@cache
 def options_for(max_steps: int) -> type[BaseModel]:
     """:class:`CDiffOptions` with ``steps <= max_steps`` (the decoder's training timesteps)."""
     return create_model(
-        "CDiffOptions", __base__=CDiffOptions,
-        steps=(int, Field(16 if max_steps >= 16 else max_steps, ge=1, le=max_steps, description=CDiffOptions.model_fields["steps"].description)),
+        "CDiffOptions",
+        __base__=CDiffOptions,
+        steps=(
+            int,
+            Field(
+                16 if max_steps >= 16 else max_steps,
+                ge=1,
+                le=max_steps,
+                description=CDiffOptions.model_fields["steps"].description,
+            ),
+        ),
     )

@@ -58,8 +58,12 @@ class CDiffDecoder(DecoderBase, nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"family": self.name, "format_version": FORMAT_VERSION,
-                "condition_on_mse": self.denoiser.condition_on_mse, "target": self.denoiser.target}
+        return {
+            "family": self.name,
+            "format_version": FORMAT_VERSION,
+            "condition_on_mse": self.denoiser.condition_on_mse,
+            "target": self.denoiser.target,
+        }
 
     # -- component folder ------------------------------------------------------------------------
     def save_pretrained(self, path: Path) -> None:
@@ -82,11 +86,15 @@ class CDiffDecoder(DecoderBase, nn.Module):
         warn_pickles(path)
         cfg = read_json(path / "config.json")
         if int(cfg.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
-            raise RdpflexError(f"{path}: cdiff format {cfg['format_version']} is newer than supported ({FORMAT_VERSION})")
+            raise RdpflexError(
+                f"{path}: cdiff format {cfg['format_version']} is newer than supported ({FORMAT_VERSION})"
+            )
         adapter = load_component(LatentAdapter, path, "adapter")
         if adapter.config.latent_channels != codec.latent_channels:
-            raise RdpflexError(f"cdiff decoder in {path} takes {adapter.config.latent_channels} latent channels; "
-                               f"this {codec.arch!r} codec has {codec.latent_channels}")
+            raise RdpflexError(
+                f"cdiff decoder in {path} takes {adapter.config.latent_channels} latent channels; "
+                f"this {codec.arch!r} codec has {codec.latent_channels}"
+            )
         unet = load_component(UNet2DModel, path, "unet")
         try:
             denoiser = ConditionalDenoiser(adapter, unet, cfg["condition_on_mse"], cfg["target"])
@@ -113,22 +121,34 @@ class CDiffDecoder(DecoderBase, nn.Module):
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         return self.decode_batch([latent], codec, options, [generator])
 
-    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
-                     generators: Sequence[torch.Generator]) -> Tensor:
+    def decode_batch(
+        self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
+    ) -> Tensor:
         """(B, 3, Hp, Wp) in [0, 1]; image i's noise comes from ``generators[i]`` only."""
         y_hat = torch.cat([lat.y_hat for lat in latents])
         x_mse = codec.synthesize(y_hat).clamp(0, 1) if self.denoiser.needs_mse else None
         return self._sample(y_hat, x_mse, options, generators, None)
 
-    def decode_tiled(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator,
-                     tile: TileSpec) -> Tensor:
+    def decode_tiled(
+        self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: TileSpec
+    ) -> Tensor:
         """Tiles blended at every denoising step (consistent seams); the MSE image is itself decoded in tiles."""
         tile.check(codec.latent_stride)
-        x_mse = decode_in_tiles(lambda sub: codec.synthesize(sub.y_hat).clamp(0, 1), latent, codec, tile) if self.denoiser.needs_mse else None
+        x_mse = (
+            decode_in_tiles(lambda sub: codec.synthesize(sub.y_hat).clamp(0, 1), latent, codec, tile)
+            if self.denoiser.needs_mse
+            else None
+        )
         return self._sample(latent.y_hat, x_mse, options, [generator], tile)
 
-    def _sample(self, y_hat: Tensor, x_mse: Tensor | None, options: BaseModel, generators: Sequence[torch.Generator],
-                tile: TileSpec | None) -> Tensor:
+    def _sample(
+        self,
+        y_hat: Tensor,
+        x_mse: Tensor | None,
+        options: BaseModel,
+        generators: Sequence[torch.Generator],
+        tile: TileSpec | None,
+    ) -> Tensor:
         opts = self.resolve(options)
         p = next(self.denoiser.parameters())
         y_hat = y_hat.to(p.device, p.dtype)
@@ -136,6 +156,13 @@ class CDiffDecoder(DecoderBase, nn.Module):
         cond = self.denoiser.condition(y_hat, x_mse)
         scheduler = make_scheduler(opts.scheduler, self.scheduler_config, opts.steps)
         shape = (y_hat.shape[0], 3, *cond.shape[-2:])
-        x0 = sample(tiled_denoiser(self.denoiser, cond, tile), scheduler, shape, generators, p.device, p.dtype,
-                    eta=opts.eta if opts.scheduler == "ddim" else None)
+        x0 = sample(
+            tiled_denoiser(self.denoiser, cond, tile),
+            scheduler,
+            shape,
+            generators,
+            p.device,
+            p.dtype,
+            eta=opts.eta if opts.scheduler == "ddim" else None,
+        )
         return self.denoiser.to_image(x0, x_mse).clamp(0, 1).float()

@@ -31,10 +31,17 @@ from rdpflex.tiling import TileSpec, Window, blend
 SCHEDULERS: dict[str, tuple[type, dict[str, Any]]] = {
     "ddpm": (DDPMScheduler, {}),
     "ddim": (DDIMScheduler, {"set_alpha_to_one": True}),
-    "dpm-solver": (DPMSolverMultistepScheduler, {"algorithm_type": "dpmsolver++", "solver_order": 2,
-                                                 "lower_order_final": True, "final_sigmas_type": "zero",
-                                                 # diffusers' setting for cosine-type schedules: skip logSNR < -10.2 (stability)
-                                                 "lambda_min_clipped": -5.1}),
+    "dpm-solver": (
+        DPMSolverMultistepScheduler,
+        {
+            "algorithm_type": "dpmsolver++",
+            "solver_order": 2,
+            "lower_order_final": True,
+            "final_sigmas_type": "zero",
+            # diffusers' setting for cosine-type schedules: skip logSNR < -10.2 (stability)
+            "lambda_min_clipped": -5.1,
+        },
+    ),
 }
 SCHEDULER_NAMES = tuple(SCHEDULERS)
 
@@ -69,8 +76,15 @@ def tiled_denoiser(denoiser: Any, cond: Tensor, tile: TileSpec | None) -> Denois
     return run
 
 
-def sample(denoise: Denoise, scheduler: Any, shape: tuple[int, ...], generators: Sequence[torch.Generator],
-           device: torch.device, dtype: torch.dtype, eta: float | None = None) -> Tensor:
+def sample(
+    denoise: Denoise,
+    scheduler: Any,
+    shape: tuple[int, ...],
+    generators: Sequence[torch.Generator],
+    device: torch.device,
+    dtype: torch.dtype,
+    eta: float | None = None,
+) -> Tensor:
     """Run the reverse process from x_T ~ N(0, I) (drawn per image from its generator); returns x_0."""
     gens = list(generators)
     x = randn_tensor(shape, generator=gens, device=device, dtype=dtype) * scheduler.init_noise_sigma

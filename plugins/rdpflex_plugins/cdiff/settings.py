@@ -19,15 +19,25 @@ from rdpflex_plugins.cdiff.schedules import Schedule
 class UNetSettings(Strict):
     """The diffusers UNet2DModel."""
 
-    block_out_channels: list[int] = Field([32, 64, 64], min_length=1, description="Channels per resolution level (Mari et al. 2024 use a DDPM-size UNet; CPU: 16-64).")
+    block_out_channels: list[int] = Field(
+        [32, 64, 64],
+        min_length=1,
+        description="Channels per resolution level (Mari et al. 2024 use a DDPM-size UNet; CPU: 16-64).",
+    )
     layers_per_block: int = Field(1, ge=1, description="ResNet layers per level.")
-    attention_levels: int = Field(0, ge=0, description="Self-attention on this many lowest-resolution levels (Mari et al. 2024: 2). Memory grows with the image: decode large images with --tile.")
+    attention_levels: int = Field(
+        0,
+        ge=0,
+        description="Self-attention on this many lowest-resolution levels (Mari et al. 2024: 2). Memory grows with the image: decode large images with --tile.",
+    )
     norm_num_groups: int = Field(8, ge=1, description="GroupNorm groups (must divide every level's channels).")
 
     @model_validator(mode="after")
     def _check(self) -> "UNetSettings":
         if self.attention_levels > len(self.block_out_channels):
-            raise ValueError(f"attention_levels ({self.attention_levels}) exceeds the {len(self.block_out_channels)} levels")
+            raise ValueError(
+                f"attention_levels ({self.attention_levels}) exceeds the {len(self.block_out_channels)} levels"
+            )
         bad = [c for c in self.block_out_channels if c % self.norm_num_groups]
         if bad:
             raise ValueError(f"norm_num_groups {self.norm_num_groups} does not divide channels {bad}")
@@ -44,17 +54,27 @@ class AdapterSettings(Strict):
 class NoiseSettings(Strict):
     """The training noise schedule (stored with the weights; every sampler reuses it)."""
 
-    schedule: Schedule = Field("shifted_cosine", description="diffusers' linear / scaled_linear / squaredcos_cap_v2, or HFD's shifted_cosine (detail-focused).")
-    shift: float = Field(2 * math.log(2), description="shifted_cosine: added to logSNR (SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8).")
+    schedule: Schedule = Field(
+        "shifted_cosine",
+        description="diffusers' linear / scaled_linear / squaredcos_cap_v2, or HFD's shifted_cosine (detail-focused).",
+    )
+    shift: float = Field(
+        2 * math.log(2),
+        description="shifted_cosine: added to logSNR (SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8).",
+    )
     num_train_timesteps: int = Field(1000, ge=2, le=1000, description="T, the discrete training timesteps.")
-    prediction_type: Literal["epsilon", "v_prediction", "sample"] = Field("epsilon", description="What the UNet predicts (diffusers naming).")
+    prediction_type: Literal["epsilon", "v_prediction", "sample"] = Field(
+        "epsilon", description="What the UNet predicts (diffusers naming)."
+    )
 
 
 class EMASettings(Strict):
     """diffusers' EMAModel over the denoiser's weights (exported and used for sampling)."""
 
     decay: float = Field(0.999, gt=0, lt=1, description="Maximum EMA decay.")
-    use_warmup: bool = Field(True, description="EMA warm-up: decay grows as 1 - (1 + step)^-power (short runs need it).")
+    use_warmup: bool = Field(
+        True, description="EMA warm-up: decay grows as 1 - (1 + step)^-power (short runs need it)."
+    )
     power: float = Field(2 / 3, gt=0, description="Warm-up power (2/3 suits runs of up to ~1M steps).")
     update_after_step: int = Field(0, ge=0, description="Start averaging after this many steps.")
 
@@ -73,11 +93,19 @@ class CDiffSettings(Strict):
     adapter: AdapterSettings = Field(default_factory=AdapterSettings)
     noise: NoiseSettings = Field(default_factory=NoiseSettings)
     ema: EMASettings = Field(default_factory=EMASettings)
-    condition_on_mse: bool = Field(True, description="Also condition on the MSE reconstruction g_s(y_hat) (HFD two-stage).")
-    target: Literal["image", "residual"] = Field("residual", description="Diffuse the image, or the residual x - x_mse over the MSE reconstruction (HFD).")
-    perceptual: Literal["none", "lpips"] = Field("none", description="`lpips`: add LPIPS(alex) on the predicted clean image (needs the AlexNet weights).")
+    condition_on_mse: bool = Field(
+        True, description="Also condition on the MSE reconstruction g_s(y_hat) (HFD two-stage)."
+    )
+    target: Literal["image", "residual"] = Field(
+        "residual", description="Diffuse the image, or the residual x - x_mse over the MSE reconstruction (HFD)."
+    )
+    perceptual: Literal["none", "lpips"] = Field(
+        "none", description="`lpips`: add LPIPS(alex) on the predicted clean image (needs the AlexNet weights)."
+    )
     lpips_weight: float = Field(0.0, ge=0, description="Weight of the LPIPS term (with perceptual: lpips).")
-    lpips_weights: str | None = Field(None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache).")
+    lpips_weights: str | None = Field(
+        None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache)."
+    )
     validation: ValidationSampler = Field(default_factory=ValidationSampler)
 
     @model_validator(mode="after")

@@ -23,12 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rdpflex.train.recipe import Recipe
 from rdpflex.metrics import mean_rows
+from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex_plugins.cdiff.hooks import TRAINER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser
 from rdpflex_plugins.cdiff.plugin import CDiffDecoder
-from rdpflex_plugins.cdiff.hooks import TRAINER
 from rdpflex_plugins.cdiff.schedules import scheduler_config
 from rdpflex_plugins.cdiff.settings import CDiffSettings
 
@@ -37,9 +37,15 @@ def build_denoiser(settings: CDiffSettings, latent_channels: int) -> Conditional
     """The adapter + UNet described by the settings."""
     u, a = settings.unet, settings.adapter
     return ConditionalDenoiser.build(
-        latent_channels, block_out_channels=tuple(u.block_out_channels), layers_per_block=u.layers_per_block,
-        attention_levels=u.attention_levels, norm_num_groups=u.norm_num_groups, adapter_hidden=a.hidden,
-        cond_channels=a.cond_channels, condition_on_mse=settings.condition_on_mse, target=settings.target,
+        latent_channels,
+        block_out_channels=tuple(u.block_out_channels),
+        layers_per_block=u.layers_per_block,
+        attention_levels=u.attention_levels,
+        norm_num_groups=u.norm_num_groups,
+        adapter_hidden=a.hidden,
+        cond_channels=a.cond_channels,
+        condition_on_mse=settings.condition_on_mse,
+        target=settings.target,
     )
 
 
@@ -73,8 +79,13 @@ class CDiffTrainer:
         self.scheduler_config = training_scheduler_config(settings)
         self.noise = DDPMScheduler.from_config(self.scheduler_config)
         e = settings.ema
-        self.ema = EMAModel(self.denoiser.parameters(), decay=e.decay, use_ema_warmup=e.use_warmup, power=e.power,
-                            update_after_step=e.update_after_step)
+        self.ema = EMAModel(
+            self.denoiser.parameters(),
+            decay=e.decay,
+            use_ema_warmup=e.use_warmup,
+            power=e.power,
+            update_after_step=e.update_after_step,
+        )
         self.perceptual = None
         if settings.perceptual == "lpips":
             from rdpflex.train.perceptual import lpips_loss
@@ -139,5 +150,10 @@ class CDiffTrainer:
             y_hat = codec.compress(xp)["y_hat"]
             lat = Latent(y_hat, (H, W), tuple(xp.shape[-2:]))
             x_hat = dec.decode(lat, codec, opts, torch.Generator(device=ctx.device).manual_seed(0))
-            rows.append({"psnr_cdiff": psnr(x, x_hat[..., :H, :W]), "psnr_mse": psnr(x, codec.synthesize(y_hat)[..., :H, :W].clamp(0, 1))})
+            rows.append(
+                {
+                    "psnr_cdiff": psnr(x, x_hat[..., :H, :W]),
+                    "psnr_mse": psnr(x, codec.synthesize(y_hat)[..., :H, :W].clamp(0, 1)),
+                }
+            )
         return mean_rows(rows)

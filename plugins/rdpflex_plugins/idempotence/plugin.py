@@ -33,6 +33,7 @@ from .hooks import DECODER
 from .options import IdempotenceOptions
 from .prior import load_prior, save_prior
 
+
 class IdempotenceDecoder(DecoderBase):
     """Inverts an unconditional diffusion prior so that the output re-encodes to the file's latent."""
 
@@ -75,13 +76,16 @@ class IdempotenceDecoder(DecoderBase):
 
     def _check(self, options: IdempotenceOptions) -> None:
         if options.steps > self.num_train_timesteps:
-            raise OptionsError(f"idempotence: steps={options.steps} exceeds the prior's {self.num_train_timesteps} training timesteps (allowed 1..{self.num_train_timesteps})")
+            raise OptionsError(
+                f"idempotence: steps={options.steps} exceeds the prior's {self.num_train_timesteps} training timesteps (allowed 1..{self.num_train_timesteps})"
+            )
 
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         return self.decode_batch([latent], codec, options, [generator])
 
-    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
-                     generators: Sequence[torch.Generator]) -> Tensor:
+    def decode_batch(
+        self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
+    ) -> Tensor:
         opts = IdempotenceOptions.model_validate(options.model_dump() if isinstance(options, BaseModel) else options)
         self._check(opts)
         constraint = make_constraint(codec, latents, opts.constraint)
@@ -96,6 +100,16 @@ class IdempotenceDecoder(DecoderBase):
             out[failed] = self._sample(sub, [generators[int(i)] for i in failed], opts, zeta[failed])
         return out
 
-    def _sample(self, constraint: Any, generators: Sequence[torch.Generator], opts: IdempotenceOptions, zeta: Tensor) -> Tensor:
-        return guided_sample(self.unet, self.scheduler_config, constraint, generators, zeta=zeta.view(-1, 1, 1, 1).to(constraint.x_mse),
-                             steps=opts.steps, scheduler=opts.scheduler, strength=opts.strength)
+    def _sample(
+        self, constraint: Any, generators: Sequence[torch.Generator], opts: IdempotenceOptions, zeta: Tensor
+    ) -> Tensor:
+        return guided_sample(
+            self.unet,
+            self.scheduler_config,
+            constraint,
+            generators,
+            zeta=zeta.view(-1, 1, 1, 1).to(constraint.x_mse),
+            steps=opts.steps,
+            scheduler=opts.scheduler,
+            strength=opts.strength,
+        )

@@ -20,16 +20,25 @@ from rdpflex.errors import RdpflexError, WeightsMissingError
 __all__ = ["build_prior", "build_scheduler", "save_prior", "load_prior"]
 
 
-def build_prior(sample_size: int = 64, block_out_channels: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1,
-                norm_num_groups: int = 8) -> Any:
+def build_prior(
+    sample_size: int = 64,
+    block_out_channels: tuple[int, ...] = (32, 64, 64),
+    layers_per_block: int = 1,
+    norm_num_groups: int = 8,
+) -> Any:
     """A small fully convolutional pixel-space UNet (Ho, Jain, Abbeel 2020, arXiv:2006.11239) without attention."""
     from diffusers import UNet2DModel
 
     n = len(block_out_channels)
     return UNet2DModel(
-        sample_size=sample_size, in_channels=3, out_channels=3, layers_per_block=layers_per_block,
-        block_out_channels=tuple(block_out_channels), norm_num_groups=norm_num_groups,
-        down_block_types=("DownBlock2D",) * n, up_block_types=("UpBlock2D",) * n,
+        sample_size=sample_size,
+        in_channels=3,
+        out_channels=3,
+        layers_per_block=layers_per_block,
+        block_out_channels=tuple(block_out_channels),
+        norm_num_groups=norm_num_groups,
+        down_block_types=("DownBlock2D",) * n,
+        up_block_types=("UpBlock2D",) * n,
     )
 
 
@@ -37,8 +46,12 @@ def build_scheduler(num_train_timesteps: int = 1000, beta_schedule: str = "linea
     """DDPM's training schedule (the sampler is chosen at decode time with ``from_config``)."""
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=num_train_timesteps, beta_schedule=beta_schedule,
-                         prediction_type="epsilon", clip_sample=False)
+    return DDPMScheduler(
+        num_train_timesteps=num_train_timesteps,
+        beta_schedule=beta_schedule,
+        prediction_type="epsilon",
+        clip_sample=False,
+    )
 
 
 def save_prior(unet: Any, scheduler: Any, folder: Path) -> Path:

@@ -12,12 +12,23 @@ from rdpflex.train.recipe import Strict
 class PriorConfig(Strict):
     """The ``prior:`` section."""
 
-    system: str | None = Field(None, description="Attach the trained prior to this system directory as its `idempotence` decoder (exported to OUTPUT/system).")
-    block_out_channels: list[int] = Field([32, 64, 64], min_length=1, description="Channels per UNet level (no attention: fully convolutional).")
+    system: str | None = Field(
+        None,
+        description="Attach the trained prior to this system directory as its `idempotence` decoder (exported to OUTPUT/system).",
+    )
+    block_out_channels: list[int] = Field(
+        [32, 64, 64], min_length=1, description="Channels per UNet level (no attention: fully convolutional)."
+    )
     layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
-    norm_num_groups: int = Field(8, ge=1, description="GroupNorm groups (must divide every entry of block_out_channels).")
-    num_train_timesteps: int = Field(1000, ge=2, le=4000, description="DDPM timesteps T (the reference prior uses 1000).")
-    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field("linear", description="DDPM noise schedule (diffusers naming).")
+    norm_num_groups: int = Field(
+        8, ge=1, description="GroupNorm groups (must divide every entry of block_out_channels)."
+    )
+    num_train_timesteps: int = Field(
+        1000, ge=2, le=4000, description="DDPM timesteps T (the reference prior uses 1000)."
+    )
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
+        "linear", description="DDPM noise schedule (diffusers naming)."
+    )
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the weights used for sampling.")
 
 
@@ -26,7 +37,9 @@ def prior_problems(recipe: Any, config: PriorConfig) -> list[tuple[str, str]]:
     problems = []
     levels = len(config.block_out_channels)
     if recipe.data.crop % 2 ** (levels - 1):
-        problems.append(("data.crop", f"{recipe.data.crop} is not a multiple of 2^{levels - 1} (the UNet's {levels} levels)"))
+        problems.append(
+            ("data.crop", f"{recipe.data.crop} is not a multiple of 2^{levels - 1} (the UNet's {levels} levels)")
+        )
     bad = [c for c in config.block_out_channels if c % config.norm_num_groups]
     if bad:
         problems.append(("prior.norm_num_groups", f"{config.norm_num_groups} does not divide block_out_channels {bad}"))

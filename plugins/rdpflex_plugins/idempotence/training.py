@@ -40,7 +40,9 @@ class PriorStage:
         from diffusers.training_utils import EMAModel
 
         self.recipe, self.config, self.accelerator = recipe, config, accelerator
-        self.unet = build_prior(recipe.data.crop, tuple(config.block_out_channels), config.layers_per_block, config.norm_num_groups)
+        self.unet = build_prior(
+            recipe.data.crop, tuple(config.block_out_channels), config.layers_per_block, config.norm_num_groups
+        )
         self.scheduler = build_scheduler(config.num_train_timesteps, config.beta_schedule)
         device = accelerator.device if accelerator is not None else "cpu"
         self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay)

@@ -28,6 +28,7 @@ class MSEDecoder(DecoderBase):
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         return synthesize(codec.synthesize, latent.y_hat, codec.latent_stride).clamp(0, 1)  # tiled on large images
 
-    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel,
-                     generators: Sequence[torch.Generator]) -> Tensor:
+    def decode_batch(
+        self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
+    ) -> Tensor:
         return codec.synthesize(torch.cat([lat.y_hat for lat in latents])).clamp(0, 1)

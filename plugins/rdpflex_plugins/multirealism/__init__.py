@@ -22,7 +22,9 @@ _EXPORTS = {
     **dict.fromkeys(["FourierCond", "NoCond", "TableCond", "fourier_features"], "conditioning"),
     **dict.fromkeys(["ConditionalPatchDiscriminator", "build_discriminator"], "discriminator"),
     **dict.fromkeys(["MultiRealismGenerator", "build_generator", "build_generator_for"], "generator"),
-    **dict.fromkeys(["LossWeights", "discriminator_loss", "generator_loss", "paper_schedule", "rate_bpp", "sample_beta"], "losses"),
+    **dict.fromkeys(
+        ["LossWeights", "discriminator_loss", "generator_loss", "paper_schedule", "rate_bpp", "sample_beta"], "losses"
+    ),
     **dict.fromkeys(["MultiRealismDecoder"], "plugin"),
     **dict.fromkeys(["PAPER_BETA_MAX", "options_for", "MultiRealismOptions"], "options"),
 }

@@ -131,8 +131,10 @@ class FourierCond(BetaEmbedding):
         super().__init__()
         self.hidden, self.L = hidden, L
         self.mlp = nn.Sequential(
-            nn.Linear(1 + 2 * L, hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Linear(1 + 2 * L, hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
         )
 
     def forward(self, beta: Tensor) -> Tensor:
@@ -222,8 +224,12 @@ COND_TYPES = ("fourier", "table", "none")
 
 
 def build_embedding(
-    cond: str, *, beta_train_max: float = BETA_TRAIN_MAX, cond_hidden: int = COND_HIDDEN,
-    table_bins: int = 64, fourier_L: int = FOURIER_L,
+    cond: str,
+    *,
+    beta_train_max: float = BETA_TRAIN_MAX,
+    cond_hidden: int = COND_HIDDEN,
+    table_bins: int = 64,
+    fourier_L: int = FOURIER_L,
 ) -> BetaEmbedding:
     """``"fourier"`` | ``"table"`` | ``"none"`` -> the matching :class:`BetaEmbedding`."""
     if cond == "fourier":

@@ -40,8 +40,10 @@ class ConditionalPatchDiscriminator(nn.Module):
         if len(channels) < 2:
             raise ValueError("the discriminator needs at least one stride-2 conv and the stride-1 conv")
         self.cfg: dict[str, Any] = {
-            "latent_channels": int(latent_channels), "channels": list(channels),
-            "latent_features": int(latent_features), "negative_slope": float(negative_slope),
+            "latent_channels": int(latent_channels),
+            "channels": list(channels),
+            "latent_features": int(latent_features),
+            "negative_slope": float(negative_slope),
         }
         self.slope = negative_slope
         self.latent_conv = spectral_norm(nn.Conv2d(latent_channels, latent_features, kernel_size=3, padding=1))
@@ -51,7 +53,9 @@ class ConditionalPatchDiscriminator(nn.Module):
             convs.append(spectral_norm(nn.Conv2d(c_in, c, kernel_size=4, stride=2, padding=1)))
             c_in = c
         # stride-1 4x4 conv with TensorFlow's "same" padding (1 before, 2 after), as in HiFiC
-        convs.append(nn.Sequential(nn.ZeroPad2d((1, 2, 1, 2)), spectral_norm(nn.Conv2d(c_in, channels[-1], kernel_size=4))))
+        convs.append(
+            nn.Sequential(nn.ZeroPad2d((1, 2, 1, 2)), spectral_norm(nn.Conv2d(c_in, channels[-1], kernel_size=4)))
+        )
         self.convs = nn.ModuleList(convs)
         self.head = spectral_norm(nn.Conv2d(channels[-1], 1, kernel_size=1))
 
@@ -68,6 +72,8 @@ class ConditionalPatchDiscriminator(nn.Module):
         return self.head(h)
 
 
-def build_discriminator(latent_channels: int, channels: tuple[int, ...] | list[int] = HIFIC_CHANNELS, **kwargs: Any) -> ConditionalPatchDiscriminator:
+def build_discriminator(
+    latent_channels: int, channels: tuple[int, ...] | list[int] = HIFIC_CHANNELS, **kwargs: Any
+) -> ConditionalPatchDiscriminator:
     """HiFiC's D for latents of ``latent_channels`` (paper widths by default)."""
     return ConditionalPatchDiscriminator(latent_channels, channels, **kwargs)

@@ -100,9 +100,15 @@ class MultiRealismGenerator(nn.Module):
         super().__init__()
         self.layout = "elic" if codec_arch in ELIC_ARCHS else "gdn"
         self.cfg: dict[str, Any] = {
-            "codec_arch": codec_arch, "latent_channels": int(latent_channels), "N": int(N), "blocks": int(blocks),
-            "cond": cond, "beta_train_max": float(beta_train_max), "cond_hidden": int(cond_hidden),
-            "table_bins": int(table_bins), "fourier_L": int(fourier_L),
+            "codec_arch": codec_arch,
+            "latent_channels": int(latent_channels),
+            "N": int(N),
+            "blocks": int(blocks),
+            "cond": cond,
+            "beta_train_max": float(beta_train_max),
+            "cond_hidden": int(cond_hidden),
+            "table_bins": int(table_bins),
+            "fourier_L": int(fourier_L),
         }
         self.embedding = build_embedding(
             cond, beta_train_max=beta_train_max, cond_hidden=cond_hidden, table_bins=table_bins, fourier_L=fourier_L
@@ -114,16 +120,27 @@ class MultiRealismGenerator(nn.Module):
 
         if self.layout == "elic":  # mirrors rdpflex.codecs.elic.elic_synthesis
             layers = [
-                AttentionBlock(M), deconv(M, N, kernel_size=5, stride=2), *crbs(),
-                deconv(N, N, kernel_size=5, stride=2), AttentionBlock(N), *crbs(),
-                deconv(N, N, kernel_size=5, stride=2), *crbs(),
+                AttentionBlock(M),
+                deconv(M, N, kernel_size=5, stride=2),
+                *crbs(),
+                deconv(N, N, kernel_size=5, stride=2),
+                AttentionBlock(N),
+                *crbs(),
+                deconv(N, N, kernel_size=5, stride=2),
+                *crbs(),
                 deconv(N, 3, kernel_size=5, stride=2),
             ]
         else:  # g_s of the hyperprior codecs + conditional RBs inserted at each scale
             layers = [
-                deconv(M, N), GDN(N, inverse=True), *crbs(),
-                deconv(N, N), GDN(N, inverse=True), *crbs(),
-                deconv(N, N), GDN(N, inverse=True), *crbs(),
+                deconv(M, N),
+                GDN(N, inverse=True),
+                *crbs(),
+                deconv(N, N),
+                GDN(N, inverse=True),
+                *crbs(),
+                deconv(N, N),
+                GDN(N, inverse=True),
+                *crbs(),
                 deconv(N, 3),
             ]
         self.body = nn.ModuleList(layers)
@@ -143,7 +160,9 @@ class MultiRealismGenerator(nn.Module):
         return [off for m in self.body if isinstance(m, ConditionalResidualBottleneck) for off in m.offsets()]
 
     # -- beta offsets --------------------------------------------------------------------------
-    def offsets(self, beta: float | Tensor, device: torch.device | None = None) -> dict[ConditionalOffset, OffsetParams]:
+    def offsets(
+        self, beta: float | Tensor, device: torch.device | None = None
+    ) -> dict[ConditionalOffset, OffsetParams]:
         """Per-conv offset tensors for ``beta`` (computed from the global features once)."""
         if device is None:
             device = next(self.parameters()).device
@@ -213,7 +232,9 @@ def build_generator(
     ``cond``: ``"fourier"`` (paper), ``"table"`` (ablation) or ``"none"`` (fixed-beta GAN baseline).
     Extra keyword arguments: ``cond_hidden`` (512), ``table_bins`` (64), ``fourier_L`` (10).
     """
-    return MultiRealismGenerator(codec_arch, latent_channels, N=N, blocks=blocks, cond=cond, beta_train_max=beta_train_max, **kwargs)
+    return MultiRealismGenerator(
+        codec_arch, latent_channels, N=N, blocks=blocks, cond=cond, beta_train_max=beta_train_max, **kwargs
+    )
 
 
 def build_generator_for(codec: Any, **kwargs: Any) -> MultiRealismGenerator:

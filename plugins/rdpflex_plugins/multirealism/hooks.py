@@ -14,7 +14,7 @@ from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSetti
 DECODER = DecoderCard(
     name="multirealism",
     description="beta-conditional GAN generator G(y_hat, beta) of Multi-Realism (Agustsson et al. 2023): "
-                "beta=0 lowest distortion ... beta_max most realistic",
+    "beta=0 lowest distortion ... beta_max most realistic",
     implementation="rdpflex_plugins.multirealism.plugin:MultiRealismDecoder",
     Options=MultiRealismOptions,
     # G is deterministic and fully convolutional; trained on the codec, needs weights
@@ -25,7 +25,7 @@ DECODER = DecoderCard(
 JOINT = StageCard(
     name="joint",
     description="multi-realism joint training: encoder + entropy model + beta-conditional generator + discriminator "
-                "(Eq. 3, 4), alternating G/D steps",
+    "(Eq. 3, 4), alternating G/D steps",
     implementation="rdpflex_plugins.multirealism.training:JointStage",
     Config=JointConfig,
     check_recipe=joint_problems,

@@ -22,8 +22,9 @@ backbone.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -57,8 +58,12 @@ class LossWeights:
         return 100.0 * self.lmbda
 
 
-def sample_beta(batch: int, generator: torch.Generator | None = None, beta_max: float = BETA_TRAIN_MAX,
-                device: torch.device | str | None = None) -> Tensor:
+def sample_beta(
+    batch: int,
+    generator: torch.Generator | None = None,
+    beta_max: float = BETA_TRAIN_MAX,
+    device: torch.device | str | None = None,
+) -> Tensor:
     """beta ~ U(0, beta_max), one per example: (batch,) (Sec. 3.2; beta_max = 5.12 in training)."""
     if generator is not None and device is None:
         device = generator.device
@@ -132,8 +137,12 @@ def generator_loss(
     else:
         total = total + beta * gan + weights.decoupled_c_p * perc
     return {
-        "rate": rate.mean(), "mse": mse.mean(), "distortion": mse.mean() / 100.0,
-        "gan": gan.mean(), "perceptual": perc.mean(), "total": total.mean(),
+        "rate": rate.mean(),
+        "mse": mse.mean(),
+        "distortion": mse.mean() / 100.0,
+        "gan": gan.mean(),
+        "perceptual": perc.mean(),
+        "total": total.mean(),
     }
 
 

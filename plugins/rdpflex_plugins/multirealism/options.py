@@ -6,7 +6,7 @@ Generator", CVPR 2023, arXiv:2212.13824: beta in [0, beta_max], beta_max = 2.56 
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -31,7 +31,7 @@ class MultiRealismOptions(BaseModel):
     beta: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] | None = Field(None, description=_BETA_DOC)
 
 
-@lru_cache(maxsize=None)
+@cache
 def options_for(beta_max: float, beta_min: float = 0.0) -> type[BaseModel]:
     """The ``Options`` model of a decoder whose weights allow ``beta_min <= beta <= beta_max``."""
     return create_model(
@@ -42,5 +42,3 @@ def options_for(beta_max: float, beta_min: float = 0.0) -> type[BaseModel]:
             Field(beta_max, description=_BETA_DOC),
         ),
     )
-
-

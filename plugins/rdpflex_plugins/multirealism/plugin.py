@@ -40,6 +40,7 @@ from rdpflex_plugins.multirealism.options import PAPER_BETA_MAX, MultiRealismOpt
 
 FORMAT_VERSION = 1
 
+
 class MultiRealismDecoder(DecoderBase, nn.Module):
     """The ``multirealism`` decoder family: G(y_hat, beta) (+ an optional training-time D).
 
@@ -65,7 +66,9 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
         beta_max = float(beta_max)
         train_max = generator.config["beta_train_max"]
         if not 0.0 <= beta_max or (generator.cond != "none" and beta_max > train_max):
-            raise RdpflexError(f"multirealism beta_max={beta_max} must lie in [0, {train_max}] (the generator's training range)")
+            raise RdpflexError(
+                f"multirealism beta_max={beta_max} must lie in [0, {train_max}] (the generator's training range)"
+            )
         self.generator = generator
         self.discriminator = discriminator
         self.beta_max = beta_max
@@ -95,11 +98,19 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
         ``cond="none"`` builds the fixed-beta GAN baseline; then ``beta_max`` is that fixed beta.
         ``discriminator=True`` also builds HiFiC's D (``disc_channels`` widths) for training.
         """
-        gen = build_generator_for(codec, N=N, blocks=blocks, cond=cond, beta_train_max=beta_train_max,
-                                  cond_hidden=cond_hidden, table_bins=table_bins)
+        gen = build_generator_for(
+            codec,
+            N=N,
+            blocks=blocks,
+            cond=cond,
+            beta_train_max=beta_train_max,
+            cond_hidden=cond_hidden,
+            table_bins=table_bins,
+        )
         disc = (
             ConditionalPatchDiscriminator(codec.latent_channels, disc_channels, latent_features=disc_latent_features)
-            if discriminator else None
+            if discriminator
+            else None
         )
         dec = cls(gen, beta_max=beta_max, discriminator=disc)
         device = _device_of(codec)
@@ -107,8 +118,13 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        return {"family": self.name, "format_version": FORMAT_VERSION, "beta_max": self.beta_max,
-                "cond": self.generator.cond, "generator": self.generator.config}
+        return {
+            "family": self.name,
+            "format_version": FORMAT_VERSION,
+            "beta_max": self.beta_max,
+            "cond": self.generator.cond,
+            "generator": self.generator.config,
+        }
 
     def save_pretrained(self, path: Path) -> None:
         """``config.json`` (generator settings, cond type, beta_max) + ``model.safetensors`` (G only)."""
@@ -123,7 +139,9 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
             gcfg = dict(cfg["generator"])
             beta_max = float(cfg["beta_max"])
             if int(cfg.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
-                raise RdpflexError(f"{path}: multirealism format {cfg['format_version']} is newer than supported ({FORMAT_VERSION})")
+                raise RdpflexError(
+                    f"{path}: multirealism format {cfg['format_version']} is newer than supported ({FORMAT_VERSION})"
+                )
             generator = MultiRealismGenerator(**gcfg)
         except (KeyError, TypeError, ValueError) as exc:
             raise RdpflexError(f"{path}/config.json is not a multirealism decoder config: {exc}") from None
@@ -172,14 +190,24 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
             ) from None
 
     # -- decoding ------------------------------------------------------------------------------
-    def decode(self, latent: Latent, codec: Codec, options: BaseModel | dict[str, Any] | None,
-               generator: torch.Generator | None = None) -> Tensor:
+    def decode(
+        self,
+        latent: Latent,
+        codec: Codec,
+        options: BaseModel | dict[str, Any] | None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
         """x_hat_beta = clamp(G(y_hat, beta), 0, 1): (1, 3, *latent.padded_size). G is deterministic,
         so the random ``generator`` is not used. Offsets for beta are precomputed and cached (Sec. 3.3)."""
         return self._generate(latent.y_hat, options, codec.latent_stride)
 
-    def decode_batch(self, latents: Sequence[Latent], codec: Codec, options: BaseModel | dict[str, Any] | None,
-                     generators: Sequence[torch.Generator]) -> Tensor:
+    def decode_batch(
+        self,
+        latents: Sequence[Latent],
+        codec: Codec,
+        options: BaseModel | dict[str, Any] | None,
+        generators: Sequence[torch.Generator],
+    ) -> Tensor:
         """One G call for a batch of same-size latents (B, 3, Hp, Wp)."""
         return self._generate(torch.cat([lat.y_hat for lat in latents]), options, codec.latent_stride)
 
@@ -187,7 +215,9 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
         beta = self.resolve_beta(options)
         g = self.generator
         if y_hat.shape[1] != g.config["latent_channels"]:
-            raise RdpflexError(f"latent has {y_hat.shape[1]} channels; this multirealism decoder expects {g.config['latent_channels']}")
+            raise RdpflexError(
+                f"latent has {y_hat.shape[1]} channels; this multirealism decoder expects {g.config['latent_channels']}"
+            )
         was_training = g.training
         if was_training:
             g.eval()

@@ -18,13 +18,17 @@ from rdpflex.train.recipe import Strict
 class GeneratorSettings(Strict):
     N: int = Field(256, ge=4, description="Generator width (paper: 256).")
     blocks: int = Field(3, ge=1, description="Residual blocks per scale (ELIC: 3).")
-    cond: Literal["fourier", "table", "none"] = Field("fourier", description="beta conditioning: FourierCond, TableCond, or none (fixed-beta GAN baseline).")
+    cond: Literal["fourier", "table", "none"] = Field(
+        "fourier", description="beta conditioning: FourierCond, TableCond, or none (fixed-beta GAN baseline)."
+    )
     cond_hidden: int = Field(512, ge=8, description="FourierCond MLP width (paper: 512).")
     table_bins: int = Field(64, ge=2, description="TableCond: beta bins.")
 
 
 class DiscriminatorSettings(Strict):
-    channels: list[int] = Field([64, 128, 256, 512], min_length=2, description="HiFiC widths: three stride-2 convs and one stride-1 conv.")
+    channels: list[int] = Field(
+        [64, 128, 256, 512], min_length=2, description="HiFiC widths: three stride-2 convs and one stride-1 conv."
+    )
     latent_features: int = Field(12, ge=1, description="Channels of the y_hat branch (HiFiC: 12).")
     lr: float | None = Field(None, gt=0, description="D's learning rate (default: optim.lr).")
 
@@ -34,15 +38,26 @@ class MultiRealismSettings(Strict):
 
     generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
     discriminator: DiscriminatorSettings = Field(default_factory=DiscriminatorSettings)
-    beta_train_max: float = Field(5.12, gt=0, description="beta ~ U(0, beta_train_max) per example in training (paper: 5.12).")
-    beta_max: float = Field(2.56, ge=0, description="Largest beta offered at decode time, stored with the weights (paper: 2.56).")
-    fixed_beta: float | None = Field(None, ge=0, description="GAN baseline: train at this beta only (use with generator.cond: none).")
-    c_p: float = Field(4.26, ge=0, description="C_P, LPIPS weight relative to the GAN term (HiFiC's 4.26).")
-    decoupled_c_p: float | None = Field(None, ge=0, description="Ablation: LPIPS weighted by this C'_P instead of beta * C_P.")
-    perceptual: Literal["lpips", "none"] = Field(
-        "lpips", description="`lpips`: LPIPS(alex) — needs the AlexNet weights in $TORCH_HOME/hub/checkpoints or `lpips_weights`; `none`: no perceptual term (C_P effectively 0)."
+    beta_train_max: float = Field(
+        5.12, gt=0, description="beta ~ U(0, beta_train_max) per example in training (paper: 5.12)."
     )
-    lpips_weights: str | None = Field(None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache).")
+    beta_max: float = Field(
+        2.56, ge=0, description="Largest beta offered at decode time, stored with the weights (paper: 2.56)."
+    )
+    fixed_beta: float | None = Field(
+        None, ge=0, description="GAN baseline: train at this beta only (use with generator.cond: none)."
+    )
+    c_p: float = Field(4.26, ge=0, description="C_P, LPIPS weight relative to the GAN term (HiFiC's 4.26).")
+    decoupled_c_p: float | None = Field(
+        None, ge=0, description="Ablation: LPIPS weighted by this C'_P instead of beta * C_P."
+    )
+    perceptual: Literal["lpips", "none"] = Field(
+        "lpips",
+        description="`lpips`: LPIPS(alex) — needs the AlexNet weights in $TORCH_HOME/hub/checkpoints or `lpips_weights`; `none`: no perceptual term (C_P effectively 0).",
+    )
+    lpips_weights: str | None = Field(
+        None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache)."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> "MultiRealismSettings":
@@ -68,9 +83,19 @@ class JointConfig(Strict):
     source, ``multirealism`` the ``decoder.settings`` of ``family: multirealism``.
     """
 
-    codec: JointCodec = Field(default_factory=JointCodec, description="The codec to train: `arch`/`config` (fresh) or `init` (a system directory), `aux_lr`.")
-    lmbda: float = Field(0.01, gt=0, alias="lambda", description="Eq. 4's lambda: rate weight lambda' = 100 lambda (0.01: Eq. 1 with lambda = 1/100).")
-    multirealism: MultiRealismSettings = Field(default_factory=MultiRealismSettings, description="Generator, discriminator and Eq. 4 weights.")
+    codec: JointCodec = Field(
+        default_factory=JointCodec,
+        description="The codec to train: `arch`/`config` (fresh) or `init` (a system directory), `aux_lr`.",
+    )
+    lmbda: float = Field(
+        0.01,
+        gt=0,
+        alias="lambda",
+        description="Eq. 4's lambda: rate weight lambda' = 100 lambda (0.01: Eq. 1 with lambda = 1/100).",
+    )
+    multirealism: MultiRealismSettings = Field(
+        default_factory=MultiRealismSettings, description="Generator, discriminator and Eq. 4 weights."
+    )
 
 
 def joint_problems(recipe: Any, config: JointConfig) -> list[tuple[str, str]]:

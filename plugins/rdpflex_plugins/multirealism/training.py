@@ -24,12 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rdpflex.train.codec_stage import aux_optimizer, ddp_ignore_quantiles, snapshot_codec, split_quantiles, trainable_codec
-from rdpflex.train.recipe import Recipe
 from rdpflex.images import psnr_from_mse
+from rdpflex.train.codec_stage import (
+    aux_optimizer,
+    ddp_ignore_quantiles,
+    snapshot_codec,
+    split_quantiles,
+    trainable_codec,
+)
+from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
-from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
 from rdpflex_plugins.multirealism.hooks import JOINT, TRAINER
+from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
 from rdpflex_plugins.multirealism.plugin import MultiRealismDecoder
 from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSettings
 
@@ -38,9 +44,17 @@ def build_decoder(settings: MultiRealismSettings, codec: Any) -> MultiRealismDec
     """A fresh G, and HiFiC's D for training, for ``codec`` from the settings."""
     g, d = settings.generator, settings.discriminator
     return MultiRealismDecoder.for_codec(
-        codec, N=g.N, blocks=g.blocks, cond=g.cond, cond_hidden=g.cond_hidden, table_bins=g.table_bins,
-        beta_train_max=settings.beta_train_max, beta_max=settings.fixed_beta if settings.fixed_beta is not None else settings.beta_max,
-        discriminator=True, disc_channels=d.channels, disc_latent_features=d.latent_features,
+        codec,
+        N=g.N,
+        blocks=g.blocks,
+        cond=g.cond,
+        cond_hidden=g.cond_hidden,
+        table_bins=g.table_bins,
+        beta_train_max=settings.beta_train_max,
+        beta_max=settings.fixed_beta if settings.fixed_beta is not None else settings.beta_max,
+        discriminator=True,
+        disc_channels=d.channels,
+        disc_latent_features=d.latent_features,
     )
 
 
@@ -67,8 +81,16 @@ class GanSteps:
             return torch.full((n,), s.fixed_beta, device=device)
         return sample_beta(n, beta_max=s.beta_train_max, device=device)
 
-    def step(self, ctx: StepContext, x: Tensor, y_hat: Tensor, likelihoods: Any, lmbda: float | None,
-             extra_loss: Tensor | None = None, main: str = "main") -> dict[str, float]:
+    def step(
+        self,
+        ctx: StepContext,
+        x: Tensor,
+        y_hat: Tensor,
+        likelihoods: Any,
+        lmbda: float | None,
+        extra_loss: Tensor | None = None,
+        main: str = "main",
+    ) -> dict[str, float]:
         """One G step (optimiser ``main``) then one D step (optimiser ``disc``); returns the logged floats."""
         s = self.settings
         G, D = ctx.modules["generator"], ctx.modules["discriminator"]
@@ -77,8 +99,16 @@ class GanSteps:
         D_bare.requires_grad_(False)
         x_hat = G(y_hat, beta)
         weights = LossWeights(lmbda=(lmbda or 0.01) * ctx.lambda_scale, c_p=s.c_p, decoupled_c_p=s.decoupled_c_p)
-        terms = generator_loss(x, x_hat.float(), beta, likelihoods=likelihoods if lmbda else None, y_hat=y_hat,
-                               discriminator=D_bare, perceptual=self.perceptual, weights=weights)
+        terms = generator_loss(
+            x,
+            x_hat.float(),
+            beta,
+            likelihoods=likelihoods if lmbda else None,
+            y_hat=y_hat,
+            discriminator=D_bare,
+            perceptual=self.perceptual,
+            weights=weights,
+        )
         loss = terms["total"] + (extra_loss if extra_loss is not None else 0.0)
         ctx.backward_step(main, loss)
         D_bare.requires_grad_(True)
@@ -88,7 +118,11 @@ class GanSteps:
         d_terms = discriminator_loss_from_logits(logits[:n].float(), logits[n:].float())
         ctx.backward_step("disc", d_terms["total"])
         out = {k: float(v.detach()) for k, v in terms.items()}
-        out.update(d_loss=float(d_terms["total"].detach()), d_real=float(d_terms["real"].detach()), d_fake=float(d_terms["fake"].detach()))
+        out.update(
+            d_loss=float(d_terms["total"].detach()),
+            d_real=float(d_terms["real"].detach()),
+            d_fake=float(d_terms["fake"].detach()),
+        )
         out["psnr_G"] = psnr_from_mse(max(out.get("mse", 1e-10), 1e-10))
         return out
 
@@ -103,11 +137,15 @@ class GanSteps:
         betas = {"beta0": 0.0, "beta_max": s.beta_max} if s.fixed_beta is None else {"beta_fixed": s.fixed_beta}
         return {f"psnr_G_{k}": psnr(x, generator(y_hat, b)[..., :H, :W].clamp(0, 1)) for k, b in betas.items()}
 
-    def optimizers(self, decoder: MultiRealismDecoder, optim: Any, extra_main: list[Any] = ()) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(
+        self, decoder: MultiRealismDecoder, optim: Any, extra_main: list[Any] = ()
+    ) -> dict[str, torch.optim.Optimizer]:
         """``main`` (G, plus ``extra_main`` parameters) and ``disc`` (D, at ``discriminator.lr`` when set)."""
         d_lr = self.settings.discriminator.lr or optim.lr
-        return {"main": make_optimizer([*extra_main, *decoder.generator.parameters()], optim),
-                "disc": make_optimizer(decoder.discriminator.parameters(), optim, lr=d_lr)}
+        return {
+            "main": make_optimizer([*extra_main, *decoder.generator.parameters()], optim),
+            "disc": make_optimizer(decoder.discriminator.parameters(), optim, lr=d_lr),
+        }
 
 
 def _unwrapped(accelerator: Any, module: nn.Module) -> nn.Module:
@@ -137,11 +175,17 @@ class JointStage:
         return JOINT.check_recipe(recipe, config)
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"codec": ddp_ignore_quantiles(self.codec), "generator": self.decoder.generator, "discriminator": self.decoder.discriminator}
+        return {
+            "codec": ddp_ignore_quantiles(self.codec),
+            "generator": self.decoder.generator,
+            "discriminator": self.decoder.discriminator,
+        }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         main, aux = split_quantiles(self.codec)
-        return self.gan.optimizers(self.decoder, self.recipe.optim, extra_main=main) | {"aux": aux_optimizer(aux, self.config.codec.aux_lr)}
+        return self.gan.optimizers(self.decoder, self.recipe.optim, extra_main=main) | {
+            "aux": aux_optimizer(aux, self.config.codec.aux_lr)
+        }
 
     def train_step(self, batch: Tensor, ctx: StepContext) -> dict[str, float]:
         out = ctx.modules["codec"](batch, detach_synthesis=True)
@@ -168,8 +212,14 @@ class JointStage:
         from rdpflex.system import System
 
         codec, dec = self._snapshot("cpu")
-        info = {"trained_with": {"stage": self.name, "steps": self.recipe.train.steps, "lambda": self.config.lmbda,
-                                 "perceptual": self.config.multirealism.perceptual}}
+        info = {
+            "trained_with": {
+                "stage": self.name,
+                "steps": self.recipe.train.steps,
+                "lambda": self.config.lmbda,
+                "perceptual": self.config.multirealism.perceptual,
+            }
+        }
         system = System(codec, info=info)
         root = system.save(Path(output_dir) / "system")
         system.add_decoder(dec)

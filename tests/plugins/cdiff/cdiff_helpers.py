@@ -5,7 +5,13 @@ import torch
 from rdpflex.latent import Latent
 from rdpflex_plugins.cdiff import CDiffDecoder, ConditionalDenoiser, scheduler_config
 
-TINY_UNET = {"block_out_channels": (16, 32), "layers_per_block": 1, "norm_num_groups": 4, "adapter_hidden": 8, "cond_channels": 4}
+TINY_UNET = {
+    "block_out_channels": (16, 32),
+    "layers_per_block": 1,
+    "norm_num_groups": 4,
+    "adapter_hidden": 8,
+    "cond_channels": 4,
+}
 
 
 def tiny_cdiff(latent_channels: int, seed: int = 0, **kw) -> CDiffDecoder:
@@ -18,4 +24,7 @@ def random_latents(system, n: int = 3, size: int = 64) -> list[Latent]:
     """Distinct integer latents (an untrained tiny codec quantises most images to zeros)."""
     g = torch.Generator().manual_seed(1)
     c, h, w = system.codec.latent_shape((size, size))
-    return [Latent((3 * torch.randn(1, c, h, w, generator=g)).round(), (size, size), (size, size), f"im{i}") for i in range(n)]
+    return [
+        Latent((3 * torch.randn(1, c, h, w, generator=g)).round(), (size, size), (size, size), f"im{i}")
+        for i in range(n)
+    ]

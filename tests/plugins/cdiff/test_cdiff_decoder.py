@@ -4,14 +4,13 @@ import pickle
 
 import pytest
 import torch
+from cdiff_helpers import random_latents, tiny_cdiff
 
 from rdpflex.decoders import decode_batch, parse_options
 from rdpflex.errors import FingerprintMismatchError, OptionsError
 from rdpflex.system import System
 from rdpflex.tiling import TileSpec
 from rdpflex_plugins.cdiff import SCHEDULER_NAMES, make_scheduler
-
-from cdiff_helpers import random_latents, tiny_cdiff
 
 
 def gens(*seeds):
@@ -30,7 +29,9 @@ def test_conditioning_matters(system, lats, condition_on_mse, target):
     assert (a - b).abs().mean() > 1e-3
 
 
-@pytest.mark.parametrize("options", [{"scheduler": "ddim", "eta": 1.0}, {"scheduler": "ddpm"}, {"scheduler": "dpm-solver"}])
+@pytest.mark.parametrize(
+    "options", [{"scheduler": "ddim", "eta": 1.0}, {"scheduler": "ddpm"}, {"scheduler": "dpm-solver"}]
+)
 def test_batch_gives_the_same_pixels_as_one_at_a_time(system, decoder, lats, options):
     """Same noise per image; only float roundoff of batched convolutions differs (< 1e-3, well under one
     8-bit level)."""

@@ -71,7 +71,10 @@ def test_recipe_trains_checkpoints_ema_and_exports(tmp_path, tiny_system_dir, im
 
 def test_settings_errors_name_the_field(tiny_system_dir):
     raw = load_recipe(RECIPES_DIR / "tiny" / "cdiff-decoder.yaml", [f"decoder.system={tiny_system_dir}"]).raw
-    raw["decoder"]["settings"] |= {"unet": {"block_out_channels": [12, 16], "norm_num_groups": 8}, "perceptual": "lpips"}
+    raw["decoder"]["settings"] |= {
+        "unet": {"block_out_channels": [12, 16], "norm_num_groups": 8},
+        "perceptual": "lpips",
+    }
     with pytest.raises(RecipeError) as exc:
         validate_recipe(raw)
     assert "decoder.settings.unet" in str(exc.value) and "does not divide" in str(exc.value)

@@ -24,14 +24,18 @@ def setup():
     torch.manual_seed(0)
     unet = build_prior(32, (8, 16), 1, norm_num_groups=4)
     sched = build_scheduler(50)
-    imgs = [(f"im{i}", torch.from_numpy(smooth_image(32, 48, i)).permute(2, 0, 1)[None].float() / 255) for i in range(2)]
+    imgs = [
+        (f"im{i}", torch.from_numpy(smooth_image(32, 48, i)).permute(2, 0, 1)[None].float() / 255) for i in range(2)
+    ]
     lats = list(latents(compress_images(imgs, system, estimate=False).rdp, system))
     return system, IdempotenceDecoder(unet, dict(sched.config)), lats
 
 
 def _decode(dec, system, lats, seed=0, **opts):
     options = parse_options(type(dec), opts)
-    return decode_batch(dec, lats, system.codec, options, [torch.Generator().manual_seed(seed + i) for i in range(len(lats))])
+    return decode_batch(
+        dec, lats, system.codec, options, [torch.Generator().manual_seed(seed + i) for i in range(len(lats))]
+    )
 
 
 @pytest.mark.parametrize("domain", ["x", "y"])
@@ -63,7 +67,9 @@ def test_seed_determinism_and_batch_equals_one_at_a_time(setup):
     b = _decode(dec, system, lats, seed=3, steps=4)
     assert torch.equal(a, b)
     first = _decode(dec, system, lats[:1], seed=3, steps=4)
-    second = decode_batch(dec, lats[1:], system.codec, parse_options(type(dec), {"steps": 4}), [torch.Generator().manual_seed(4)])
+    second = decode_batch(
+        dec, lats[1:], system.codec, parse_options(type(dec), {"steps": 4}), [torch.Generator().manual_seed(4)]
+    )
     assert torch.allclose(a, torch.cat([first, second]), atol=1e-5)
     assert not torch.equal(a, _decode(dec, system, lats, seed=9, steps=4))
 
@@ -124,8 +130,11 @@ def test_prior_stage_training_reduces_the_loss_and_exports(tmp_path):
     from rdpflex.train import train
 
     out = tmp_path / "run"
-    path = train("recipes/tiny/idempotence-prior.yaml",
-                 ["train.steps=12", "optim.lr=5e-3", "validation.at_start=true", "validation.every=12", "prior.ema_decay=0.5"], output=out)
+    path = train(
+        "recipes/tiny/idempotence-prior.yaml",
+        ["train.steps=12", "optim.lr=5e-3", "validation.at_start=true", "validation.every=12", "prior.ema_decay=0.5"],
+        output=out,
+    )
     assert path == out / "prior"
     assert (path / "unet" / "diffusion_pytorch_model.safetensors").is_file() and (path / "scheduler").is_dir()
     val = [json.loads(line)["val_denoise_loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]

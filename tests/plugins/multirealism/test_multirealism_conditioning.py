@@ -51,9 +51,17 @@ def test_fourier_cond_paper_sizes_and_differentiable():
 def test_table_cond_interpolates_between_bins():
     emb = TableCond(bins=5, beta_train_max=4.0)  # rows at beta 0, 1, 2, 3, 4
     w = emb(torch.tensor([0.0, 1.0, 2.5, 4.0, 7.0, -1.0]))
-    expected = torch.tensor([
-        [1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [0, 0, 0.5, 0.5, 0], [0, 0, 0, 0, 1], [0, 0, 0, 0, 1], [1, 0, 0, 0, 0],
-    ], dtype=torch.float32)
+    expected = torch.tensor(
+        [
+            [1, 0, 0, 0, 0],
+            [0, 1, 0, 0, 0],
+            [0, 0, 0.5, 0.5, 0],
+            [0, 0, 0, 0, 1],
+            [0, 0, 0, 0, 1],
+            [1, 0, 0, 0, 0],
+        ],
+        dtype=torch.float32,
+    )
     torch.testing.assert_close(w, expected)
     off = emb.make_offset(3)
     scale, bias = off.params(w)

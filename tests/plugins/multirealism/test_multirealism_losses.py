@@ -49,8 +49,9 @@ def test_generator_loss_matches_eq4_by_hand():
     D = FixedD([0.0, math.log(3.0)])  # D = sigmoid(l) = 1/2 and 3/4
     y_hat = torch.zeros(2, 5, 1, 1)
     w = LossWeights(lmbda=0.02)  # lambda' = 2
-    terms = generator_loss(x, x_hat, beta, likelihoods=_likelihoods(), y_hat=y_hat, discriminator=D,
-                           perceptual=fake_perceptual, weights=w)
+    terms = generator_loss(
+        x, x_hat, beta, likelihoods=_likelihoods(), y_hat=y_hat, discriminator=D, perceptual=fake_perceptual, weights=w
+    )
     rate = 18 / 16
     mse = 25.5**2
     gan = [math.log(2.0), -math.log(0.75)]
@@ -68,8 +69,15 @@ def test_generator_loss_matches_eq4_by_hand():
 def test_decoupled_perceptual_weight_ablation():
     x, x_hat = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.1)
     D = FixedD([0.0, math.log(3.0)])
-    terms = generator_loss(x, x_hat, torch.tensor([1.0, 2.0]), y_hat=torch.zeros(2, 5, 1, 1), discriminator=D,
-                           perceptual=fake_perceptual, weights=LossWeights(decoupled_c_p=2.0))
+    terms = generator_loss(
+        x,
+        x_hat,
+        torch.tensor([1.0, 2.0]),
+        y_hat=torch.zeros(2, 5, 1, 1),
+        discriminator=D,
+        perceptual=fake_perceptual,
+        weights=LossWeights(decoupled_c_p=2.0),
+    )
     gan = [math.log(2.0), -math.log(0.75)]
     expected = [650.25 / 100 + b * g + 2.0 * p for b, g, p in zip([1.0, 2.0], gan, [0.2, 0.5])]
     assert terms["rate"].item() == 0.0  # frozen codec: no likelihoods

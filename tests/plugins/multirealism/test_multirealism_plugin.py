@@ -133,7 +133,8 @@ def test_system_integration_and_fingerprint_refusal(tmp_path):
     torch.testing.assert_close(
         loaded.decode(latent, reloaded.codec, loaded.Options(beta=1.0), torch.Generator()),
         dec.decode(latent, system.codec, dec.Options(beta=1.0), torch.Generator()),
-        rtol=0, atol=0,
+        rtol=0,
+        atol=0,
     )
 
     other = System.tiny("elic", seed=1)

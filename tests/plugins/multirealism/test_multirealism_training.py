@@ -14,12 +14,17 @@ from rdpflex.train.recipe import RECIPES_DIR, load_recipe, validate_recipe
 from rdpflex.train.stage import StepContext
 from rdpflex_plugins.multirealism.training import JointStage
 
-TINY = {"perceptual": "none", "generator": {"N": 8, "blocks": 1, "cond_hidden": 16},
-        "discriminator": {"channels": [8, 8, 8, 8], "latent_features": 4}}
+TINY = {
+    "perceptual": "none",
+    "generator": {"N": 8, "blocks": 1, "cond_hidden": 16},
+    "discriminator": {"channels": [8, 8, 8, 8], "latent_features": 4},
+}
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "rdpflex.cli", *map(str, args)], capture_output=True, text=True, env=os.environ)
+    return subprocess.run(
+        [sys.executable, "-m", "rdpflex.cli", *map(str, args)], capture_output=True, text=True, env=os.environ
+    )
 
 
 def test_joint_steps_reduce_the_loss():
@@ -48,10 +53,32 @@ def test_joint_recipe_trains_and_decodes_at_beta(tmp_path, image_paths):
     r = run("compress", *image_paths, "-o", tmp_path / "s.rdp", "--system", system)
     assert r.returncode == 0, r.stderr
     for beta in ("0", "2.56"):
-        r = run("decompress", tmp_path / "s.rdp", "-o", tmp_path / f"b{beta}", "--system", system, "--decoder", "multirealism", "--set", f"beta={beta}")
+        r = run(
+            "decompress",
+            tmp_path / "s.rdp",
+            "-o",
+            tmp_path / f"b{beta}",
+            "--system",
+            system,
+            "--decoder",
+            "multirealism",
+            "--set",
+            f"beta={beta}",
+        )
         assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "b2.56").glob("*.png"))) == len(image_paths)
-    r = run("decompress", tmp_path / "s.rdp", "-o", tmp_path / "x", "--system", system, "--decoder", "multirealism", "--set", "beta=9")
+    r = run(
+        "decompress",
+        tmp_path / "s.rdp",
+        "-o",
+        tmp_path / "x",
+        "--system",
+        system,
+        "--decoder",
+        "multirealism",
+        "--set",
+        "beta=9",
+    )
     assert r.returncode == 2 and "0 <= beta <= 2.56" in r.stderr
 
 
@@ -61,23 +88,35 @@ def test_decoder_stage_on_frozen_codec(tmp_path, tiny_system_dir, image_paths):
 
     raw = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml").raw
     raw = {k: v for k, v in raw.items() if k != "joint"} | {
-        "stage": "decoder", "decoder": {"system": str(tiny_system_dir), "family": "multirealism", "settings": TINY}}
+        "stage": "decoder",
+        "decoder": {"system": str(tiny_system_dir), "family": "multirealism", "settings": TINY},
+    }
     root = train(validate_recipe(raw, "test"), output=tmp_path / "dec")
     system = System.load(root)
     frozen = System.load(tiny_system_dir)
     assert system.fingerprint == frozen.fingerprint  # the codec did not move
     rdp = compress_images(image_paths, frozen).rdp
     out = dict(decode_images(rdp, system, "multirealism", {"beta": 1.28}))
-    assert all(v.shape[-2:] == (int(h), int(w)) for v, (h, w) in zip(out.values(), (im.image_size for im in rdp.images)))
+    assert all(
+        v.shape[-2:] == (int(h), int(w)) for v, (h, w) in zip(out.values(), (im.image_size for im in rdp.images))
+    )
 
 
 def test_decoder_stage_errors_name_the_field(tiny_system_dir):
     raw = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml").raw
     raw = {k: v for k, v in raw.items() if k != "joint"} | {
-        "stage": "decoder", "decoder": {"system": str(tiny_system_dir), "family": "mse", "settings": {}}}
-    with pytest.raises(RecipeError, match="decoder.family: 'mse' has no trainer; trainable decoder families: cdiff, multirealism"):
+        "stage": "decoder",
+        "decoder": {"system": str(tiny_system_dir), "family": "mse", "settings": {}},
+    }
+    with pytest.raises(
+        RecipeError, match="decoder.family: 'mse' has no trainer; trainable decoder families: cdiff, multirealism"
+    ):
         validate_recipe(raw)
-    raw["decoder"] = {"system": str(tiny_system_dir), "family": "multirealism", "settings": {"beta_max": -1, "bogus": 1}}
+    raw["decoder"] = {
+        "system": str(tiny_system_dir),
+        "family": "multirealism",
+        "settings": {"beta_max": -1, "bogus": 1},
+    }
     with pytest.raises(RecipeError) as err:
         validate_recipe(raw)
     assert "decoder.settings.beta_max" in str(err.value) and "decoder.settings.bogus" in str(err.value)
@@ -111,9 +150,22 @@ def test_joint_two_process_torchrun(tmp_path):
 
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "rdpflex.train.launch", str(RECIPES_DIR / "tiny" / "joint.yaml"), "--output", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "rdpflex.train.launch",
+        str(RECIPES_DIR / "tiny" / "joint.yaml"),
+        "--output",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True
+    )
     try:
         stdout, stderr = proc.communicate(timeout=300)
     except subprocess.TimeoutExpired:
