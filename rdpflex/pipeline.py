@@ -35,6 +35,7 @@ from rdpflex.decoders import decode_batch, parse_options
 from rdpflex.errors import BitstreamError, ForeignFileError, RdpflexError
 from rdpflex.images import check_size, load_image, save_png
 from rdpflex.images import psnr as psnr  # re-export: 8-bit PSNR, one helper for all of rdpflex
+from rdpflex.images import to_uint8 as to_uint8  # re-export: the one 8-bit conversion (PNG files, PSNR)
 from rdpflex.latent import Latent
 from rdpflex.limits import max_pixels as pixel_cap
 from rdpflex.limits import pixel_cap_message

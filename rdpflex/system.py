@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 
@@ -171,7 +171,7 @@ class System:
                     f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's "
                     f"codec {self.fingerprint[:16]}"
                 )
-        self._decoders[name] = cast(Any, cls).from_pretrained(path, self.codec)
+        self._decoders[name] = cls.from_pretrained(path, self.codec)  # type: ignore[attr-defined]
         return self._decoders[name]
 
     def to(self, device: torch.device | str) -> "System":

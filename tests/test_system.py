@@ -61,13 +61,16 @@ def test_decoder_trained_on_other_codec_refused(tmp_path):
 
 def test_missing_trained_decoder_message(tmp_path, monkeypatch):
     from rdpflex import plugins
+    from rdpflex import system as system_module
 
     class NeedsWeights:
         name = "needy"
         needs_weights = True
 
     real = plugins.get_decoder_class
-    monkeypatch.setattr(plugins, "get_decoder_class", lambda name: NeedsWeights if name == "needy" else real(name))
+    monkeypatch.setattr(
+        system_module, "get_decoder_class", lambda name: NeedsWeights if name == "needy" else real(name)
+    )
     s = System.load(System.tiny().save(tmp_path / "sys"))
     with pytest.raises(RdpflexError, match="no trained 'needy' decoder"):
         s.decoder("needy")

@@ -7,7 +7,10 @@ from typing import Any
 
 from PIL import Image
 
-from rdpflex.samples import HELDOUT, sample_array
+from rdpflex.samples import HELDOUT, NAMES, sample_array
+
+#: every sample name (re-exported for the demo command)
+SAMPLE_NAMES = NAMES
 
 #: the demo's default choice: the held-out photographs (no bundled model is trained on them)
 DEMO_SAMPLES = HELDOUT

@@ -66,14 +66,10 @@ class RefineDecoder(DecoderBase, nn.Module):
     @classmethod
     def from_pretrained(cls, path: Path | None, codec) -> "RefineDecoder":
         if path is None:
-            raise RdpflexError(
-                "the refine decoder needs trained weights (a decoders/refine/ folder): train it with a recipe"
-            )
+            raise RdpflexError("the refine decoder needs trained weights (a decoders/refine/ folder): train it with a recipe")
         cfg = read_json(Path(path) / "config.json")
         if int(cfg.get("format_version", 1)) > FORMAT_VERSION:
-            raise RdpflexError(
-                f"{path}: refine format {cfg['format_version']} is newer than this plugin reads ({FORMAT_VERSION})"
-            )
+            raise RdpflexError(f"{path}: refine format {cfg['format_version']} is newer than this plugin reads ({FORMAT_VERSION})")
         device = next(codec.parameters()).device
         return cls(load_component(Refiner, Path(path), "refiner")).eval().to(device)
 

@@ -6,6 +6,7 @@ the classes named in ``implementation`` are imported the first time they are nee
 
 from rdpflex.cards import Capabilities, DecoderCard, TrainerCard
 from rdpflex.hookspecs import hookimpl
+
 from rdpflex_refine.options import RefineOptions
 from rdpflex_refine.settings import RefineSettings
 

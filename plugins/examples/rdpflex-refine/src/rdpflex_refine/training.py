@@ -52,12 +52,8 @@ class RefineTrainer:
             y_hat = codec.compress(codec.pad(x))["y_hat"]  # the latent a .rdp file carries
             x_mse = codec.synthesize(y_hat).clamp(0, 1)
             x_ref = dec.refine(x_mse, RefineOptions())
-            rows.append(
-                {
-                    name: -10 * math.log10(max(F.mse_loss(img[..., :H, :W], x).item(), 1e-10))
-                    for name, img in (("psnr_mse", x_mse), ("psnr_refine", x_ref))
-                }
-            )
+            rows.append({name: -10 * math.log10(max(F.mse_loss(img[..., :H, :W], x).item(), 1e-10))
+                         for name, img in (("psnr_mse", x_mse), ("psnr_refine", x_ref))})
         return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
 
     def export_decoder(self) -> RefineDecoder:
