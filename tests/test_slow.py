@@ -46,12 +46,13 @@ def test_bundled_demo_system_idempotence_zeta_chain():
     import torch
 
     from rdpflex.evaluation.reencode import reencode
+    from rdpflex.images import from_uint8
     from rdpflex.pipeline import compress_images, decode_images, latents
     from rdpflex.samples import sample_array
     from rdpflex.system import System
 
     system = System.load(None)
-    x = torch.from_numpy(sample_array("coffee")[:256, :256].copy()).permute(2, 0, 1).float().div(255)[None]
+    x = from_uint8(sample_array("coffee")[:256, :256])
     rdp = compress_images([("coffee", x)], system).rdp
     (lat,) = latents(rdp, system)
     agree = {}

@@ -18,17 +18,12 @@ import torch
 
 from rdpflex.evaluation.baselines import available_baselines, encode_baseline
 from rdpflex.evaluation.samples import fit
+from rdpflex.images import from_uint8, psnr, to_uint8
 from rdpflex.metrics.bdrate import bd_rate, rate_saving
 from rdpflex.samples import HELDOUT, sample_array
 
 #: qualities of the baseline curves: dense at low rates, where learned codecs operate
 RD_QUALITIES = (2, 5, 8, 10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90)
-
-
-def psnr_8bit(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB between two HxWx3 uint8 images."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10.0 * np.log10(255.0**2 / mse) if mse > 0 else float("inf")
 
 
 def heldout_images(names: tuple[str, ...] = HELDOUT, max_side: int = 512) -> list[tuple[str, np.ndarray]]:
@@ -40,17 +35,15 @@ def heldout_images(names: tuple[str, ...] = HELDOUT, max_side: int = 512) -> lis
 
 def codec_point(system: Any, images: list[tuple[str, np.ndarray]]) -> dict[str, float]:
     """Mean bpp (file bytes, one ``.rdp`` per image) and mean PSNR of the codec's own synthesis."""
-    from rdpflex.images import to_uint8
     from rdpflex.pipeline import compress_images, decode_images
 
     bpps, psnrs = [], []
     for name, arr in images:
-        x = torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div(255.0)[None]
-        rdp = compress_images([(name, x)], system, estimate=False).rdp
+        rdp = compress_images([(name, from_uint8(arr))], system, estimate=False).rdp
         bpps.append(8.0 * rdp.num_bytes() / (arr.shape[0] * arr.shape[1]))
         with torch.no_grad():
             ((_, x_hat),) = decode_images(rdp, system, "mse")
-        psnrs.append(psnr_8bit(arr, to_uint8(x_hat)))
+        psnrs.append(psnr(arr, to_uint8(x_hat)))
     return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
 
 
@@ -64,7 +57,7 @@ def baseline_curve(
         for _, arr in images:
             res = encode_baseline(arr, codec, q)
             bpps.append(8.0 * res.num_bytes / (arr.shape[0] * arr.shape[1]))
-            psnrs.append(psnr_8bit(arr, res.image))
+            psnrs.append(psnr(arr, res.image))
         points.append({"quality": q, "bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))})
     return points
 

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from rdpflex.evaluation.result import CropKey
+
 #: label height above each crop, pixels
 _LABEL = 18
 
@@ -33,23 +35,15 @@ def _caption(key: str, psnr: float | None) -> str:
     return text if psnr is None else f"{text} | {psnr:.1f} dB"
 
 
-def _flat(key: Any) -> tuple[str, str]:
-    """``(label key, stem)`` of a crop key: a :class:`~rdpflex.evaluation.result.CropKey` or a ``(key, stem)`` pair."""
-    if hasattr(key, "kind"):
-        return ("original" if key.kind == "original" else f"{key.source}[{key.setting}]"), key.stem
-    return key[0], key[1]
-
-
 def crop_grid(
-    crops: dict[Any, np.ndarray],
+    crops: dict[CropKey, np.ndarray],
     stem: str,
     path: Path | str,
     psnr: dict[str, float] | None = None,
     columns: int = 4,
 ) -> Path | None:
-    """Write the crops of ``stem`` (``{CropKey or (key, stem): HxWx3 uint8}``) as one labelled PNG grid; None without
-    crops."""
-    by_key = {k: arr for (k, s), arr in ((_flat(key), arr) for key, arr in crops.items()) if s == stem}
+    """Write the crops of ``stem`` (``{CropKey: HxWx3 uint8}``) as one labelled PNG grid; None without crops."""
+    by_key = {key.label: arr for key, arr in crops.items() if key.stem == stem}
     tiles = [(k, by_key[k]) for k in pick_settings(list(by_key))]
     if not tiles:
         return None

@@ -351,7 +351,7 @@ def write_html(
             cap = f"{key.source.upper()} {key.setting} (closest bpp)<br>{fmt_value('bpp', r.get('bpp'))} bpp"
             if "psnr" in r:
                 cap += f", {fmt_value('psnr', r.get('psnr'))} dB"
-            alt = e(f"{key.source}[{key.setting}]")
+            alt = e(key.label)
             figs.append(f"<figure><img src='{e(p)}' alt='{alt}'><figcaption>{cap}</figcaption></figure>")
         parts.append(f"<h3>{e(stem)}</h3><div class='crops'>{''.join(figs)}</div>")
     if stand:

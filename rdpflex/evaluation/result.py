@@ -69,6 +69,11 @@ class CropKey(NamedTuple):
     source: str = "original"  # the decoder family or baseline codec ("jpeg", "webp")
     setting: str = ""  # the setting's label ("beta=1.28", "default") or the baseline's "quality=Q"
 
+    @property
+    def label(self) -> str:
+        """``original``, or ``family[setting]`` as the rows' decoder and setting spell it (``jpeg[quality=10]``)."""
+        return "original" if self.kind == "original" else f"{self.source}[{self.setting}]"
+
     @classmethod
     def original(cls, stem: str) -> CropKey:
         return cls("original", stem)
