@@ -34,10 +34,11 @@ SIZE_SAMPLES = {(64, 64): "astronaut", (256, 256): "astronaut", (512, 768): "cof
 
 
 def sample_tensor(name: str) -> torch.Tensor:
-    """A photograph bundled with scikit-image as (1, 3, H, W) in [0, 1]."""
+    """A sample photograph (rdpflex.samples) as (1, 3, H, W) in [0, 1]."""
+    from rdpflex.images import from_uint8
     from rdpflex.samples import sample_array
 
-    return torch.from_numpy(sample_array(name).copy()).permute(2, 0, 1).float().div(255)[None]
+    return from_uint8(sample_array(name))
 
 
 def sample_image(name: str, size: tuple[int, int]) -> torch.Tensor:
