@@ -116,9 +116,16 @@ def psnr(x: Tensor | np.ndarray, x_hat: Tensor | np.ndarray) -> float:
     Float tensors in [0, 1] are quantised with :func:`quantize` (round half up); uint8 tensors or arrays
     are used as they are (both arguments in the same layout). Identical images give ``inf``.
     """
-    a = quantize(torch.as_tensor(x)).double()
-    b = quantize(torch.as_tensor(x_hat)).to(a.device).double()
+    a = quantize(_as_tensor(x)).double()
+    b = quantize(_as_tensor(x_hat)).to(a.device).double()
     return psnr_from_mse(float((a - b).pow(2).mean()))
+
+
+def _as_tensor(x: Tensor | np.ndarray) -> Tensor:
+    """A tensor view of ``x``; a read-only array (a decoded PIL image, a sample) is copied, as torch needs."""
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        return torch.from_numpy(x.copy())
+    return torch.as_tensor(x)
 
 
 def psnr_from_mse(mse: float, peak: float = 255.0) -> float:
