@@ -92,6 +92,7 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
         discriminator: bool = True,
         disc_channels: tuple[int, ...] | list[int] = HIFIC_CHANNELS,
         disc_latent_features: int = 12,
+        disc_input_scale: float = 1.0,
     ) -> "MultiRealismDecoder":
         """A freshly initialised decoder for ``codec`` (paper defaults: N=256, 3 blocks, FourierCond).
 
@@ -108,7 +109,12 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
             table_bins=table_bins,
         )
         disc = (
-            ConditionalPatchDiscriminator(codec.latent_channels, disc_channels, latent_features=disc_latent_features)
+            ConditionalPatchDiscriminator(
+                codec.latent_channels,
+                disc_channels,
+                latent_features=disc_latent_features,
+                input_scale=disc_input_scale,
+            )
             if discriminator
             else None
         )

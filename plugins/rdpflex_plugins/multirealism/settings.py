@@ -31,6 +31,16 @@ class DiscriminatorSettings(Strict):
     )
     latent_features: int = Field(12, ge=1, description="Channels of the y_hat branch (HiFiC: 12).")
     lr: float | None = Field(None, gt=0, description="D's learning rate (default: optim.lr).")
+    input_scale: float = Field(
+        1.0,
+        gt=0,
+        description="Gain on D's image input (spectral norm keeps D ~1-Lipschitz; >1 lets a small D see small residuals sooner).",
+    )
+    warmup: int = Field(
+        0,
+        ge=0,
+        description="D trains alone for this many steps before `gan_start` (it starts from step gan_start - warmup).",
+    )
 
 
 class MultiRealismSettings(Strict):
@@ -46,6 +56,11 @@ class MultiRealismSettings(Strict):
     )
     fixed_beta: float | None = Field(
         None, ge=0, description="GAN baseline: train at this beta only (use with generator.cond: none)."
+    )
+    gan_start: int = Field(
+        0,
+        ge=0,
+        description="Step from which the GAN term enters G's loss; before it, Eq. 4 without -log D (G first learns the distortion, as ESRGAN starts from a PSNR-trained G, arXiv:1809.00219).",
     )
     c_p: float = Field(4.26, ge=0, description="C_P, LPIPS weight relative to the GAN term (HiFiC's 4.26).")
     decoupled_c_p: float | None = Field(
@@ -65,6 +80,10 @@ class MultiRealismSettings(Strict):
             raise ValueError("generator.cond 'none' (GAN baseline) needs fixed_beta")
         if self.fixed_beta is not None and self.generator.cond != "none":
             raise ValueError("fixed_beta is the GAN baseline: set generator.cond to 'none'")
+        if self.discriminator.warmup > self.gan_start:
+            raise ValueError(
+                f"discriminator.warmup ({self.discriminator.warmup}) exceeds gan_start ({self.gan_start}): D warms up before the GAN term starts"
+            )
         if self.fixed_beta is None and self.beta_max > self.beta_train_max:
             raise ValueError(f"beta_max ({self.beta_max}) exceeds beta_train_max ({self.beta_train_max})")
         return self

@@ -55,6 +55,7 @@ def build_decoder(settings: MultiRealismSettings, codec: Any) -> MultiRealismDec
         discriminator=True,
         disc_channels=d.channels,
         disc_latent_features=d.latent_features,
+        disc_input_scale=d.input_scale,
     )
 
 
@@ -91,7 +92,10 @@ class GanSteps:
         extra_loss: Tensor | None = None,
         main: str = "main",
     ) -> dict[str, float]:
-        """One G step (optimiser ``main``) then one D step (optimiser ``disc``); returns the logged floats."""
+        """One G step (optimiser ``main``) then one D step (optimiser ``disc``); returns the logged floats.
+
+        Before ``gan_start`` G's loss has no GAN term; D steps from ``gan_start - discriminator.warmup``.
+        """
         s = self.settings
         G, D = ctx.modules["generator"], ctx.modules["discriminator"]
         D_bare = ctx.unwrap("discriminator")
@@ -105,24 +109,21 @@ class GanSteps:
             beta,
             likelihoods=likelihoods if lmbda else None,
             y_hat=y_hat,
-            discriminator=D_bare,
+            discriminator=D_bare if ctx.step >= s.gan_start else None,
             perceptual=self.perceptual,
             weights=weights,
         )
         loss = terms["total"] + (extra_loss if extra_loss is not None else 0.0)
         ctx.backward_step(main, loss)
         D_bare.requires_grad_(True)
-        n = x.shape[0]
-        y_sg = y_hat.detach()
-        logits = D(torch.cat([y_sg, y_sg]), torch.cat([x, x_hat.detach().to(x.dtype)]))
-        d_terms = discriminator_loss_from_logits(logits[:n].float(), logits[n:].float())
-        ctx.backward_step("disc", d_terms["total"])
         out = {k: float(v.detach()) for k, v in terms.items()}
-        out.update(
-            d_loss=float(d_terms["total"].detach()),
-            d_real=float(d_terms["real"].detach()),
-            d_fake=float(d_terms["fake"].detach()),
-        )
+        if ctx.step >= s.gan_start - s.discriminator.warmup:
+            n = x.shape[0]
+            y_sg = y_hat.detach()
+            logits = D(torch.cat([y_sg, y_sg]), torch.cat([x, x_hat.detach().to(x.dtype)]))
+            d_terms = discriminator_loss_from_logits(logits[:n].float(), logits[n:].float())
+            ctx.backward_step("disc", d_terms["total"])
+            out.update({f"d_{k}" if k != "total" else "d_loss": float(v.detach()) for k, v in d_terms.items()})
         out["psnr_G"] = psnr_from_mse(max(out.get("mse", 1e-10), 1e-10))
         return out
 

@@ -133,6 +133,39 @@ def test_gan_baseline_settings_validate():
     assert dec.beta_min == dec.beta_max == 2.56
 
 
+def test_gan_start_and_discriminator_warmup_schedule():
+    """Before gan_start - warmup only G trains (no GAN term); then D alone; from gan_start both."""
+    from rdpflex_plugins.multirealism.settings import MultiRealismSettings
+    from rdpflex_plugins.multirealism.training import GanSteps, MultiRealismTrainer
+
+    with pytest.raises(ValueError, match="warmup"):
+        MultiRealismSettings(**TINY | {"discriminator": {"warmup": 5}}, gan_start=2)
+    settings = MultiRealismSettings(
+        **TINY | {"discriminator": {"channels": [8, 8, 8, 8], "latent_features": 4, "warmup": 2, "input_scale": 4.0}},
+        gan_start=3,
+    )
+    loaded = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml")
+    codec = System.tiny().codec
+    trainer = MultiRealismTrainer(loaded.recipe, settings, None, codec)
+    assert trainer.decoder.discriminator.input_scale == 4.0
+    ctx = StepContext(
+        accelerator=Accelerator(cpu=True), modules=trainer.modules(), optimizers=trainer.optimizers(), total_steps=5
+    )
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 64)
+    y_hat = codec(x)["y_hat"].detach()
+    gan = GanSteps(settings, None)
+    d_params = lambda: [p.detach().clone() for p in trainer.decoder.discriminator.parameters()]  # noqa: E731
+    seen = []
+    for step in range(5):
+        ctx.step = step
+        before = d_params()
+        logs = gan.step(ctx, x, y_hat, None, None)
+        d_moved = any(not torch.equal(a, b) for a, b in zip(before, d_params()))
+        seen.append((logs["gan"] > 0, "d_loss" in logs, d_moved))
+    assert seen == [(False, False, False)] + [(False, True, True)] * 2 + [(True, True, True)] * 2
+
+
 def test_lpips_without_weights_is_a_clear_error(monkeypatch, tmp_path):
     from rdpflex.errors import WeightsMissingError
     from rdpflex_plugins.multirealism.settings import MultiRealismSettings
