@@ -1,4 +1,4 @@
-"""``rdpflex bench [codec|decoders|train]``: print tables, write JSON, append markdown.
+"""``rdpflex bench [codec|decoders|train|startup|rd]``: print tables, write JSON, append markdown.
 
 ``rdpflex bench`` without a subcommand runs codec, decoders and train (``make bench``); ``rdpflex bench
 fastpaths`` measures the CPU fast paths on and off.
@@ -260,6 +260,19 @@ def train_command(
             on_row=lambda row: click.echo(f"measured: {row}", err=True),
         )
     _emit("train", {"Training steps per second (CPU)": rows}, output, json_path, _command_line())
+
+
+@bench_group.command("startup")
+@_outputs
+@click.option("--repeats", default=3, show_default=True, help="Timed runs per command (median).")
+def startup_command(output: Path | None, json_path: Path | None, quick: bool, repeats: int = 3) -> None:
+    """Wall time of each command from a fresh process, and whether it imports torch and compressai."""
+    from rdpflex.bench.startup import COMMANDS, bench_startup
+
+    rows = bench_startup(1 if quick else repeats, COMMANDS[:2] if quick else COMMANDS)
+    _emit(
+        "startup", {"Start-up of the command line (fresh process each run)": rows}, output, json_path, _command_line()
+    )
 
 
 @bench_group.command("rd")
