@@ -35,6 +35,7 @@ from rdpflex.bitstream import RdpFile, dumps, loads
 from rdpflex.decoders import capabilities
 from rdpflex.errors import ImageError, RdpflexError
 from rdpflex.evaluation.baselines import DEFAULT_QUALITIES, available_baselines, encode_baseline
+from rdpflex.evaluation.knobs import flat_knob_notes
 from rdpflex.evaluation.reencode import REENCODE_COLUMNS, mse_reconstruction
 from rdpflex.evaluation.reencode import reencode as reencode_output
 from rdpflex.evaluation.report import write_report
@@ -788,4 +789,6 @@ def summarise(inp: SummaryInputs) -> tuple[list[dict[str, Any]], list[str]]:
     for (n, note), where in set_notes.items():
         scope = "" if len(where) == len(inp.settings) else f" ({'; '.join(where)})"
         notes.append(f"{n}{scope}: {note}")
+    quality = [n for n in [*inp.selection.image, *inp.selection.set] if n not in REENCODE_COLUMNS]
+    notes += flat_knob_notes(summary, [(s.decoder, s.label) for s in inp.settings], quality)
     return summary, notes
