@@ -167,6 +167,58 @@ def test_flipped_symbol_checksum_is_refused(photo, tmp_path):
         list(decode_images(read_rdp(path), system))
 
 
+@pytest.mark.parametrize("arch", ["msh", "elic"])
+def test_batched_entropy_decode_equals_image_by_image(arch, monkeypatch):
+    """Same-size neighbours share one latent-codec call on the exact path; each latent and symbol CRC is
+    the one decoded alone, and the file's order is kept around a differently sized image."""
+    import rdpflex.pipeline as pipeline
+
+    system = System.tiny(arch, seed=2)
+    photo = np.asarray(data.astronaut())
+    crops = [photo[r : r + 64, c : c + 64] for r, c in ((0, 0), (100, 40), (200, 300))]
+    crops.insert(2, photo[:128, :64])  # another padded size between same-size images
+    rdp = compress_images(
+        [(f"im{k}", torch.from_numpy(c.copy()).permute(2, 0, 1)[None] / 255.0) for k, c in enumerate(crops)],
+        system,
+        estimate=False,
+    ).rdp
+    one_by_one = [
+        system.codec.decompress_latent(list(im.streams), tuple(im.padded_size), True, im.symbols_crc)
+        for im in rdp.images
+    ]
+    calls = []
+    batched = system.codec.decompress_latents
+    monkeypatch.setattr(system.codec, "decompress_latents", lambda *a: calls.append(len(a[0])) or batched(*a))
+    lats = list(latents(rdp, system))
+    assert calls == [2] and [lat.stem for lat in lats] == ["im0", "im1", "im2", "im3"]
+    assert all(torch.equal(lat.y_hat, y) for lat, y in zip(lats, one_by_one))
+    monkeypatch.setattr(pipeline, "ENTROPY_BATCH", 1)  # never batched: the same latents
+    assert all(torch.equal(a.y_hat, b.y_hat) for a, b in zip(latents(rdp, system), lats))
+
+
+def test_batched_decode_error_names_its_image(photo):
+    system = System.load(None)
+    x = load_image(photo)
+    rdp = compress_images([("first", x), ("second", x), ("third", x)], system, estimate=False).rdp
+    rdp.images[1].symbols_crc ^= 0x00010000
+    with pytest.raises(EntropyMismatchError, match=r"^image 1 \('second'\): decoded symbols differ"):
+        list(latents(rdp, system))
+
+
+def test_raster_scan_and_float_files_are_decoded_image_by_image(photo, monkeypatch):
+    from rdpflex.codecs.checksum import SymbolChecksum
+
+    crc = SymbolChecksum(items=2)
+    with pytest.raises(ValueError, match="batch of 2"):
+        crc.update(torch.zeros(1, 3, 4, 4))  # a raster-scan context model's per-item update
+    system = System.tiny("msh", seed=2)
+    x = load_image(photo)
+    rdp = compress_images([("a", x), ("b", x)], system, estimate=False, exact=False).rdp
+    assert system.codec.batch_entropy_decodable and not rdp.exact
+    monkeypatch.setattr(system.codec, "decompress_latents", lambda *a: pytest.fail("float path batched"))
+    assert [lat.stem for lat in latents(rdp, system)] == ["a", "b"]
+
+
 def test_version_1_file_still_decodes():
     """A file written by rdpflex 0.1 (format version 1, float entropy path, no checksums)."""
     from pathlib import Path

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
+from compressai.latent_codecs import RasterScanLatentCodec
 from compressai.models import CompressionModel
 from torch import Tensor
 
@@ -127,16 +128,44 @@ class Codec(CompressionModel):
             raise BitstreamError(str(exc)) from exc
         except (RuntimeError, ValueError, AssertionError, IndexError) as exc:
             raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): {exc}") from exc
-        if symbols_crc is not None and crc.value != symbols_crc:
-            path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
-            raise EntropyMismatchError(
-                f"decoded symbols differ from the encoder's (symbol CRC32 {crc.value:08x}, file says "
-                f"{symbols_crc:08x}): "
-                f"the entropy parameters were computed differently from the encoder's {path} path - another device, "
-                "thread count, precision (TF32/bf16) or codec build; re-encode with the exact entropy path "
-                "(the default) or decode where the file was made"
-            )
+        _check_symbols(crc.value, symbols_crc, exact)
         return out["y_hat"]
+
+    @property
+    def batch_entropy_decodable(self) -> bool:
+        """Whether :meth:`decompress_latents` can decode several images in one call: every entropy model
+        codes the whole batch tensor at once. compressai's raster-scan context model decodes item by
+        item inside the call, so its symbols could not be told apart for the per-image CRC."""
+        return not any(isinstance(m, RasterScanLatentCodec) for m in self.latent_codec.modules())
+
+    @torch.no_grad()
+    def decompress_latents(
+        self, streams: list[list[bytes]], padded_hw: tuple[int, int], symbols_crcs: list[int | None]
+    ) -> list[Tensor]:
+        """Entropy-decode several images of one padded size in one call, on the exact path only.
+
+        ``streams[i]`` are image i's streams; each image's symbols are checked against its own CRC, as
+        :meth:`decompress_latent` does. The exact path's entropy parameters do not depend on the batch
+        (order-independent sums), so each latent equals the one decoded alone. Raises
+        :class:`BitstreamError` (or :class:`EntropyMismatchError`) for the batch as a whole: decode the
+        images one by one to learn which.
+        """
+        if not self.batch_entropy_decodable:
+            raise BitstreamError(f"codec {self.arch} cannot entropy-decode a batch (raster-scan context model)")
+        n = len(streams)
+        try:
+            with (
+                exact_entropy_parameters(self.latent_codec, True),
+                symbol_checksum(self.latent_codec, "decode", items=n) as crc,
+            ):
+                out = self.latent_codec.decompress([list(s) for s in zip(*streams)], self.decompress_shape(padded_hw))
+        except ExactPathError as exc:
+            raise BitstreamError(str(exc)) from exc
+        except (RuntimeError, ValueError, AssertionError, IndexError) as exc:
+            raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): {exc}") from exc
+        for value, expected in zip(crc.values, symbols_crcs):
+            _check_symbols(value, expected, True)
+        return list(out["y_hat"].split(1))
 
     @torch.no_grad()
     def decompress(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True) -> dict[str, Tensor]:
@@ -164,3 +193,16 @@ class Codec(CompressionModel):
         params = sum(p.numel() for p in self.parameters())
         cfg = ", ".join(f"{k}={v}" for k, v in sorted(self.config.items()))
         return f"{self.arch}({cfg}), {params / 1e6:.2f} M parameters"
+
+
+def _check_symbols(value: int, expected: int | None, exact: bool) -> None:
+    """Raise :class:`EntropyMismatchError` when decoded symbols' CRC ``value`` differs from the file's."""
+    if expected is None or value == expected:
+        return
+    path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
+    raise EntropyMismatchError(
+        f"decoded symbols differ from the encoder's (symbol CRC32 {value:08x}, file says {expected:08x}): "
+        f"the entropy parameters were computed differently from the encoder's {path} path - another device, "
+        "thread count, precision (TF32/bf16) or codec build; re-encode with the exact entropy path "
+        "(the default) or decode where the file was made"
+    )

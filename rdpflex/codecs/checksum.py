@@ -28,26 +28,44 @@ __all__ = ["SymbolChecksum", "symbol_checksum"]
 
 
 class SymbolChecksum:
-    """A running CRC32 over int32 little-endian indices and symbols."""
+    """A running CRC32 over int32 little-endian indices and symbols, one per batch item.
 
-    def __init__(self) -> None:
-        self.value = 0
+    With ``items=1`` every update is one run of bytes (any shape). With ``items=n`` each update must
+    carry the batch along dim 0 and item b's CRC runs over its own slice, so a batch of n images
+    decoded in one call gives each image the CRC it would get alone.
+    """
+
+    def __init__(self, items: int = 1) -> None:
+        self.values = [0] * items
         self.count = 0
 
+    @property
+    def value(self) -> int:
+        """The CRC of the first (with ``items=1``: the only) item."""
+        return self.values[0]
+
     def update(self, symbols: Tensor) -> None:
-        data = symbols.detach().to(device="cpu", dtype=torch.int32).contiguous().reshape(-1)
-        self.count += data.numel()
-        self.value = zlib.crc32(data.numpy().astype("<i4", copy=False).tobytes(), self.value)
+        data = symbols.detach().to(device="cpu", dtype=torch.int32).contiguous()
+        arr = data.numpy().astype("<i4", copy=False)
+        n = len(self.values)
+        if n == 1:
+            self.values[0] = zlib.crc32(arr.tobytes(), self.values[0])
+        elif arr.ndim == 0 or arr.shape[0] != n:
+            raise ValueError(f"symbols of shape {tuple(arr.shape)} do not carry a batch of {n} along dim 0")
+        else:
+            self.values = [zlib.crc32(arr[b].tobytes(), v) for b, v in enumerate(self.values)]
+        self.count += arr.size
 
 
 @contextmanager
-def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"]) -> Iterator[SymbolChecksum]:
+def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"], items: int = 1) -> Iterator[SymbolChecksum]:
     """Within the block, every entropy model of ``module`` feeds the symbols it codes into the checksum.
 
     ``role="encode"`` records the symbols quantised for coding; ``"decode"`` records the symbols the
-    rANS decoder returns. The wrappers are instance attributes, removed when the block ends.
+    rANS decoder returns; ``items``: one CRC per batch item (see :class:`SymbolChecksum`). The wrappers
+    are instance attributes, removed when the block ends.
     """
-    crc = SymbolChecksum()
+    crc = SymbolChecksum(items)
     models = [m for m in module.modules() if isinstance(m, EntropyModel)]
 
     def wrap(model: EntropyModel) -> None:
