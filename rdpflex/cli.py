@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from rdpflex import __version__
-from rdpflex.cli_options import device_option, system_option
+from rdpflex.cli_options import device_option, entropy_option, system_option
 from rdpflex.errors import RdpflexError
 
 __all__ = ["LAZY_COMMANDS", "cli", "device_option", "load_command", "load_system", "main", "system_option"]
@@ -126,16 +126,7 @@ def cli(debug: bool) -> None:
     show_default=True,
     help="Also report the model's own rate estimate (one more entropy-model pass).",
 )
-@click.option(
-    "--entropy",
-    "entropy_path",
-    type=click.Choice(["exact", "float"]),
-    default="exact",
-    show_default=True,
-    help="Entropy parameters: exact (fixed-point, decodes identically on any machine) or float (CompressAI's own path: "
-    "byte-identical strings to a zoo model's compress(), may not decode on another machine; "
-    "mismatches are detected).",
-)
+@entropy_option
 def compress(
     images: tuple[Path, ...],
     output: Path,
@@ -273,14 +264,7 @@ def tile_spec(system, tile: int, overlap: int):
     show_default=True,
     help="Comma-separated thread counts of the decoding processes.",
 )
-@click.option(
-    "--entropy",
-    "entropy_path",
-    type=click.Choice(["exact", "float"]),
-    default="exact",
-    show_default=True,
-    help="Entropy path to encode with.",
-)
+@entropy_option
 @click.option("--json", "as_json", is_flag=True, help="Print the outcomes as JSON.")
 def determinism(
     images: tuple[Path, ...],

@@ -29,3 +29,17 @@ def device_option(f: F) -> F:
     return click.option(
         "--device", default="cpu", show_default=True, help="torch device for the networks (cpu, cuda, cuda:1...)."
     )(f)
+
+
+def entropy_option(f: F) -> F:
+    """``--entropy exact|float``: the entropy-parameter path to encode with (``entropy_path``)."""
+    return click.option(
+        "--entropy",
+        "entropy_path",
+        type=click.Choice(["exact", "float"]),
+        default="exact",
+        show_default=True,
+        help="Entropy parameters: exact (fixed-point, decodes identically on any machine) or float (CompressAI's own "
+        "path: byte-identical strings to a zoo model's compress(), may not decode on another machine; "
+        "mismatches are detected).",
+    )(f)
