@@ -159,6 +159,13 @@ def _save(fig, ax, path: Path) -> None:
     fig.savefig(path)
 
 
+def _close(a: tuple[float, float], b: tuple[float, float], points: list[tuple[float, float]]) -> bool:
+    """Whether ``a`` and ``b`` lie within 2 % of the plotted range of each other on both axes."""
+    span_x = (max(p[0] for p in points) - min(p[0] for p in points)) or 1.0
+    span_y = (max(p[1] for p in points) - min(p[1] for p in points)) or 1.0
+    return abs(a[0] - b[0]) < 0.02 * span_x and abs(a[1] - b[1]) < 0.02 * span_y
+
+
 def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | None, str | None, str]:
     """PSNR vs the realism metric, a chain of points per decoder (its settings in order), as in
     Agustsson, Minnen, Toderici, Mentzer, "Multi-Realism Image Compression with a Conditional Generator",
@@ -169,17 +176,22 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
     plt, fig, ax = _figure()
     try:
         decoders = list(dict.fromkeys(s.decoder for s in result.settings))
-        for k, dec in enumerate(decoders):
-            rows = [
-                r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))
-            ]
+        chains = {
+            dec: [r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))]
+            for dec in decoders
+        }
+        points = [(r[name], r["psnr"]) for rows in chains.values() for r in rows]
+        labelled: list[tuple[float, float]] = []
+        for k, (dec, rows) in enumerate(chains.items()):
             if not rows:
                 continue
             xs, ys = [r[name] for r in rows], [r["psnr"] for r in rows]
             ax.plot(xs, ys, marker=_MARKERS[k % len(_MARKERS)], markersize=7, label=dec)
             if len(rows) > 1 or rows[0]["setting"] != "default":
                 for r, x, y in zip(rows, xs, ys):
-                    ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+                    stack = sum(_close((x, y), p, points) for p in labelled)  # coinciding points: labels stacked
+                    labelled.append((x, y))
+                    ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4 + 9 * stack), fontsize=7)
         suffix = {
             "lpips": " (lower: perceptually closer)",
             "detail": " (1: as much detail as the original, <1: blur)",
