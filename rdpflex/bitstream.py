@@ -255,7 +255,8 @@ def dumps(rdp: RdpFile) -> bytes:
 def _checked_image(
     im: object, i: int, version: int
 ) -> tuple[str, bytes, tuple[int, ...], tuple[int, ...], list[bytes], int | None]:
-    """Validate one image for writing: ``(where, stem bytes, (H, W, Hp, Wp), (C, h, w), streams as bytes, symbols_crc)``."""
+    """Validate one image for writing:
+    ``(where, stem bytes, (H, W, Hp, Wp), (C, h, w), streams as bytes, symbols_crc)``."""
     where = f"image {i}"
     if not isinstance(im, EncodedImage):
         raise BitstreamError(f"{where}: expected an EncodedImage, got {type(im).__name__}")

@@ -164,7 +164,8 @@ class StageCard:
 
 @dataclass(frozen=True)
 class TrainerCard:
-    """A trainer of the generic ``decoder`` stage for one decoder ``family``; ``Config`` validates ``decoder.settings``."""
+    """A trainer of the generic ``decoder`` stage for one decoder ``family``; ``Config`` validates
+    ``decoder.settings``."""
 
     family: str
     implementation: str

@@ -46,7 +46,8 @@ LAZY_COMMANDS = {
     ),
     "demo": (
         "rdpflex.evaluation.commands:demo_command",
-        "The embedded demo: the held-out sample photographs, the default system, every decoder family along its main knob, JPEG/WebP baselines, metrics auto.",
+        "The embedded demo: the held-out sample photographs, the default system, "
+        "every decoder family along its main knob, JPEG/WebP baselines, metrics auto.",
     ),
     "bench": (
         "rdpflex.bench.commands:bench_group",

@@ -131,7 +131,8 @@ def compress_images(
     estimate: bool = True,
     exact: bool = True,
 ) -> Encoded:
-    """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile` (``estimate``, ``exact``: see :func:`encode_image`)."""
+    """Encode image files (or ``(stem, tensor)`` pairs) into one :class:`RdpFile` (``estimate``, ``exact``:
+    see :func:`encode_image`)."""
     system = as_system(system)
     records, bits = [], []
     seen: set[str] = set()
@@ -351,7 +352,8 @@ def decode_latents(
     batch_size: int = DEFAULT_BATCH_SIZE,
     tile: TileSpec | None = None,
 ) -> Iterator[tuple[str, Tensor]]:
-    """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses seed ``seed + i``."""
+    """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses
+    seed ``seed + i``."""
     system = as_system(system)
     _, opts = _resolve(decoder, system, options)
     for group in batches(enumerate(lats), 1 if tile is not None else batch_size):

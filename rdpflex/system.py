@@ -53,7 +53,8 @@ def check_device(device: torch.device | str) -> torch.device:
     }
     if not available.get(dev.type, True):
         raise RdpflexError(
-            f"device {str(device)!r} is not available on this machine (no {dev.type} GPU found by torch); use --device cpu"
+            f"device {str(device)!r} is not available on this machine "
+            f"(no {dev.type} GPU found by torch); use --device cpu"
         )
     if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise RdpflexError(

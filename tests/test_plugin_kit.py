@@ -178,8 +178,10 @@ def test_a_card_that_contradicts_its_class_is_refused():
 
 def test_decoders_import_without_the_training_stack():
     code = (
-        "import sys; import rdpflex_plugins.multirealism.plugin, rdpflex_plugins.cdiff.plugin, rdpflex_plugins.idempotence.plugin; "
-        "print(sorted(m for m in sys.modules if m.startswith(('rdpflex.train.trainer', 'rdpflex.train.stage', 'rdpflex.train.codec_stage')) "
+        "import sys; import rdpflex_plugins.multirealism.plugin, rdpflex_plugins.cdiff.plugin, "
+        "rdpflex_plugins.idempotence.plugin; "
+        "print(sorted(m for m in sys.modules if m.startswith(("
+        "'rdpflex.train.trainer', 'rdpflex.train.stage', 'rdpflex.train.codec_stage')) "
         "or m.endswith('.training')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

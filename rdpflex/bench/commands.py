@@ -142,7 +142,8 @@ def codec_command(
 @click.option(
     "--variants",
     default=None,
-    help="Comma-separated: fp32, bf16 (autocast), channels_last, compile (torch.compile)  [default: fp32 on CPU; all four on a GPU].",
+    help="Comma-separated: fp32, bf16 (autocast), channels_last, compile (torch.compile)  "
+    "[default: fp32 on CPU; all four on a GPU].",
 )
 @click.option(
     "--max-batch",
@@ -203,7 +204,8 @@ def fastpaths_command(
     batch: int = 4,
     repeats: int = 5,
 ) -> None:
-    """Each CPU fast path (inference_mode, batched entropy decode, precomputed beta offsets, one model load) on and off."""
+    """Each CPU fast path (inference_mode, batched entropy decode, precomputed beta offsets, one model load) on
+    and off."""
     from rdpflex.bench.fastpaths import bench_fastpaths
 
     rows = bench_fastpaths(

@@ -5,7 +5,8 @@ For one padded image and a codec whose entropy model is compressai's hyperprior 
 entropy path is run once with its entropy models observed, and the file size is decomposed as::
 
     file bytes = estimate of y + estimate of z                      (model: sum of -log2 likelihoods)
-               + scale-table rounding of y   (Gaussian at the table scale compressai rounds up to, not the predicted scale)
+               + scale-table rounding of y   (Gaussian at the table scale compressai rounds up to,
+                                              not the predicted scale)
                + CDF quantisation of y and z (16-bit integer CDFs, tail bins, escape-coded outliers)
                + rANS framing of each string (final state flush, 32-bit word alignment)
                + container                   (header, per-image record fields, length fields, CRCs)

@@ -165,7 +165,8 @@ def resolve_settings(
     Loads each decoder through ``system.decoder(name)`` (so missing weights or a fingerprint mismatch
     fail here, before anything is encoded). Default (``decoders`` None/empty): ``mse``, every installed
     weight-free family (``needs_weights = False``) that declares a ``sweep``, and every decoder trained in
-    the system, each at its ``sweep`` or default options; a trained decoder whose plugin is not installed is skipped with a note.
+    the system, each at its ``sweep`` or default options; a trained decoder whose plugin is not installed
+    is skipped with a note.
     """
     from rdpflex.plugins import get_decoder_cards
 

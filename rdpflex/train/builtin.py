@@ -20,7 +20,8 @@ CODEC = StageCard(
     name="codec",
     Config=CodecStageConfig,
     implementation="rdpflex.train.codec_stage:CodecStage",
-    description="rate-distortion training of encoder + entropy model + reference synthesis (lambda x 255^2 x MSE + bpp, plus the aux quantile loss)",
+    description="rate-distortion training of encoder + entropy model + reference synthesis "
+    "(lambda x 255^2 x MSE + bpp, plus the aux quantile loss)",
     check_recipe=_codec_problems,
 )
 DECODER = StageCard(

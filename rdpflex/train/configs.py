@@ -22,14 +22,16 @@ class CodecSource(Strict):
     arch: str = Field("msh", description="Codec architecture (`msh`, `elic`, or one a plugin registers).")
     config: dict[str, Any] = Field(
         default_factory=dict,
-        description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); omitted ones take the architecture's defaults.",
+        description="Constructor arguments of the architecture (e.g. {N: 192, M: 320}); "
+        "omitted ones take the architecture's defaults.",
     )
     aux_lr: float = Field(
         1e-3, gt=0, description="Learning rate of the auxiliary (quantiles) optimiser; not scheduled."
     )
     init: str | None = Field(
         None,
-        description="Start from the codec of this system directory (its arch and config are used; leave `arch`/`config` unset).",
+        description="Start from the codec of this system directory "
+        "(its arch and config are used; leave `arch`/`config` unset).",
     )
 
     @field_validator("arch")
@@ -48,7 +50,8 @@ class CodecSource(Strict):
             unknown = [k for k in v if k not in card.params]
             if unknown:
                 raise ValueError(
-                    f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} (arguments: {', '.join(card.params)})"
+                    f"{', '.join(map(repr, unknown))} not accepted by {info.data['arch']!r} "
+                    f"(arguments: {', '.join(card.params)})"
                 )
         return v
 
@@ -82,7 +85,8 @@ class CodecStageConfig(CodecSource):
         0.0067,
         gt=0,
         alias="lambda",
-        description="Distortion weight: loss = lambda x 255^2 x MSE + bpp (CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).",
+        description="Distortion weight: loss = lambda x 255^2 x MSE + bpp "
+        "(CompressAI: 0.0018, 0.0035, 0.0067, 0.0130, 0.0250, 0.0483, 0.0932, 0.18 for q1..q8).",
     )
 
 
@@ -91,7 +95,8 @@ class DecoderStageConfig(Strict):
 
     system: str | None = Field(
         None,
-        description="System directory whose codec is frozen (e.g. from `rdpflex import-compressai` or a `codec` run); null: the default system ($RDPFLEX_SYSTEM or the bundled demo system).",
+        description="System directory whose codec is frozen (e.g. from `rdpflex import-compressai` or a `codec` run); "
+        "null: the default system ($RDPFLEX_SYSTEM or the bundled demo system).",
     )
     family: str = Field(
         ..., description="Decoder family to train (a registered decoder with a trainer, e.g. multirealism)."

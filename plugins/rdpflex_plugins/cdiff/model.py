@@ -3,9 +3,9 @@
 ::
 
     y_hat (B, M, H/16, W/16) ─LatentAdapter: conv3x3 SiLU conv3x3 SiLU conv1x1─► (B, C_c, H/16, W/16) ─bilinear ×16─┐
-    x_mse (B, 3, H, W), 2x−1 (optional, HFD two-stage) ─────────────────────────────────────────────────────────────┤ concat
+    x_mse (B, 3, H, W), 2x−1 (optional, HFD two-stage) ─────────────────────────────────────────────────────────────┤
     x_t   (B, 3, H, W) noisy image or residual ─────────────────────────────────────────────────────────────────────┘
-                                                   ─► UNet2DModel(t) ─► epsilon | v | x_0   (diffusers' prediction types)
+                                        concat ─► UNet2DModel(t) ─► epsilon | v | x_0   (diffusers' prediction types)
 
 Mari, Lazzaretti, Rosato, Lelli, Sabatini 2024, "Enhancing the Rate-Distortion-Perception
 Flexibility of Learned Image Codecs with Conditional Diffusion Decoders" (arXiv 2403.02887): the

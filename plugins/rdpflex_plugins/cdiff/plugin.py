@@ -7,10 +7,10 @@ its own ``Options`` (``decoder.Options``) and refuses out-of-range values with t
 
 Saved as a component folder (``SYSTEM/decoders/cdiff/``)::
 
-    config.json                       family, format_version, conditioning (condition_on_mse, target) + codec fingerprint
-    unet/                             UNet2DModel.save_pretrained — the EMA weights, used for sampling
-    adapter/                          LatentAdapter.save_pretrained
-    scheduler/scheduler_config.json   the training noise schedule (betas, prediction type)
+    config.json                      family, format_version, conditioning (condition_on_mse, target) + codec fingerprint
+    unet/                            UNet2DModel.save_pretrained — the EMA weights, used for sampling
+    adapter/                         LatentAdapter.save_pretrained
+    scheduler/scheduler_config.json  the training noise schedule (betas, prediction type)
 """
 
 from __future__ import annotations
@@ -113,7 +113,8 @@ class CDiffDecoder(DecoderBase, nn.Module):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
             raise OptionsError(
-                f"invalid options for decoder 'cdiff': {problems} (options: scheduler in {{{', '.join(SCHEDULER_NAMES)}}}, "
+                f"invalid options for decoder 'cdiff': {problems} "
+                f"(options: scheduler in {{{', '.join(SCHEDULER_NAMES)}}}, "
                 f"1 <= steps <= {self.max_steps}, 0 <= eta <= 1 with ddim only, seed >= 0)"
             ) from None
 

@@ -60,7 +60,8 @@ def scheduler_config(
         "prediction_type": prediction_type,
         "clip_sample": True,
         "clip_sample_range": 1.0,
-        "timestep_spacing": "trailing",  # few-step sampling starts at t = T-1 (Lin et al. 2024, arXiv 2305.08891, Sec. 3.3)
+        # few-step sampling starts at t = T-1 (Lin et al. 2024, arXiv 2305.08891, Sec. 3.3)
+        "timestep_spacing": "trailing",
     }
     if schedule == "shifted_cosine":
         cfg |= {"beta_schedule": "linear", "trained_betas": shifted_cosine_betas(num_train_timesteps, shift)}

@@ -28,7 +28,8 @@ class UNetSettings(Strict):
     attention_levels: int = Field(
         0,
         ge=0,
-        description="Self-attention on this many lowest-resolution levels (Mari et al. 2024: 2). Memory grows with the image: decode large images with --tile.",
+        description="Self-attention on this many lowest-resolution levels (Mari et al. 2024: 2). "
+        "Memory grows with the image: decode large images with --tile.",
     )
     norm_num_groups: int = Field(8, ge=1, description="GroupNorm groups (must divide every level's channels).")
 
@@ -60,7 +61,8 @@ class NoiseSettings(Strict):
     )
     shift: float = Field(
         2 * math.log(2),
-        description="shifted_cosine: added to logSNR (SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8).",
+        description="shifted_cosine: added to logSNR "
+        "(SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8).",
     )
     num_train_timesteps: int = Field(1000, ge=2, le=1000, description="T, the discrete training timesteps.")
     prediction_type: Literal["epsilon", "v_prediction", "sample"] = Field(

@@ -14,7 +14,8 @@ from .settings import PriorConfig, prior_problems
 
 DECODER = DecoderCard(
     name="idempotence",
-    description="unconditional diffusion prior inverted under a re-encoding constraint (Xu et al. 2024); zeta, steps, constraint",
+    description="unconditional diffusion prior inverted under a re-encoding constraint (Xu et al. 2024); "
+    "zeta, steps, constraint",
     implementation="rdpflex_plugins.idempotence.plugin:IdempotenceDecoder",
     Options=IdempotenceOptions,
     capabilities=Capabilities(stochastic=True, needs_grad=True, trained_on_codec=False),

@@ -25,14 +25,16 @@ class IdempotenceOptions(BaseModel):
         ge=0.0,
         le=1000.0,
         allow_inf_nan=False,
-        description="guidance scale per sampling step: higher keeps the re-encoding closer to the file, lower trusts the prior "
+        description="guidance scale per sampling step: higher keeps the re-encoding closer to the file, "
+        "lower trusts the prior "
         f"(the reference code's {PAPER_ZETA} is per step of 1000 DDPM steps)",
     )
     steps: int = Field(
         30,
         ge=1,
         le=1000,
-        description="sampling steps of the full schedule (at most the prior's training timesteps; strength x steps are run)",
+        description="sampling steps of the full schedule "
+        "(at most the prior's training timesteps; strength x steps are run)",
     )
     scheduler: Literal["ddpm", "ddim"] = Field(
         "ddim", description="diffusers sampler built from the prior's scheduler config"
@@ -45,13 +47,15 @@ class IdempotenceOptions(BaseModel):
         0.3,
         gt=0.0,
         le=1.0,
-        description="start from the MSE reconstruction noised to this fraction of the schedule (1 = pure noise, as in the paper)",
+        description="start from the MSE reconstruction noised to this fraction of the schedule "
+        "(1 = pure noise, as in the paper)",
     )
     retries: int = Field(
         0,
         ge=0,
         le=5,
-        description="resample an image whose re-encoding agreement stays below `target`, with zeta x1.5 each time (as the reference code)",
+        description="resample an image whose re-encoding agreement stays below `target`, "
+        "with zeta x1.5 each time (as the reference code)",
     )
     target: float = Field(
         0.9, ge=0.0, le=1.0, description="re-encoding agreement (fraction of latent symbols) that ends retries"

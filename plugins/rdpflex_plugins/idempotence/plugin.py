@@ -77,7 +77,8 @@ class IdempotenceDecoder(DecoderBase):
     def _check(self, options: IdempotenceOptions) -> None:
         if options.steps > self.num_train_timesteps:
             raise OptionsError(
-                f"idempotence: steps={options.steps} exceeds the prior's {self.num_train_timesteps} training timesteps (allowed 1..{self.num_train_timesteps})"
+                f"idempotence: steps={options.steps} exceeds the prior's {self.num_train_timesteps} "
+                f"training timesteps (allowed 1..{self.num_train_timesteps})"
             )
 
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:

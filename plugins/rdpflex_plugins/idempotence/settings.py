@@ -14,7 +14,8 @@ class PriorConfig(Strict):
 
     system: str | None = Field(
         None,
-        description="Attach the trained prior to this system directory as its `idempotence` decoder (exported to OUTPUT/system).",
+        description="Attach the trained prior to this system directory as its `idempotence` decoder "
+        "(exported to OUTPUT/system).",
     )
     block_out_channels: list[int] = Field(
         [32, 64, 64], min_length=1, description="Channels per UNet level (no attention: fully convolutional)."

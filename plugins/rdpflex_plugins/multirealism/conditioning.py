@@ -10,7 +10,8 @@ Both schemes share one interface, so the generator does not care which one it us
 
 - :class:`FourierCond` — f(beta) = MLP(Fourier(beta)): NeRF Fourier features with L=10
   (the positional encoding gamma of Mildenhall et al., "NeRF: Representing Scenes as Neural Radiance
-  Fields for View Synthesis", ECCV 2020, arXiv:2003.08934, Sec. 5.1; plus beta itself: 21 dims), then Linear(21, 512) ReLU Linear(512, 512) ReLU.
+  Fields for View Synthesis", ECCV 2020, arXiv:2003.08934, Sec. 5.1; plus beta itself: 21 dims), then
+  Linear(21, 512) ReLU Linear(512, 512) ReLU.
   Each conditional conv owns a bias-free projection W_i: R^512 -> R^{C_i}; W_i f(beta) is
   added to the conv output (broadcast over H, W). This is the paper's main model.
 - :class:`TableCond` — the ablation (Sec. 3.3, 5.2.2, inspired by multi-rate codecs): a learned
@@ -56,7 +57,8 @@ def as_beta(beta: float | Tensor, batch: int | None = None, device: torch.device
 
 
 def fourier_features(beta: Tensor, L: int = FOURIER_L) -> Tensor:
-    """NeRF positional encoding of beta (Mildenhall et al. 2020, arXiv:2003.08934, Sec. 5.1) with beta itself prepended: (B,) -> (B, 1 + 2L).
+    """NeRF positional encoding of beta (Mildenhall et al. 2020, arXiv:2003.08934, Sec. 5.1) with beta itself
+    prepended: (B,) -> (B, 1 + 2L).
 
     ``[beta, sin(2^0 pi beta), cos(2^0 pi beta), ..., sin(2^(L-1) pi beta), cos(2^(L-1) pi beta)]``
     (21 dims for L=10, as in Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.3).

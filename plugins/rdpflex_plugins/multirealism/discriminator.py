@@ -1,11 +1,13 @@
-"""HiFiC's conditional patch discriminator D(y_hat, x) (Mentzer et al. 2020; used by Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.1).
+"""HiFiC's conditional patch discriminator D(y_hat, x) (Mentzer et al. 2020; used by Agustsson et al. 2023,
+arXiv:2212.13824, Sec. 3.1).
 
 ::
 
     y_hat ─stop-grad─conv3x3→12─LeakyReLU(0.2)─nearest↑ to (H, W)─┐
-                                                                   concat ─► conv4x4 s2 64 ─LReLU─ conv4x4 s2 128 ─LReLU─
-    x (B, 3, H, W) ────────────────────────────────────────────────┘        conv4x4 s2 256 ─LReLU─ conv4x4 s1 512 ─LReLU─
-                                                                             conv1x1 → 1: per-patch logits (B, 1, H/8, W/8)
+                                                                   concat ─► conv4x4 s2 64 ─LReLU─conv4x4 s2 128 ─LReLU─
+    x (B, 3, H, W) ────────────────────────────────────────────────┘        conv4x4 s2 256 ─LReLU─conv4x4 s1 512 ─LReLU─
+                                                                            conv1x1 → 1: per-patch logits
+                                                                                         (B, 1, H/8, W/8)
 
 Spectral normalisation on every conv, so each layer is (about) 1-Lipschitz: the residual between a
 real image and a 29 dB reconstruction (RMS ~0.035 on [0, 1]) then barely moves the logits, and a small

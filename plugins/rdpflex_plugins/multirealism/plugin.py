@@ -153,7 +153,8 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
             raise RdpflexError(f"{path}/config.json is not a multirealism decoder config: {exc}") from None
         if gcfg["latent_channels"] != codec.latent_channels or gcfg["codec_arch"] != codec.arch:
             raise RdpflexError(
-                f"multirealism decoder in {path} was built for a {gcfg['codec_arch']!r} codec with {gcfg['latent_channels']} "
+                f"multirealism decoder in {path} was built for a {gcfg['codec_arch']!r} codec "
+                f"with {gcfg['latent_channels']} "
                 f"latent channels, not this {codec.arch!r} codec with {codec.latent_channels}"
             )
         try:
@@ -192,7 +193,8 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
                 else:
                     problems.append(f"{key}: {err['msg']}")
             raise OptionsError(
-                f"invalid options for decoder {self.name!r}: {'; '.join(problems)} (options: beta, allowed {self.allowed_range()})"
+                f"invalid options for decoder {self.name!r}: {'; '.join(problems)} "
+                f"(options: beta, allowed {self.allowed_range()})"
             ) from None
 
     # -- decoding ------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ class DiscriminatorSettings(Strict):
     input_scale: float = Field(
         1.0,
         gt=0,
-        description="Gain on D's image input (spectral norm keeps D ~1-Lipschitz; >1 lets a small D see small residuals sooner).",
+        description="Gain on D's image input "
+        "(spectral norm keeps D ~1-Lipschitz; >1 lets a small D see small residuals sooner).",
     )
     warmup: int = Field(
         0,
@@ -60,7 +61,8 @@ class MultiRealismSettings(Strict):
     gan_start: int = Field(
         0,
         ge=0,
-        description="Step from which the GAN term enters G's loss; before it, Eq. 4 without -log D (G first learns the distortion, as ESRGAN starts from a PSNR-trained G, arXiv:1809.00219).",
+        description="Step from which the GAN term enters G's loss; before it, Eq. 4 without -log D "
+        "(G first learns the distortion, as ESRGAN starts from a PSNR-trained G, arXiv:1809.00219).",
     )
     c_p: float = Field(4.26, ge=0, description="C_P, LPIPS weight relative to the GAN term (HiFiC's 4.26).")
     decoupled_c_p: float | None = Field(
@@ -68,7 +70,8 @@ class MultiRealismSettings(Strict):
     )
     perceptual: Literal["lpips", "none"] = Field(
         "lpips",
-        description="`lpips`: LPIPS(alex) — needs the AlexNet weights in $TORCH_HOME/hub/checkpoints or `lpips_weights`; `none`: no perceptual term (C_P effectively 0).",
+        description="`lpips`: LPIPS(alex) — needs the AlexNet weights in $TORCH_HOME/hub/checkpoints or "
+        "`lpips_weights`; `none`: no perceptual term (C_P effectively 0).",
     )
     lpips_weights: str | None = Field(
         None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache)."
@@ -82,7 +85,8 @@ class MultiRealismSettings(Strict):
             raise ValueError("fixed_beta is the GAN baseline: set generator.cond to 'none'")
         if self.discriminator.warmup > self.gan_start:
             raise ValueError(
-                f"discriminator.warmup ({self.discriminator.warmup}) exceeds gan_start ({self.gan_start}): D warms up before the GAN term starts"
+                f"discriminator.warmup ({self.discriminator.warmup}) exceeds gan_start ({self.gan_start}): "
+                "D warms up before the GAN term starts"
             )
         if self.fixed_beta is None and self.beta_max > self.beta_train_max:
             raise ValueError(f"beta_max ({self.beta_max}) exceeds beta_train_max ({self.beta_train_max})")
