@@ -206,9 +206,7 @@ def _entropy_groups(images: list[EncodedImage], batchable: bool) -> Iterator[lis
     """Consecutive images of one padded size, at most :data:`ENTROPY_BATCH` each (one each if not ``batchable``)."""
     group: list[tuple[int, EncodedImage]] = []
     for i, im in enumerate(images):
-        if group and (
-            not batchable or len(group) == ENTROPY_BATCH or tuple(group[0][1].padded_size) != tuple(im.padded_size)
-        ):
+        if group and (not batchable or len(group) == ENTROPY_BATCH or group[0][1].padded_size != im.padded_size):
             yield group
             group = []
         group.append((i, im))
@@ -218,8 +216,7 @@ def _entropy_groups(images: list[EncodedImage], batchable: bool) -> Iterator[lis
 
 def _decode_one(codec: Codec, exact: bool, i: int, im: EncodedImage) -> Tensor:
     try:
-        h, w = im.padded_size
-        return codec.decompress_latent(list(im.streams), (h, w), exact, im.symbols_crc)
+        return codec.decompress_latent(list(im.streams), im.padded_size, exact, im.symbols_crc)
     except BitstreamError as exc:
         raise type(exc)(f"image {i} ({im.stem!r}): {exc}") from exc
 
@@ -233,12 +230,10 @@ def _entropy_decoded(rdp: RdpFile, codec: Codec) -> Iterator[tuple[tuple[int, En
         if len(group) > 1:
             try:
                 y_hats = codec.decompress_latents(
-                    [list(im.streams) for _, im in group],
-                    (group[0][1].padded_size[0], group[0][1].padded_size[1]),
-                    [im.symbols_crc for _, im in group],
+                    [list(im.streams) for _, im in group], group[0][1].padded_size, [im.symbols_crc for _, im in group]
                 )
             except BitstreamError:
-                y_hats = None
+                pass  # decoded again one by one below, so that the error names its image
         if y_hats is None:
             y_hats = [_decode_one(codec, rdp.exact, i, im) for i, im in group]
         yield from zip(group, y_hats)

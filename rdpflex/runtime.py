@@ -9,6 +9,7 @@ with other settings (tests, notebooks), and any refusal turned into one :class:`
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import torch
@@ -23,6 +24,15 @@ MIXED_PRECISION = ("no", "bf16", "fp16")
 def launched() -> bool:
     """True inside a ``torchrun`` / ``accelerate launch`` job (even one of a single process)."""
     return int(os.environ.get("LOCAL_RANK", -1)) != -1 or int(os.environ.get("WORLD_SIZE", 1) or 1) > 1
+
+
+def launch_command(processes: int = 1) -> list[str]:
+    """The command that runs ``python -m rdpflex.train.launch`` in ``processes`` local processes, under
+    ``torchrun --standalone --nproc_per_node N`` when N > 1. Append the recipe and its options."""
+    module = ["-m", "rdpflex.train.launch"]
+    if processes == 1:
+        return [sys.executable, *module]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}", *module]
 
 
 def make_accelerator(mixed_precision: str = "no", cpu: bool = False, settings: str = "", **kwargs: Any) -> Accelerator:

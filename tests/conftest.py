@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -14,6 +16,25 @@ os.environ.setdefault("RDPFLEX_OFFLINE", "1")  # never attempt a download from t
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 SIZES = {"odd": (17, 23), "wide": (64, 80), "tall": (70, 33)}
+
+
+def run_two_processes(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``rdpflex.train.launch ARGS`` in two CPU processes under torchrun (one thread each); on timeout the
+    launcher and both workers are killed before the error is raised."""
+    from rdpflex.runtime import launch_command
+
+    cmd = [*launch_command(2), *args]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd, start_new_session=True
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def smooth_image(h: int, w: int, seed: int) -> np.ndarray:

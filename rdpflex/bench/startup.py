@@ -20,8 +20,11 @@ from typing import Any
 
 from rdpflex.errors import RdpflexError
 
-#: (label, arguments); ``{image}`` and ``{rdp}`` are replaced by files made for the run
-COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+#: (label, arguments) pairs
+Commands = tuple[tuple[str, tuple[str, ...]], ...]
+
+#: the commands measured; ``{image}``, ``{rdp}`` and ``{out}`` are replaced by files made for the run
+COMMANDS: Commands = (
     ("rdpflex --help", ("--help",)),
     ("rdpflex plugins", ("plugins",)),
     ("rdpflex decoders", ("decoders",)),
@@ -60,9 +63,6 @@ def parse_importtime(stderr: str) -> dict[str, float]:
 def _run(args: list[str], env: dict[str, str], importtime: bool = False) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, *(["-X", "importtime"] if importtime else []), "-m", "rdpflex.cli", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env)
-
-
-Commands = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def bench_startup(repeats: int = 3, commands: Commands = COMMANDS) -> list[dict[str, Any]]:

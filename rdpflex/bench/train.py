@@ -13,13 +13,13 @@ from __future__ import annotations
 import math
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from rdpflex.errors import RdpflexError
+from rdpflex.runtime import launch_command
 
 DEMO_SYSTEM = str(Path(__file__).resolve().parents[1] / "assets" / "demo-system")
 #: paper widths on a CPU: batch 1, 64 px crops of the bundled photographs (their GPUs' 256 px batches of
@@ -72,20 +72,9 @@ def run_steps(
     recipe: str, overrides: tuple[str, ...], steps: int, processes: int = 1, threads: int | None = None
 ) -> float:
     """Wall seconds of one training run of ``steps`` steps in a fresh output directory."""
-    launcher = [sys.executable, "-m", "rdpflex.train.launch"]
-    if processes > 1:
-        launcher = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc_per_node={processes}",
-            "-m",
-            "rdpflex.train.launch",
-        ]
     sets = [*COMMON, *overrides, f"train.steps={steps}"] + ([f"train.cpu_threads={threads}"] if threads else [])
     with tempfile.TemporaryDirectory() as out:
-        cmd = [*launcher, recipe, "--output", out, *[a for s in sets for a in ("--set", s)]]
+        cmd = [*launch_command(processes), recipe, "--output", out, *[a for s in sets for a in ("--set", s)]]
         t = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
         elapsed = time.perf_counter() - t

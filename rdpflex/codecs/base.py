@@ -109,7 +109,6 @@ class Codec(CompressionModel):
             raise BitstreamError(f"cannot encode: {exc}") from exc
         return {"strings": out["strings"], "y_hat": out["y_hat"], "symbols_crc": crc.value}
 
-    @torch.no_grad()
     def decompress_latent(
         self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True, symbols_crc: int | None = None
     ) -> Tensor:
@@ -118,18 +117,7 @@ class Codec(CompressionModel):
         ``exact`` must match the encoder's entropy path. With ``symbols_crc`` the decoded symbols
         are checked against the encoder's: a mismatch raises :class:`EntropyMismatchError`.
         """
-        try:
-            with (
-                exact_entropy_parameters(self.latent_codec, exact),
-                symbol_checksum(self.latent_codec, "decode") as crc,
-            ):
-                out = self.latent_codec.decompress([[s] for s in streams], self.decompress_shape(padded_hw))
-        except ExactPathError as exc:
-            raise BitstreamError(str(exc)) from exc
-        except (RuntimeError, ValueError, AssertionError, IndexError) as exc:
-            raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): {exc}") from exc
-        _check_symbols(crc.value, symbols_crc, exact)
-        return out["y_hat"]
+        return self.decompress_latents([streams], padded_hw, [symbols_crc], exact)[0]
 
     @property
     def batch_entropy_decodable(self) -> bool:
@@ -140,22 +128,28 @@ class Codec(CompressionModel):
 
     @torch.no_grad()
     def decompress_latents(
-        self, streams: list[list[bytes]], padded_hw: tuple[int, int], symbols_crcs: list[int | None]
+        self,
+        streams: list[list[bytes]],
+        padded_hw: tuple[int, int],
+        symbols_crcs: list[int | None],
+        exact: bool = True,
     ) -> list[Tensor]:
-        """Entropy-decode several images of one padded size in one call, on the exact path only.
+        """Entropy-decode images of one padded size in one call (``streams[i]``: image i's streams).
 
-        ``streams[i]`` are image i's streams; each image's symbols are checked against its own CRC, as
-        :meth:`decompress_latent` does. The exact path's entropy parameters do not depend on the batch
-        (order-independent sums), so each latent equals the one decoded alone. Raises
-        :class:`BitstreamError` (or :class:`EntropyMismatchError`) for the batch as a whole: decode the
-        images one by one to learn which.
+        Each image's symbols are checked against its own CRC (``None``: not checked). Several images
+        need the exact path and :attr:`batch_entropy_decodable`: the exact path's entropy parameters
+        do not depend on the batch (order-independent sums), so each latent equals the one decoded
+        alone. An error is raised for the batch as a whole: decode the images one by one to learn which.
         """
-        if not self.batch_entropy_decodable:
-            raise BitstreamError(f"codec {self.arch} cannot entropy-decode a batch (raster-scan context model)")
         n = len(streams)
+        if n > 1 and not (exact and self.batch_entropy_decodable):
+            raise BitstreamError(
+                f"codec {self.arch} entropy-decodes a batch only on the exact path and without a raster-scan "
+                "context model"
+            )
         try:
             with (
-                exact_entropy_parameters(self.latent_codec, True),
+                exact_entropy_parameters(self.latent_codec, exact),
                 symbol_checksum(self.latent_codec, "decode", items=n) as crc,
             ):
                 out = self.latent_codec.decompress([list(s) for s in zip(*streams)], self.decompress_shape(padded_hw))
@@ -164,7 +158,14 @@ class Codec(CompressionModel):
         except (RuntimeError, ValueError, AssertionError, IndexError) as exc:
             raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): {exc}") from exc
         for value, expected in zip(crc.values, symbols_crcs):
-            _check_symbols(value, expected, True)
+            if expected is not None and value != expected:
+                path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
+                raise EntropyMismatchError(
+                    f"decoded symbols differ from the encoder's (symbol CRC32 {value:08x}, file says "
+                    f"{expected:08x}): the entropy parameters were computed differently from the encoder's {path} "
+                    "path - another device, thread count, precision (TF32/bf16) or codec build; re-encode with "
+                    "the exact entropy path (the default) or decode where the file was made"
+                )
         return list(out["y_hat"].split(1))
 
     @torch.no_grad()
@@ -193,16 +194,3 @@ class Codec(CompressionModel):
         params = sum(p.numel() for p in self.parameters())
         cfg = ", ".join(f"{k}={v}" for k, v in sorted(self.config.items()))
         return f"{self.arch}({cfg}), {params / 1e6:.2f} M parameters"
-
-
-def _check_symbols(value: int, expected: int | None, exact: bool) -> None:
-    """Raise :class:`EntropyMismatchError` when decoded symbols' CRC ``value`` differs from the file's."""
-    if expected is None or value == expected:
-        return
-    path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
-    raise EntropyMismatchError(
-        f"decoded symbols differ from the encoder's (symbol CRC32 {value:08x}, file says {expected:08x}): "
-        f"the entropy parameters were computed differently from the encoder's {path} path - another device, "
-        "thread count, precision (TF32/bf16) or codec build; re-encode with the exact entropy path "
-        "(the default) or decode where the file was made"
-    )

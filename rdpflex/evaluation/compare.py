@@ -789,6 +789,5 @@ def summarise(inp: SummaryInputs) -> tuple[list[dict[str, Any]], list[str]]:
     for (n, note), where in set_notes.items():
         scope = "" if len(where) == len(inp.settings) else f" ({'; '.join(where)})"
         notes.append(f"{n}{scope}: {note}")
-    quality = [n for n in [*inp.selection.image, *inp.selection.set] if n not in REENCODE_COLUMNS]
-    notes += flat_knob_notes(summary, [(s.decoder, s.label) for s in inp.settings], quality)
+    notes += flat_knob_notes(summary, [(s.decoder, s.label) for s in inp.settings], inp.selection.names)
     return summary, notes

@@ -159,11 +159,15 @@ def _save(fig, ax, path: Path) -> None:
     fig.savefig(path)
 
 
-def _close(a: tuple[float, float], b: tuple[float, float], points: list[tuple[float, float]]) -> bool:
-    """Whether ``a`` and ``b`` lie within 2 % of the plotted range of each other on both axes."""
-    span_x = (max(p[0] for p in points) - min(p[0] for p in points)) or 1.0
-    span_y = (max(p[1] for p in points) - min(p[1] for p in points)) or 1.0
-    return abs(a[0] - b[0]) < 0.02 * span_x and abs(a[1] - b[1]) < 0.02 * span_y
+def _close(a: tuple[float, float], b: tuple[float, float], span: tuple[float, float]) -> bool:
+    """Whether ``a`` and ``b`` lie within 2 % of ``span`` (the plotted range along x and y) of each other."""
+    return abs(a[0] - b[0]) < 0.02 * span[0] and abs(a[1] - b[1]) < 0.02 * span[1]
+
+
+def _span(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """The range of ``points`` along x and y (1 where they do not spread)."""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
 
 
 def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | None, str | None, str]:
@@ -181,6 +185,7 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
             for dec in decoders
         }
         points = [(r[name], r["psnr"]) for rows in chains.values() for r in rows]
+        span = _span(points) if points else (1.0, 1.0)
         labelled: list[tuple[float, float]] = []
         for k, (dec, rows) in enumerate(chains.items()):
             if not rows:
@@ -189,7 +194,7 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
             ax.plot(xs, ys, marker=_MARKERS[k % len(_MARKERS)], markersize=7, label=dec)
             if len(rows) > 1 or rows[0]["setting"] != "default":
                 for r, x, y in zip(rows, xs, ys):
-                    stack = sum(_close((x, y), p, points) for p in labelled)  # coinciding points: labels stacked
+                    stack = sum(_close((x, y), p, span) for p in labelled)  # coinciding points: labels stacked
                     labelled.append((x, y))
                     ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4 + 9 * stack), fontsize=7)
         suffix = {

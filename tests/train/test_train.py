@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +13,7 @@ from rdpflex.errors import RdpflexError
 from rdpflex.train import load_recipe, train
 from rdpflex.train.recipe import apply_overrides, validate_recipe
 from rdpflex.train.trainer import checkpoint_dirs, lambda_scale, lr_scale
+from tests.conftest import run_two_processes
 
 from .conftest import TINY
 
@@ -109,32 +106,7 @@ def test_plugin_stage_trains_alternating_optimisers(plugin_stage, tmp_path, tiny
 
 def test_two_process_torchrun(tmp_path):
     out = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "rdpflex.train.launch",
-        str(TINY),
-        "--output",
-        str(out),
-        "--set",
-        "log.tensorboard=false",
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
-        proc.communicate()
-        raise
-    proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    proc = run_two_processes([str(TINY), "--output", str(out), "--set", "log.tensorboard=false"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 process(es) on cpu, global batch 4" in proc.stdout + proc.stderr
     assert (proc.stdout + proc.stderr).count("exported ") == 1

@@ -73,7 +73,7 @@ class ConditionalPatchDiscriminator(nn.Module):
     def forward(self, y_hat: Tensor, x: Tensor) -> Tensor:
         h = F.leaky_relu(self.latent_conv(y_hat.detach()), self.slope)
         h = F.interpolate(h, size=x.shape[-2:], mode="nearest")
-        h = torch.cat([x * self.input_scale if self.input_scale != 1.0 else x, h], dim=1)
+        h = torch.cat([x * self.input_scale, h], dim=1)
         for conv in self.convs:
             h = F.leaky_relu(conv(h), self.slope)
         return self.head(h)

@@ -123,7 +123,11 @@ class GanSteps:
             logits = D(torch.cat([y_sg, y_sg]), torch.cat([x, x_hat.detach().to(x.dtype)]))
             d_terms = discriminator_loss_from_logits(logits[:n].float(), logits[n:].float())
             ctx.backward_step("disc", d_terms["total"])
-            out.update({f"d_{k}" if k != "total" else "d_loss": float(v.detach()) for k, v in d_terms.items()})
+            out.update(
+                d_loss=float(d_terms["total"].detach()),
+                d_real=float(d_terms["real"].detach()),
+                d_fake=float(d_terms["fake"].detach()),
+            )
         out["psnr_G"] = psnr_from_mse(max(out.get("mse", 1e-10), 1e-10))
         return out
 

@@ -13,6 +13,7 @@ from rdpflex.system import System
 from rdpflex.train.recipe import RECIPES_DIR, load_recipe, validate_recipe
 from rdpflex.train.stage import StepContext
 from rdpflex_plugins.multirealism.training import JointStage
+from tests.conftest import run_two_processes
 
 TINY = {
     "perceptual": "none",
@@ -179,32 +180,9 @@ def test_lpips_without_weights_is_a_clear_error(monkeypatch, tmp_path):
 
 def test_joint_two_process_torchrun(tmp_path):
     """G, D and the codec under DDP (gloo, 2 CPU processes): one system, identical weights everywhere."""
-    import signal
-
     out = tmp_path / "ddp"
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "rdpflex.train.launch",
-        str(RECIPES_DIR / "tiny" / "joint.yaml"),
-        "--output",
-        str(out),
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path, start_new_session=True
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
+    proc = run_two_processes([str(RECIPES_DIR / "tiny" / "joint.yaml"), "--output", str(out)], tmp_path)
+    stdout, stderr = proc.stdout, proc.stderr
     assert proc.returncode == 0, stderr[-3000:]
     assert "2 process(es) on cpu" in stdout + stderr
     assert (out / "system" / "decoders" / "multirealism" / "model.safetensors").is_file()
