@@ -75,7 +75,12 @@ def other_system_dir(tmp_path_factory) -> Path:
 
 
 #: environment variables that point rdpflex at metric-network weights
-WEIGHT_ENV = ("RDPFLEX_INCEPTION_WEIGHTS", "RDPFLEX_ALEXNET_WEIGHTS")
+WEIGHT_ENV = (
+    "RDPFLEX_INCEPTION_WEIGHTS",
+    "RDPFLEX_ALEXNET_WEIGHTS",
+    "RDPFLEX_STLPIPS_WEIGHTS",
+    "RDPFLEX_STLPIPS_VGG_WEIGHTS",
+)
 
 
 @pytest.fixture(scope="session")

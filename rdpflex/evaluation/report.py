@@ -49,8 +49,15 @@ from rdpflex.evaluation.result import (
 )
 
 #: realism axis of the distortion-realism plot, in order of preference
-REALISM_METRICS = ("fid256", "fid", "swd", "lpips", "detail")
-_AXIS_NAMES = {"fid256": "FID/256", "fid": "FID", "swd": "SWD", "lpips": "LPIPS", "detail": "detail ratio"}
+REALISM_METRICS = ("fid256", "fid", "st-lpips", "swd", "lpips", "detail")
+_AXIS_NAMES = {
+    "fid256": "FID/256",
+    "fid": "FID",
+    "st-lpips": "ST-LPIPS",
+    "swd": "SWD",
+    "lpips": "LPIPS",
+    "detail": "detail ratio",
+}
 
 
 def write_csv(result: CompareResult, path: Path) -> Path:
@@ -87,8 +94,9 @@ def _learned(result: CompareResult) -> list[dict[str, Any]]:
 
 
 def realism_axis(result: CompareResult) -> tuple[str | None, str]:
-    """(metric name, why) for the realism axis: FID/256 when it has values, else FID, else the weight-free
-    SWD (a distributional proxy), else LPIPS, else the detail ratio (a blur indicator, not a realism metric)."""
+    """(metric name, why) for the realism axis: FID/256 when it has values, else FID, else ST-LPIPS (a
+    perceptual distance whose network ships offline), else the weight-free SWD (a distributional proxy),
+    else LPIPS, else the detail ratio (a blur indicator, not a realism metric)."""
     rows = _learned(result)
     missing = []
     for name in REALISM_METRICS:
@@ -96,7 +104,7 @@ def realism_axis(result: CompareResult) -> tuple[str | None, str]:
             why = "" if not missing else f" ({', '.join(m for m in missing)} unavailable)"
             return name, why
         missing.append(_AXIS_NAMES[name])
-    return None, "no realism metric (FID/256, FID, SWD, LPIPS, detail) was computed"
+    return None, "no realism metric (FID/256, FID, ST-LPIPS, SWD, LPIPS, detail) was computed"
 
 
 def _figure() -> tuple[Any, Any, Any]:
@@ -199,6 +207,7 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
                     ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4 + 9 * stack), fontsize=7)
         suffix = {
             "lpips": " (lower: perceptually closer)",
+            "st-lpips": " (lower: perceptually closer)",
             "detail": " (1: as much detail as the original, <1: blur)",
             "swd": " x1e3 (lower: patch statistics closer to the originals')",
         }
@@ -207,6 +216,7 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
         ax.margins(x=0.15, y=0.1)  # room for the setting labels
         title = {
             "lpips": "distortion–perception (LPIPS)",
+            "st-lpips": "distortion–perception (ST-LPIPS)",
             "detail": "distortion–detail (a blur proxy)",
             "swd": "distortion–realism (SWD, weight-free proxy)",
         }

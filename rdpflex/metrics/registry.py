@@ -8,10 +8,11 @@ from rdpflex.errors import RdpflexError, UnknownPluginError
 from rdpflex.metrics.base import Metric, check_metric, label_for
 from rdpflex.metrics.fidelity import PATCH_SIZE, FidelityMetric
 from rdpflex.metrics.image import LPIPS, MSSSIM, PSNR, DetailRatio
+from rdpflex.metrics.stlpips import STLPIPS
 from rdpflex.metrics.swd import SlicedWasserstein
 from rdpflex.plugins import get_metrics
 
-DEFAULT_IMAGE_METRICS = ("psnr", "ms_ssim", "lpips", "detail")
+DEFAULT_IMAGE_METRICS = ("psnr", "ms_ssim", "st-lpips", "lpips", "detail")
 DEFAULT_SET_METRICS = ("fid", "kid", f"fid{PATCH_SIZE}", f"kid{PATCH_SIZE}", "swd")
 
 
@@ -20,6 +21,8 @@ def _builtins() -> tuple[Metric, ...]:
     return (
         PSNR(),
         MSSSIM(),
+        STLPIPS("alex"),
+        STLPIPS("vgg"),
         LPIPS(),
         DetailRatio(),
         FidelityMetric("fid"),

@@ -19,6 +19,7 @@ Hashes are cached by (path, mtime, size), so a 100 MB file is hashed once.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import re
 import threading
@@ -42,15 +43,32 @@ class WeightsSpec:
     file_name: str
     url: str
     env_var: str
+    #: weights shipped inside an installed distribution: its import package (``file_name`` is then the
+    #: path inside it) and the pip requirement that provides it; empty: the torch.hub cache
+    package: str = ""
+    requirement: str = ""
+    #: the official file's full sha256, where its name carries no torch.hub hash prefix
+    sha256: str = ""
 
     @property
     def hash_prefix(self) -> str:
+        if self.sha256:
+            return self.sha256
         m = _HASH_REGEX.search(self.file_name)
         assert m, self.file_name
         return m.group(1)
 
     def default_path(self) -> Path:
-        """``torch.hub.get_dir()/checkpoints/<file_name>`` (honours ``$TORCH_HOME`` at call time)."""
+        """``torch.hub.get_dir()/checkpoints/<file_name>`` (honours ``$TORCH_HOME`` at call time), or the
+        file inside the installed ``package``."""
+        if self.package:
+            spec = importlib.util.find_spec(self.package)
+            if spec is None or not spec.submodule_search_locations:
+                raise WeightsMissingError(
+                    f"{self.title} weights not found: the package {self.package} is not installed "
+                    f"(pip install {self.requirement}), or set {self.env_var} to a copy of {self.file_name}"
+                )
+            return Path(next(iter(spec.submodule_search_locations))) / self.file_name
         return Path(torch.hub.get_dir()) / "checkpoints" / self.file_name
 
     def resolve(self, path: str | os.PathLike | None = None) -> Path:
@@ -61,6 +79,11 @@ class WeightsSpec:
         if env:
             return self._existing(Path(env).expanduser(), f"given by ${self.env_var}")
         expected = self.default_path()
+        if not expected.is_file() and self.package:
+            raise WeightsMissingError(
+                f"{self.title} weights not found: expected {expected} inside the installed {self.package} "
+                f"(reinstall {self.requirement}, or set {self.env_var} to a local copy)"
+            )
         if not expected.is_file():
             raise WeightsMissingError(
                 f"{self.title} weights not found: expected {expected} (download {self.url} to that path, "
@@ -106,7 +129,30 @@ ALEXNET = WeightsSpec(
     env_var="RDPFLEX_ALEXNET_WEIGHTS",
 )
 
-SPECS: dict[str, WeightsSpec] = {s.key: s for s in (INCEPTION, ALEXNET)}
+#: Shift-tolerant LPIPS (Ghildyal & Liu, ECCV 2022): the whole trained network ships in the wheel of
+#: ``stlpips-pytorch`` 0.0.2 (anti-aliased AlexNet / VGG trunk and linear heads, trained on BAPPS)
+STLPIPS_ALEX = WeightsSpec(
+    key="stlpips-alex",
+    title="ST-LPIPS (alex, shift-tolerant)",
+    file_name="weights/vST0.0/alex_shift_tolerant.pth",
+    url="https://pypi.org/project/stlpips-pytorch/0.0.2/",
+    env_var="RDPFLEX_STLPIPS_WEIGHTS",
+    package="stlpips_pytorch",
+    requirement="stlpips-pytorch==0.0.2",
+    sha256="b356b382f96010f77d085ee8343ecd9fd322d0a56e8de2b2d0549fafcad8b9ee",
+)
+STLPIPS_VGG = WeightsSpec(
+    key="stlpips-vgg",
+    title="ST-LPIPS (vgg, shift-tolerant)",
+    file_name="weights/vST0.0/vgg_shift_tolerant.pth",
+    url="https://pypi.org/project/stlpips-pytorch/0.0.2/",
+    env_var="RDPFLEX_STLPIPS_VGG_WEIGHTS",
+    package="stlpips_pytorch",
+    requirement="stlpips-pytorch==0.0.2",
+    sha256="44597da68f49c1837c100ff52299050f274d102eb102e5837178c79be6f0e250",
+)
+
+SPECS: dict[str, WeightsSpec] = {s.key: s for s in (INCEPTION, ALEXNET, STLPIPS_ALEX, STLPIPS_VGG)}
 
 _lock = threading.Lock()
 _sha_cache: dict[tuple[str, int, int], str] = {}

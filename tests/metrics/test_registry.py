@@ -25,19 +25,20 @@ from rdpflex.plugins import reset_plugins
 
 from .helpers import to_tensor, u8_image
 
-BUILTINS = ["psnr", "ms_ssim", "lpips", "detail", "fid", "kid", "fid256", "kid256", "swd"]
+BUILTINS = ["psnr", "ms_ssim", "st-lpips", "st-lpips-vgg", "lpips", "detail", "fid", "kid", "fid256", "kid256", "swd"]
 
 
 def test_builtins_follow_the_protocol():
     metrics = builtin_metrics()
     assert list(metrics) == BUILTINS
-    assert list(DEFAULT_IMAGE_METRICS) + list(DEFAULT_SET_METRICS) == BUILTINS
+    # every metric by default but ST-LPIPS with the VGG trunk (59 MB, slower; on request)
+    assert list(DEFAULT_IMAGE_METRICS) + list(DEFAULT_SET_METRICS) == [n for n in BUILTINS if n != "st-lpips-vgg"]
     for name, m in metrics.items():
         check_metric(m)
         assert isinstance(m, Metric) and m.name == name and m.description
         assert isinstance(m, ImageMetric if m.kind == "image" else SetMetric)
     assert [n for n, m in metrics.items() if m.higher_is_better] == ["psnr", "ms_ssim", "detail"]
-    assert split_by_kind(BUILTINS) == (BUILTINS[:4], BUILTINS[4:])
+    assert split_by_kind(BUILTINS) == (BUILTINS[:6], BUILTINS[6:])
 
 
 def test_unknown_metric_lists_the_available_ones():
