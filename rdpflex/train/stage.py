@@ -120,11 +120,14 @@ class StepContext:
         """The bare module ``name`` (no DDP/compile wrapper), e.g. for ``aux_loss()`` or sampling."""
         return self.accelerator.unwrap_model(self.modules[name])
 
-    def backward_step(self, name: str, loss: Tensor, *, clip: bool = True, reduce: bool = False) -> float | None:
+    def backward_step(
+        self, name: str, loss: Tensor, *, clip: bool = True, reduce: bool = False, max_norm: float | None = None
+    ) -> float | None:
         """Backward ``loss``; when gradients sync, clip, step optimiser ``name`` and zero its gradients.
 
         :param name: key of :meth:`Stage.optimizers`
         :param clip: clip this optimiser's parameters to ``clip_grad_norm`` (if set)
+        :param max_norm: clip to this norm instead of ``clip_grad_norm`` (a stage's own setting, e.g. D's)
         :param reduce: average this optimiser's gradients across processes by hand — needed when
             ``loss`` was not computed through a prepared module's forward (DDP only synchronises
             those), e.g. CompressAI's ``aux_loss()`` of the quantiles
@@ -145,8 +148,9 @@ class StepContext:
                     p.grad = torch.zeros_like(p)
                 p.grad.copy_(acc.reduce(p.grad, reduction="mean"))
         norm = None
-        if clip and self.clip_grad_norm is not None:
-            norm = _clip(acc, opt, params, self.clip_grad_norm)
+        limit = max_norm if max_norm is not None else self.clip_grad_norm
+        if clip and limit is not None:
+            norm = _clip(acc, opt, params, limit)
         opt.step()
         opt.zero_grad(set_to_none=True)
         return norm

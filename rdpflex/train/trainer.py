@@ -9,6 +9,7 @@
                                    with one rename (rdpflex.train.checkpoints); resumed with weights_only=True
       logs/<project>/              TensorBoard events (Accelerate's tracker)
       metrics.jsonl                validation metrics, one JSON object per evaluation
+      train-log.jsonl              the training logs (train/*), one JSON object per log.every steps
       system/                      the export (codec stage: a loadable system directory)
 
 One process or many: the same code runs under ``accelerate launch`` / ``torchrun``; every process
@@ -254,6 +255,9 @@ class Trainer:
                     }
                     if r.log.tensorboard:
                         acc.log(logs, step=step)
+                    if acc.is_main_process:
+                        with (self.output / "train-log.jsonl").open("a") as f:
+                            f.write(json.dumps({"step": step, **logs}) + "\n")
                     bar.set_postfix(
                         {
                             k.split("/")[1]: f"{v:.4g}"

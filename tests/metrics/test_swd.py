@@ -148,4 +148,7 @@ def test_swd_is_the_realism_axis_without_fid():
         metrics={n: meta for n in ("psnr", "fid", "swd", "lpips")},
         settings=[DecoderSetting("mse")],
     )
-    assert realism_axis(result) == ("swd", " (FID/256, FID unavailable)")
+    assert realism_axis(result) == ("swd", " (FID/256, FID, ST-LPIPS unavailable)")
+    summary[0]["st-lpips"] = 0.1
+    result.metrics["st-lpips"] = meta
+    assert realism_axis(result) == ("st-lpips", " (FID/256, FID unavailable)")  # the offline perceptual axis first

@@ -101,17 +101,23 @@ class CDiffSettings(Strict):
     target: Literal["image", "residual"] = Field(
         "residual", description="Diffuse the image, or the residual x - x_mse over the MSE reconstruction (HFD)."
     )
-    perceptual: Literal["none", "lpips"] = Field(
-        "none", description="`lpips`: add LPIPS(alex) on the predicted clean image (needs the AlexNet weights)."
+    perceptual: Literal["none", "lpips", "st-lpips"] = Field(
+        "none",
+        description="Perceptual term on the predicted clean image: `lpips` (LPIPS-alex, needs the AlexNet "
+        "weights), `st-lpips` (shift-tolerant LPIPS, weights in the stlpips-pytorch wheel: works offline), `none`.",
     )
-    lpips_weight: float = Field(0.0, ge=0, description="Weight of the LPIPS term (with perceptual: lpips).")
+    lpips_weight: float = Field(
+        0.0, ge=0, description="Weight of the perceptual term (with perceptual: lpips or st-lpips)."
+    )
     lpips_weights: str | None = Field(
-        None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache)."
+        None,
+        description="Weight file of the perceptual network (lpips: alexnet-owt-7be5be79.pth from the torch "
+        "hub cache; st-lpips: the wheel's alex_shift_tolerant.pth).",
     )
     validation: ValidationSampler = Field(default_factory=ValidationSampler)
 
     @model_validator(mode="after")
     def _check(self) -> "CDiffSettings":
-        if (self.perceptual == "lpips") != (self.lpips_weight > 0):
-            raise ValueError("perceptual 'lpips' and lpips_weight > 0 go together")
+        if (self.perceptual != "none") != (self.lpips_weight > 0):
+            raise ValueError("a perceptual term (lpips, st-lpips) and lpips_weight > 0 go together")
         return self

@@ -86,11 +86,9 @@ class CDiffTrainer:
             power=e.power,
             update_after_step=e.update_after_step,
         )
-        self.perceptual = None
-        if settings.perceptual == "lpips":
-            from rdpflex.train.perceptual import lpips_loss
+        from rdpflex.train.perceptual import perceptual_loss
 
-            self.perceptual = lpips_loss(settings.lpips_weights)
+        self.perceptual = perceptual_loss(settings.perceptual, settings.lpips_weights)
 
     def modules(self) -> dict[str, nn.Module]:
         return {"denoiser": self.denoiser}
@@ -122,7 +120,7 @@ class CDiffTrainer:
             image = bare.to_image(predicted_x0(pred, x_t, alpha_bar, ptype), x_mse)
             lp = self.perceptual(x, image.clamp(0, 1)).mean()
             loss = loss + self.settings.lpips_weight * lp
-            logs["lpips"] = float(lp.detach())
+            logs[self.settings.perceptual] = float(lp.detach())
         ctx.backward_step("main", loss)
         if ctx.sync_gradients:
             self.ema.to(x.device)
