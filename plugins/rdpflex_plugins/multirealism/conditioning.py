@@ -40,6 +40,10 @@ FOURIER_L = 10
 #: width of the two dense layers of FourierCond's MLP (Sec. 3.3)
 COND_HIDDEN = 512
 
+#: FourierCond MLP activations: the paper's ReLU, or SiLU, whose units cannot die (over beta's 1-D range a
+#: ReLU unit whose pre-activation turns negative everywhere never recovers: measured on the demo G)
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
+
 #: per-conv offset tensors: (scale or None, shift or None), each (B or 1, C, 1, 1)
 OffsetParams = tuple[Tensor | None, Tensor | None]
 
@@ -56,14 +60,18 @@ def as_beta(beta: float | Tensor, batch: int | None = None, device: torch.device
     return b
 
 
-def fourier_features(beta: Tensor, L: int = FOURIER_L) -> Tensor:
+def fourier_features(beta: Tensor, L: int = FOURIER_L, scale: float = 1.0) -> Tensor:
     """NeRF positional encoding of beta (Mildenhall et al. 2020, arXiv:2003.08934, Sec. 5.1) with beta itself
     prepended: (B,) -> (B, 1 + 2L).
 
-    ``[beta, sin(2^0 pi beta), cos(2^0 pi beta), ..., sin(2^(L-1) pi beta), cos(2^(L-1) pi beta)]``
-    (21 dims for L=10, as in Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.3).
+    ``[b, sin(2^0 pi b), cos(2^0 pi b), ..., sin(2^(L-1) pi b), cos(2^(L-1) pi b)]`` with ``b = scale * beta``
+    (21 dims for L=10, as in Agustsson et al. 2023, arXiv:2212.13824, Sec. 3.3). NeRF encodes
+    coordinates normalised to [-1, 1]; ``scale = 1 / beta_train_max`` does the same for beta. With
+    ``scale = 1`` (raw beta in [0, 5.12]) the top frequencies wrap hundreds of times over the range,
+    so those features are noise to the MLP (measured: the conditioning of such a G died, see
+    docs/decoders/multirealism.md).
     """
-    beta = beta.reshape(-1, 1).float()
+    beta = beta.reshape(-1, 1).float() * scale
     freqs = (2.0 ** torch.arange(L, device=beta.device, dtype=beta.dtype)) * math.pi  # (L,)
     angles = beta * freqs  # (B, L)
     sincos = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).reshape(beta.shape[0], 2 * L)
@@ -125,28 +133,33 @@ class FourierOffset(ConditionalOffset):
 
 
 class FourierCond(BetaEmbedding):
-    """f(beta) = MLP(Fourier(beta)) with L=10 and a 2 x ``hidden`` ReLU MLP (paper: 512), Sec. 3.3."""
+    """f(beta) = MLP(Fourier(scale * beta)) with L=10 and a 2 x ``hidden`` ReLU MLP (paper: 512), Sec. 3.3."""
 
     kind = "fourier"
 
-    def __init__(self, hidden: int = COND_HIDDEN, L: int = FOURIER_L) -> None:
+    def __init__(
+        self, hidden: int = COND_HIDDEN, L: int = FOURIER_L, scale: float = 1.0, activation: str = "relu"
+    ) -> None:
         super().__init__()
-        self.hidden, self.L = hidden, L
-        self.mlp = nn.Sequential(
-            nn.Linear(1 + 2 * L, hidden),
-            nn.ReLU(inplace=True),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(inplace=True),
-        )
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown FourierCond activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+        self.hidden, self.L, self.scale, self.activation = hidden, L, float(scale), activation
+        act = ACTIVATIONS[activation]
+        self.mlp = nn.Sequential(nn.Linear(1 + 2 * L, hidden), act(), nn.Linear(hidden, hidden), act())
 
     def forward(self, beta: Tensor) -> Tensor:
-        return self.mlp(fourier_features(beta, self.L))
+        return self.mlp(fourier_features(beta, self.L, self.scale))
 
     def make_offset(self, channels: int) -> ConditionalOffset:
         return FourierOffset(self.hidden, channels)
 
     def config(self) -> dict:
-        return {"cond_hidden": self.hidden, "fourier_L": self.L}
+        return {
+            "cond_hidden": self.hidden,
+            "fourier_L": self.L,
+            "fourier_scale": self.scale,
+            "cond_activation": self.activation,
+        }
 
 
 # -- TableCond -----------------------------------------------------------------------------------
@@ -232,10 +245,12 @@ def build_embedding(
     cond_hidden: int = COND_HIDDEN,
     table_bins: int = 64,
     fourier_L: int = FOURIER_L,
+    fourier_scale: float = 1.0,
+    cond_activation: str = "relu",
 ) -> BetaEmbedding:
     """``"fourier"`` | ``"table"`` | ``"none"`` -> the matching :class:`BetaEmbedding`."""
     if cond == "fourier":
-        return FourierCond(cond_hidden, fourier_L)
+        return FourierCond(cond_hidden, fourier_L, fourier_scale, cond_activation)
     if cond == "table":
         return TableCond(table_bins, beta_train_max)
     if cond == "none":

@@ -96,6 +96,8 @@ class MultiRealismGenerator(nn.Module):
         cond_hidden: int = COND_HIDDEN,
         table_bins: int = 64,
         fourier_L: int = FOURIER_L,
+        fourier_scale: float = 1.0,
+        cond_activation: str = "relu",
     ) -> None:
         super().__init__()
         self.layout = "elic" if codec_arch in ELIC_ARCHS else "gdn"
@@ -109,9 +111,17 @@ class MultiRealismGenerator(nn.Module):
             "cond_hidden": int(cond_hidden),
             "table_bins": int(table_bins),
             "fourier_L": int(fourier_L),
+            "fourier_scale": float(fourier_scale),
+            "cond_activation": cond_activation,
         }
         self.embedding = build_embedding(
-            cond, beta_train_max=beta_train_max, cond_hidden=cond_hidden, table_bins=table_bins, fourier_L=fourier_L
+            cond,
+            beta_train_max=beta_train_max,
+            cond_hidden=cond_hidden,
+            table_bins=table_bins,
+            fourier_L=fourier_L,
+            fourier_scale=fourier_scale,
+            cond_activation=cond_activation,
         )
         M = latent_channels
 
@@ -230,7 +240,8 @@ def build_generator(
     """G for a codec architecture (``"elic"`` mirrors ELIC; others use the GDN layout).
 
     ``cond``: ``"fourier"`` (paper), ``"table"`` (ablation) or ``"none"`` (fixed-beta GAN baseline).
-    Extra keyword arguments: ``cond_hidden`` (512), ``table_bins`` (64), ``fourier_L`` (10).
+    Extra keyword arguments: ``cond_hidden`` (512), ``table_bins`` (64), ``fourier_L`` (10),
+    ``fourier_scale`` (1: raw beta; training builds use 1 / beta_train_max).
     """
     return MultiRealismGenerator(
         codec_arch, latent_channels, N=N, blocks=blocks, cond=cond, beta_train_max=beta_train_max, **kwargs

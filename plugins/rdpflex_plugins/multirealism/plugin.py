@@ -89,6 +89,8 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
         beta_max: float = PAPER_BETA_MAX,
         cond_hidden: int = COND_HIDDEN,
         table_bins: int = 64,
+        fourier_scale: float = 1.0,
+        cond_activation: str = "relu",
         discriminator: bool = True,
         disc_channels: tuple[int, ...] | list[int] = HIFIC_CHANNELS,
         disc_latent_features: int = 12,
@@ -107,6 +109,8 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
             beta_train_max=beta_train_max,
             cond_hidden=cond_hidden,
             table_bins=table_bins,
+            fourier_scale=fourier_scale,
+            cond_activation=cond_activation,
         )
         disc = (
             ConditionalPatchDiscriminator(

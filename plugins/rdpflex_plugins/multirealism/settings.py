@@ -23,6 +23,17 @@ class GeneratorSettings(Strict):
     )
     cond_hidden: int = Field(512, ge=8, description="FourierCond MLP width (paper: 512).")
     table_bins: int = Field(64, ge=2, description="TableCond: beta bins.")
+    cond_activation: Literal["relu", "silu"] = Field(
+        "silu",
+        description="FourierCond MLP activation: `silu` (default; its units cannot die) or the paper's `relu` "
+        "(measured on the demo G: with a 10x conditioning learning rate all but 5 of 128 ReLU units died).",
+    )
+    fourier_scale: float | None = Field(
+        None,
+        gt=0,
+        description="FourierCond encodes fourier_scale * beta (default 1 / beta_train_max: beta normalised to "
+        "[0, 1], as NeRF normalises coordinates; 1 encodes raw beta, whose top frequencies alias).",
+    )
 
 
 class DiscriminatorSettings(Strict):
@@ -30,7 +41,13 @@ class DiscriminatorSettings(Strict):
         [64, 128, 256, 512], min_length=2, description="HiFiC widths: three stride-2 convs and one stride-1 conv."
     )
     latent_features: int = Field(12, ge=1, description="Channels of the y_hat branch (HiFiC: 12).")
-    lr: float | None = Field(None, gt=0, description="D's learning rate (default: optim.lr).")
+    lr: float = Field(1e-4, gt=0, description="D's Adam learning rate (HiFiC: 1e-4).")
+    betas: tuple[float, float] = Field(
+        (0.5, 0.9), description="D's Adam betas (HiFiC: (0.5, 0.9); (0.9, 0.999) let the toy D collapse)."
+    )
+    clip_grad_norm: float | None = Field(
+        None, gt=0, description="Clip D's gradient norm (null: no clipping; train.clip_grad_norm is G's)."
+    )
     input_scale: float = Field(
         1.0,
         gt=0,
@@ -68,13 +85,33 @@ class MultiRealismSettings(Strict):
     decoupled_c_p: float | None = Field(
         None, ge=0, description="Ablation: LPIPS weighted by this C'_P instead of beta * C_P."
     )
-    perceptual: Literal["lpips", "none"] = Field(
+    perceptual: Literal["lpips", "st-lpips", "none"] = Field(
         "lpips",
-        description="`lpips`: LPIPS(alex) — needs the AlexNet weights in $TORCH_HOME/hub/checkpoints or "
-        "`lpips_weights`; `none`: no perceptual term (C_P effectively 0).",
+        description="The C_P term of Eq. 4: `lpips` (the paper's LPIPS-alex; needs the AlexNet weights in "
+        "$TORCH_HOME/hub/checkpoints or `lpips_weights`), `st-lpips` (shift-tolerant LPIPS, weights shipped in "
+        "the stlpips-pytorch wheel: the offline alternative), `none` (C_P effectively 0).",
+    )
+    init: str | None = Field(
+        None,
+        description="Warm start: a system directory whose multirealism G gives this G's unconditional weights "
+        "(same widths); the beta conditioning starts fresh with zero output projections, so training starts "
+        "from that G at every beta (as ESRGAN starts its GAN from a PSNR-trained G, arXiv:1809.00219).",
+    )
+    cond_lr_factor: float = Field(
+        1.0,
+        gt=0,
+        description="Learning-rate multiplier of G's beta conditioning (FourierCond MLP and projections): its "
+        "gradient is far smaller than the rest of G's (measured ~40x), so it learns slowly at optim.lr.",
+    )
+    train_body: bool = Field(
+        True,
+        description="Train G's unconditional weights too; false (with `init`) trains only the beta conditioning, "
+        "so beta = 0 keeps the initial G's distortion.",
     )
     lpips_weights: str | None = Field(
-        None, description="Path of alexnet-owt-7be5be79.pth (default: the torch hub cache)."
+        None,
+        description="Weight file of the perceptual network (lpips: alexnet-owt-7be5be79.pth, default the torch "
+        "hub cache; st-lpips: alex_shift_tolerant.pth, default the installed wheel's).",
     )
 
     @model_validator(mode="after")
@@ -88,6 +125,8 @@ class MultiRealismSettings(Strict):
                 f"discriminator.warmup ({self.discriminator.warmup}) exceeds gan_start ({self.gan_start}): "
                 "D warms up before the GAN term starts"
             )
+        if not self.train_body and (self.init is None or self.generator.cond == "none"):
+            raise ValueError("train_body: false trains only the beta conditioning of a warm-started G: set init")
         if self.fixed_beta is None and self.beta_max > self.beta_train_max:
             raise ValueError(f"beta_max ({self.beta_max}) exceeds beta_train_max ({self.beta_train_max})")
         return self

@@ -17,6 +17,7 @@ the ``mse`` decoder of the exported system is the minimal-distortion reading of 
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,6 +40,8 @@ from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_
 from rdpflex_plugins.multirealism.plugin import MultiRealismDecoder
 from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSettings
 
+log = logging.getLogger("rdpflex.train")
+
 
 def build_decoder(settings: MultiRealismSettings, codec: Any) -> MultiRealismDecoder:
     """A fresh G, and HiFiC's D for training, for ``codec`` from the settings."""
@@ -50,6 +53,8 @@ def build_decoder(settings: MultiRealismSettings, codec: Any) -> MultiRealismDec
         cond=g.cond,
         cond_hidden=g.cond_hidden,
         table_bins=g.table_bins,
+        cond_activation=g.cond_activation,
+        fourier_scale=g.fourier_scale if g.fourier_scale is not None else 1.0 / settings.beta_train_max,
         beta_train_max=settings.beta_train_max,
         beta_max=settings.fixed_beta if settings.fixed_beta is not None else settings.beta_max,
         discriminator=True,
@@ -59,11 +64,43 @@ def build_decoder(settings: MultiRealismSettings, codec: Any) -> MultiRealismDec
     )
 
 
-def perceptual_fn(settings: MultiRealismSettings) -> Any:
-    """LPIPS(x, x_hat) per example, or None. Never a randomly initialised backbone."""
-    from rdpflex.train.perceptual import lpips_loss
+def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
+    """Copy the unconditional weights of the multirealism G in ``system_dir`` into ``decoder``'s G and zero
+    its conditioning's output projections (G then equals the initial G at every beta)."""
+    from rdpflex.errors import RdpflexError
+    from rdpflex.system import System
 
-    return None if settings.perceptual == "none" else lpips_loss(settings.lpips_weights)
+    source = System.load(system_dir).decoder("multirealism").generator
+    gen = decoder.generator
+    own = gen.state_dict()
+    body = {k: v for k, v in source.state_dict().items() if not k.startswith("embedding.") and ".proj." not in k}
+    wrong = [k for k, v in body.items() if k not in own or own[k].shape != v.shape]
+    if wrong:
+        raise RdpflexError(
+            f"multirealism init {system_dir}: its generator does not fit these generator settings "
+            f"({len(wrong)} tensors differ, e.g. {wrong[0]}); use the same N and blocks"
+        )
+    gen.load_state_dict(own | body)
+    with torch.no_grad():
+        for off in gen.conditional_offsets():
+            proj = getattr(off, "proj", None)
+            if proj is not None:
+                proj.weight.zero_()
+
+
+def conditioning_split(generator: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+    """G's parameters as (beta conditioning: the embedding and every conditional offset, the rest)."""
+    cond_modules = [generator.embedding, *generator.conditional_offsets()]
+    cond_ids = {id(p) for m in cond_modules for p in m.parameters()}
+    cond = [p for p in generator.parameters() if id(p) in cond_ids]
+    return cond, [p for p in generator.parameters() if id(p) not in cond_ids]
+
+
+def perceptual_fn(settings: MultiRealismSettings) -> Any:
+    """The C_P term's distance (LPIPS or ST-LPIPS) per example, or None. Never a randomly initialised backbone."""
+    from rdpflex.train.perceptual import perceptual_loss
+
+    return perceptual_loss(settings.perceptual, settings.lpips_weights)
 
 
 class GanSteps:
@@ -74,6 +111,7 @@ class GanSteps:
 
     def __init__(self, settings: MultiRealismSettings, perceptual: Any) -> None:
         self.settings, self.perceptual = settings, perceptual
+        self.collapse = CollapseWatch()
 
     def betas(self, n: int, device: Any) -> Tensor:
         """beta ~ U(0, beta_train_max) per example, or the GAN baseline's fixed beta."""
@@ -122,17 +160,22 @@ class GanSteps:
             y_sg = y_hat.detach()
             logits = D(torch.cat([y_sg, y_sg]), torch.cat([x, x_hat.detach().to(x.dtype)]))
             d_terms = discriminator_loss_from_logits(logits[:n].float(), logits[n:].float())
-            ctx.backward_step("disc", d_terms["total"])
+            d = s.discriminator
+            ctx.backward_step("disc", d_terms["total"], clip=d.clip_grad_norm is not None, max_norm=d.clip_grad_norm)
             out.update(
                 d_loss=float(d_terms["total"].detach()),
                 d_real=float(d_terms["real"].detach()),
                 d_fake=float(d_terms["fake"].detach()),
+                **discriminator_diagnostics(logits[:n].detach().float(), logits[n:].detach().float()),
             )
+            self.collapse.update(out["d_logit_spread"], ctx.step)
         out["psnr_G"] = psnr_from_mse(max(out.get("mse", 1e-10), 1e-10))
         return out
 
     def generator_psnrs(self, generator: nn.Module, codec: Any, x: Tensor) -> dict[str, float]:
-        """PSNR of G at beta = 0 and beta_max on one held-out image (entropy-coded latent)."""
+        """PSNR and ST-LPIPS of G at beta = 0 and beta_max on one held-out image (entropy-coded latent), and
+        the fraction of FourierCond units active anywhere on [0, beta_max] (``cond_active``)."""
+        from rdpflex.metrics.stlpips import STLPIPS
         from rdpflex.pipeline import psnr
 
         xp = codec.pad(x)
@@ -140,17 +183,90 @@ class GanSteps:
         H, W = x.shape[-2:]
         s = self.settings
         betas = {"beta0": 0.0, "beta_max": s.beta_max} if s.fixed_beta is None else {"beta_fixed": s.fixed_beta}
-        return {f"psnr_G_{k}": psnr(x, generator(y_hat, b)[..., :H, :W].clamp(0, 1)) for k, b in betas.items()}
+        metric = STLPIPS("alex")
+        out: dict[str, float] = {}
+        with torch.no_grad():
+            for k, b in betas.items():
+                x_hat = generator(y_hat, b)[..., :H, :W].clamp(0, 1)
+                out[f"psnr_G_{k}"] = psnr(x, x_hat)
+                out[f"stlpips_G_{k}"] = metric.compute(x, x_hat)
+            active = conditioning_active_fraction(generator, s.beta_max)
+        return out | ({"cond_active": active} if active is not None else {})
 
     def optimizers(
         self, decoder: MultiRealismDecoder, optim: Any, extra_main: list[Any] = ()
     ) -> dict[str, torch.optim.Optimizer]:
         """``main`` (G, plus ``extra_main`` parameters) and ``disc`` (D, at ``discriminator.lr`` when set)."""
-        d_lr = self.settings.discriminator.lr or optim.lr
+        s = self.settings
+        d = s.discriminator
+        cond, body = conditioning_split(decoder.generator)
+        groups = [{"params": [*extra_main, *(body if s.train_body else [])]}] if extra_main or s.train_body else []
+        if cond:
+            groups.append({"params": cond, "lr": optim.lr * s.cond_lr_factor})
+        if not s.train_body:
+            for p in body:
+                p.requires_grad_(False)
         return {
-            "main": make_optimizer([*extra_main, *decoder.generator.parameters()], optim),
-            "disc": make_optimizer(decoder.discriminator.parameters(), optim, lr=d_lr),
+            "main": make_optimizer(groups, optim),
+            "disc": make_optimizer(decoder.discriminator.parameters(), optim, lr=d.lr, betas=tuple(d.betas)),
         }
+
+
+def discriminator_diagnostics(real_logits: Tensor, fake_logits: Tensor) -> dict[str, float]:
+    """HiFiC's D monitors: mean D(real) and D(fake) probabilities over patches, and the spread (standard
+    deviation) of D's logits over the batch's images and patches. A spread near 0 means D's output no
+    longer depends on its input (D collapsed; its loss then sits at ln 4)."""
+    both = torch.cat([real_logits.flatten(), fake_logits.flatten()])
+    return {
+        "d_prob_real": float(torch.sigmoid(real_logits).mean()),
+        "d_prob_fake": float(torch.sigmoid(fake_logits).mean()),
+        "d_logit_spread": float(both.std()) if both.numel() > 1 else 0.0,
+    }
+
+
+class CollapseWatch:
+    """Warns once in the training log when D's logit spread stays below ``threshold`` for ``patience``
+    consecutive D steps (the collapse measured on the toy D: spread 1.9 -> 0.004 within ~25 steps)."""
+
+    def __init__(self, threshold: float = 0.01, patience: int = 50) -> None:
+        self.threshold, self.patience = threshold, patience
+        self.low_since: int | None = None
+        self.warned = False
+
+    def update(self, spread: float, step: int) -> bool:
+        """Record one D step; True (and a warning) the first time the collapse is established."""
+        if spread >= self.threshold:
+            self.low_since = None
+            return False
+        if self.low_since is None:
+            self.low_since = step
+        if not self.warned and step - self.low_since + 1 >= self.patience:
+            self.warned = True
+            log.warning(
+                "discriminator collapsed at step %d: its logits vary by %.2g over the batch (below %.2g for %d "
+                "steps), so its loss sits at ln 4 and the GAN term carries no signal; try discriminator.lr, "
+                "discriminator.betas or discriminator.input_scale",
+                step,
+                spread,
+                self.threshold,
+                self.patience,
+            )
+            return True
+        return False
+
+
+def conditioning_active_fraction(generator: nn.Module, beta_max: float, points: int = 65) -> float | None:
+    """Fraction of FourierCond's second-layer units whose output changes with beta on [0, beta_max] (a dead
+    ReLU unit is 0 everywhere); None for other conditionings. A G whose units all die ignores beta."""
+    from rdpflex_plugins.multirealism.conditioning import FourierCond
+
+    emb = getattr(generator, "embedding", None)
+    if not isinstance(emb, FourierCond):
+        return None
+    device = next(emb.parameters()).device
+    with torch.no_grad():
+        units = emb(torch.linspace(0, beta_max, points, device=device))
+    return float(((units.amax(dim=0) - units.amin(dim=0)) > 1e-4).float().mean())
 
 
 def _unwrapped(accelerator: Any, module: nn.Module) -> nn.Module:
@@ -239,7 +355,10 @@ class MultiRealismTrainer:
 
     def __init__(self, recipe: Recipe, settings: MultiRealismSettings, accelerator: Any, codec: Any) -> None:
         self.recipe, self.settings, self.accelerator = recipe, settings, accelerator
-        self.decoder = build_decoder(settings, codec).train()
+        self.decoder = build_decoder(settings, codec)
+        if settings.init is not None:
+            warm_start(self.decoder, settings.init)
+        self.decoder.train()
         self.gan = GanSteps(settings, perceptual_fn(settings))
 
     def modules(self) -> dict[str, nn.Module]:
