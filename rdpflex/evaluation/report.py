@@ -107,12 +107,18 @@ def realism_axis(result: CompareResult) -> tuple[str | None, str]:
     return None, "no realism metric (FID/256, FID, ST-LPIPS, SWD, LPIPS, detail) was computed"
 
 
-def _figure() -> tuple[Any, Any, Any]:
+def _panels(n: int) -> tuple[Any, Any, list[Any]]:
+    """pyplot, a figure and its ``n`` side-by-side axes."""
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt  # after choosing the Agg backend (pyplot picks one when imported)
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.6), dpi=110)
-    return plt, fig, ax
+    fig, axes = plt.subplots(1, n, figsize=(5.8 * n + 0.6, 4.6), dpi=110, squeeze=False)
+    return plt, fig, list(axes[0])
+
+
+def _figure() -> tuple[Any, Any, Any]:
+    plt, fig, axes = _panels(1)
+    return plt, fig, axes[0]
 
 
 _MARKERS = "osD^vP*X<>h"
@@ -178,51 +184,73 @@ def _span(points: list[tuple[float, float]]) -> tuple[float, float]:
     return (max(xs) - min(xs)) or 1.0, (max(ys) - min(ys)) or 1.0
 
 
+_AXIS_SUFFIX = {
+    "lpips": " (lower: perceptually closer)",
+    "st-lpips": " (lower: perceptually closer)",
+    "detail": " (1: as much detail as the original, <1: blur)",
+    "swd": " x1e3 (lower: patch statistics closer to the originals')",
+}
+_AXIS_TITLE = {
+    "lpips": "distortion–perception (LPIPS)",
+    "st-lpips": "distortion–perception (ST-LPIPS)",
+    "detail": "distortion–detail (a blur proxy)",
+    "swd": "distortion–realism (SWD, weight-free proxy)",
+}
+PERCEPTUAL_AXES = ("st-lpips", "lpips")  # distances to each original; SWD (a distribution proxy) goes beside them
+
+
+def second_axis(result: CompareResult, first: str) -> str | None:
+    """SWD beside a perceptual-distance axis when it has values: ST-LPIPS measures closeness to each original,
+    SWD how far the set's patch statistics are from the originals' (the realism side)."""
+    if first not in PERCEPTUAL_AXES or "swd" not in result.metrics:
+        return None
+    return "swd" if any(finite(r.get("swd")) for r in _learned(result)) else None
+
+
+def _draw_chains(ax, result: CompareResult, name: str) -> None:
+    """One chain of points per decoder (its settings in order), PSNR against ``name``."""
+    decoders = list(dict.fromkeys(s.decoder for s in result.settings))
+    chains = {
+        dec: [r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))]
+        for dec in decoders
+    }
+    points = [(r[name], r["psnr"]) for rows in chains.values() for r in rows]
+    span = _span(points) if points else (1.0, 1.0)
+    labelled: list[tuple[float, float]] = []
+    for k, (dec, rows) in enumerate(chains.items()):
+        if not rows:
+            continue
+        xs, ys = [r[name] for r in rows], [r["psnr"] for r in rows]
+        ax.plot(xs, ys, marker=_MARKERS[k % len(_MARKERS)], markersize=7, label=dec)
+        if len(rows) > 1 or rows[0]["setting"] != "default":
+            for r, x, y in zip(rows, xs, ys):
+                stack = sum(_close((x, y), p, span) for p in labelled)  # coinciding points: labels stacked
+                labelled.append((x, y))
+                ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4 + 9 * stack), fontsize=7)
+    ax.set_xlabel(_label(result, name) + _AXIS_SUFFIX.get(name, " (lower: more realistic)"))
+    ax.set_ylabel(f"{_label(result, 'psnr')} [dB]")
+    ax.margins(x=0.15, y=0.1)  # room for the setting labels
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+
+
 def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | None, str | None, str]:
     """PSNR vs the realism metric, a chain of points per decoder (its settings in order), as in
     Agustsson, Minnen, Toderici, Mentzer, "Multi-Realism Image Compression with a Conditional Generator",
-    CVPR 2023, arXiv:2212.13824, Fig. 4. Returns (path or None, metric used, note)."""
+    CVPR 2023, arXiv:2212.13824, Fig. 4; beside a perceptual distance, SWD in a second panel.
+    Returns (path or None, metric used, note)."""
     name, why = realism_axis(result)
     if name is None or "psnr" not in result.metrics:
         return None, None, why if name is None else "PSNR was not computed"
-    plt, fig, ax = _figure()
+    metrics = [name] + [m for m in (second_axis(result, name),) if m]
+    plt, fig, axes = _panels(len(metrics))
     try:
-        decoders = list(dict.fromkeys(s.decoder for s in result.settings))
-        chains = {
-            dec: [r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))]
-            for dec in decoders
-        }
-        points = [(r[name], r["psnr"]) for rows in chains.values() for r in rows]
-        span = _span(points) if points else (1.0, 1.0)
-        labelled: list[tuple[float, float]] = []
-        for k, (dec, rows) in enumerate(chains.items()):
-            if not rows:
-                continue
-            xs, ys = [r[name] for r in rows], [r["psnr"] for r in rows]
-            ax.plot(xs, ys, marker=_MARKERS[k % len(_MARKERS)], markersize=7, label=dec)
-            if len(rows) > 1 or rows[0]["setting"] != "default":
-                for r, x, y in zip(rows, xs, ys):
-                    stack = sum(_close((x, y), p, span) for p in labelled)  # coinciding points: labels stacked
-                    labelled.append((x, y))
-                    ax.annotate(r["setting"], (x, y), textcoords="offset points", xytext=(4, 4 + 9 * stack), fontsize=7)
-        suffix = {
-            "lpips": " (lower: perceptually closer)",
-            "st-lpips": " (lower: perceptually closer)",
-            "detail": " (1: as much detail as the original, <1: blur)",
-            "swd": " x1e3 (lower: patch statistics closer to the originals')",
-        }
-        ax.set_xlabel(_label(result, name) + suffix.get(name, " (lower: more realistic)"))
-        ax.set_ylabel(f"{_label(result, 'psnr')} [dB]")
-        ax.margins(x=0.15, y=0.1)  # room for the setting labels
-        title = {
-            "lpips": "distortion–perception (LPIPS)",
-            "st-lpips": "distortion–perception (ST-LPIPS)",
-            "detail": "distortion–detail (a blur proxy)",
-            "swd": "distortion–realism (SWD, weight-free proxy)",
-        }
-        title = title.get(name, "distortion–realism plane")
-        ax.set_title(title + why, fontsize=10)
-        _save(fig, ax, path)
+        for ax, metric in zip(axes, metrics):
+            _draw_chains(ax, result, metric)
+            title = _AXIS_TITLE.get(metric, "distortion–realism plane")
+            ax.set_title(title + (why if metric == name else ""), fontsize=10)
+        fig.tight_layout()
+        fig.savefig(path)
     finally:
         plt.close(fig)
     return path, name, why

@@ -152,3 +152,27 @@ def test_swd_is_the_realism_axis_without_fid():
     summary[0]["st-lpips"] = 0.1
     result.metrics["st-lpips"] = meta
     assert realism_axis(result) == ("st-lpips", " (FID/256, FID unavailable)")  # the offline perceptual axis first
+
+
+def test_the_realism_plot_puts_swd_beside_st_lpips(tmp_path):
+    from PIL import Image
+
+    from rdpflex.evaluation.report import plot_distortion_realism, second_axis
+
+    meta = {"label": "x", "kind": "image", "stand_in": False, "higher_is_better": False, "description": ""}
+    settings = [DecoderSetting("multirealism", {"beta": b}) for b in (0.0, 1.28, 2.56)]
+    rows = [
+        {"decoder": s.decoder, "setting": s.label, "psnr": 30.0 - b, "st-lpips": 0.1 - b / 50, "swd": 9 - b}
+        for s, b in zip(settings, (0.0, 1.28, 2.56))
+    ]
+    result = CompareResult(
+        rows=[], summary=rows, metrics={n: meta for n in ("psnr", "st-lpips", "swd")}, settings=settings
+    )
+    assert second_axis(result, "st-lpips") == "swd" and second_axis(result, "swd") is None
+    path, name, _ = plot_distortion_realism(result, tmp_path / "two.png")
+    two = Image.open(path).size
+    for r in rows:
+        r["swd"] = math.nan  # no SWD values: one panel
+    path, _, _ = plot_distortion_realism(result, tmp_path / "one.png")
+    one = Image.open(path).size
+    assert name == "st-lpips" and two[1] == one[1] and two[0] > 1.7 * one[0]
