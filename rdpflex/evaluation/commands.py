@@ -74,8 +74,9 @@ def _compare_options(f):
             default="auto",
             show_default=True,
             metavar="auto|NAME,...",
-            help="Metric names (psnr, ms_ssim, lpips, detail, fid, kid, fid256, kid256, swd, plugin "
-            "metrics ...); auto: every metric whose weights are present (detail and swd need none).",
+            help="Metric names (psnr, ms_ssim, st-lpips, st-lpips-vgg, lpips, detail, fid, kid, fid256, kid256, "
+            "swd, plugin metrics ...); auto: every metric whose weights are present (ST-LPIPS ships its own; "
+            "detail and swd need none).",
         ),
         click.option("--seed", default=0, show_default=True, help="Seed of stochastic decoders (image i uses seed+i)."),
         click.option(
