@@ -56,7 +56,8 @@ demo-system: $(STAMP)
 	$(RDP) train recipes/demo/idempotence-prior.yaml --output $(BUILD)/prior --set prior.system=$(BUILD)/codec/system
 	$(RDP) train recipes/demo/multirealism-decoder.yaml --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system
 	$(RDP) train recipes/demo/multirealism-decoder.yaml --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system --resume --set train.steps=5000
-	$(RDP) train recipes/demo/cdiff-decoder.yaml --output $(BUILD)/cdiff --set decoder.system=$(BUILD)/multirealism/system
+	$(RDP) train recipes/demo/multirealism-realism.yaml --output $(BUILD)/multirealism-realism --set decoder.system=$(BUILD)/multirealism/system --set decoder.settings.init=$(BUILD)/multirealism/system
+	$(RDP) train recipes/demo/cdiff-decoder.yaml --output $(BUILD)/cdiff --set decoder.system=$(BUILD)/multirealism-realism/system
 	rm -rf rdpflex/assets/demo-system && cp -r $(BUILD)/cdiff/system rdpflex/assets/demo-system
 
 # The demo codec's rate-distortion curve against JPEG and WebP (BD-rate): two more operating points
