@@ -166,9 +166,11 @@ def plot_rate_distortion(result: CompareResult, path: Path) -> Path | None:
     return path
 
 
-def _save(fig, ax, path: Path) -> None:
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+def _save(fig, axes: Any, path: Path) -> None:
+    """Grid and legend on each of ``axes`` (one axis or a list), then the figure to ``path``."""
+    for ax in axes if isinstance(axes, list) else [axes]:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
 
@@ -210,8 +212,9 @@ def second_axis(result: CompareResult, first: str) -> str | None:
 def _draw_chains(ax, result: CompareResult, name: str) -> None:
     """One chain of points per decoder (its settings in order), PSNR against ``name``."""
     decoders = list(dict.fromkeys(s.decoder for s in result.settings))
+    learned = _learned(result)
     chains = {
-        dec: [r for r in _learned(result) if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))]
+        dec: [r for r in learned if r["decoder"] == dec and finite(r.get(name)) and finite(r.get("psnr"))]
         for dec in decoders
     }
     points = [(r[name], r["psnr"]) for rows in chains.values() for r in rows]
@@ -230,8 +233,6 @@ def _draw_chains(ax, result: CompareResult, name: str) -> None:
     ax.set_xlabel(_label(result, name) + _AXIS_SUFFIX.get(name, " (lower: more realistic)"))
     ax.set_ylabel(f"{_label(result, 'psnr')} [dB]")
     ax.margins(x=0.15, y=0.1)  # room for the setting labels
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
 
 
 def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | None, str | None, str]:
@@ -249,8 +250,7 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
             _draw_chains(ax, result, metric)
             title = _AXIS_TITLE.get(metric, "distortion–realism plane")
             ax.set_title(title + (why if metric == name else ""), fontsize=10)
-        fig.tight_layout()
-        fig.savefig(path)
+        _save(fig, axes, path)
     finally:
         plt.close(fig)
     return path, name, why
