@@ -31,6 +31,9 @@ from torch import Tensor
 
 from rdpflex.differentiable import QuantizationGrid, quantization_grid
 from rdpflex.latent import Latent
+from rdpflex.tiling import synthesize
+
+from .projection import project
 
 __all__ = ["Constraint", "make_constraint", "guided_sample", "SCHEDULERS"]
 
@@ -48,6 +51,11 @@ class Constraint:
     x_mse: Tensor  # (B, 3, Hp, Wp) in [0, 1], g_s(y_hat)
     domain: Literal["x", "y"]
 
+    @property
+    def centre(self) -> Tensor:
+        """The centres of the file's quantisation bins (ŷ minus any latent refinement)."""
+        return self.y_hat - self.grid.refine
+
     def distance(self, x01: Tensor) -> Tensor:
         """|| target - A(x) ||_2 per image, differentiable in ``x01`` (B, 3, Hp, Wp) in [0, 1]."""
         y = self.codec.g_a(x01)
@@ -56,6 +64,20 @@ class Constraint:
         else:
             r = self.codec.g_s(self.grid.quantize_ste(y)) - self.x_mse
         return r.flatten(1).norm(dim=1)
+
+    def select(self, index: Tensor) -> "Constraint":
+        """The constraint of the images ``index`` of the batch."""
+        grid = QuantizationGrid(self.grid.means[index], self.grid.refine[index])
+        return Constraint(self.codec, grid, self.y_hat[index], self.x_mse[index], self.domain)
+
+    @torch.no_grad()
+    def crop(self, window: tuple[int, int, int, int], stride: int) -> "Constraint":
+        """The constraint of the pixel ``window`` (top, bottom, left, right; multiples of ``stride``): the file's
+        grid and latent cropped, the target image synthesised from the cropped latent."""
+        t, b, left, r = (v // stride for v in window)
+        grid = QuantizationGrid(self.grid.means[..., t:b, left:r], self.grid.refine[..., t:b, left:r])
+        y_hat = self.y_hat[..., t:b, left:r].contiguous()
+        return Constraint(self.codec, grid, y_hat, self.codec.g_s(y_hat).clamp(0, 1), self.domain)
 
     @torch.no_grad()
     def agreement(self, x01: Tensor) -> Tensor:
@@ -71,7 +93,7 @@ def make_constraint(codec: Any, latents: Sequence[Latent], domain: Literal["x", 
     grids = [quantization_grid(codec, lat) for lat in latents]
     grid = QuantizationGrid(torch.cat([g.means for g in grids]), torch.cat([g.refine for g in grids]))
     y_hat = torch.cat([lat.y_hat for lat in latents])
-    return Constraint(codec, grid, y_hat, codec.g_s(y_hat).clamp(0, 1), domain)
+    return Constraint(codec, grid, y_hat, synthesize(codec.g_s, y_hat, codec.latent_stride).clamp(0, 1), domain)
 
 
 def _sampler(name: str, config: dict[str, Any]) -> Any:
@@ -91,6 +113,7 @@ def guided_sample(
     steps: int,
     scheduler: str = "ddim",
     strength: float = 1.0,
+    consistency: int = 0,
 ) -> Tensor:
     """Images (B, 3, Hp, Wp) in [0, 1] sampled from ``unet`` under ``constraint`` (one generator per image)."""
     from diffusers.utils.torch_utils import randn_tensor
@@ -109,12 +132,32 @@ def guided_sample(
     else:
         x = noise * sched.init_noise_sigma
     extra = {"eta": 0.0} if scheduler == "ddim" else {}
+    guide = bool((torch.as_tensor(zeta) != 0).any())
+    abar = sched.alphas_cumprod.to(device, dtype)
     for t in timesteps:
-        x = x.detach().requires_grad_(True)
-        eps = unet(x, t).sample
+        x = x.detach().requires_grad_(guide)
+        with torch.set_grad_enabled(guide):
+            eps = unet(x, t).sample
+        if consistency:  # DDNM-style: x0_hat moved onto the file's bins, eps re-derived from it
+            x0 = (eps_to_x0(x.detach(), eps.detach(), abar[t]).clamp(-1, 1) + 1) / 2
+            x0, _ = project(constraint.codec.g_a, constraint.codec.g_s, x0, constraint.centre, steps=consistency)
+            # the corrected noise in value; the gradient of the guidance still flows through the prior's eps
+            eps = x0_to_eps(x.detach(), x0 * 2 - 1, abar[t]) + (eps - eps.detach())
         out = sched.step(eps, t, x, generator=gens, **extra)
-        x0 = out.pred_original_sample
-        dist = constraint.distance((x0.clamp(-1, 1) + 1) / 2)
-        (grad,) = torch.autograd.grad(dist.sum(), x)
-        x = out.prev_sample.detach() - zeta * grad
+        if guide:
+            dist = constraint.distance((out.pred_original_sample.clamp(-1, 1) + 1) / 2)
+            (grad,) = torch.autograd.grad(dist.sum(), x)
+            x = out.prev_sample.detach() - zeta * grad
+        else:
+            x = out.prev_sample.detach()
     return ((x.detach() + 1) / 2).clamp(0, 1)
+
+
+def eps_to_x0(x_t: Tensor, eps: Tensor, abar: Tensor) -> Tensor:
+    """x̂0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t (Ho et al. 2020, arXiv:2006.11239, Eq. 15)."""
+    return (x_t - (1 - abar).sqrt() * eps) / abar.sqrt()
+
+
+def x0_to_eps(x_t: Tensor, x0: Tensor, abar: Tensor) -> Tensor:
+    """The noise that Eq. 15 maps to ``x0`` from ``x_t``."""
+    return (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()

@@ -18,7 +18,7 @@ DECODER = DecoderCard(
     "zeta, steps, constraint",
     implementation="rdpflex_plugins.idempotence.plugin:IdempotenceDecoder",
     Options=IdempotenceOptions,
-    capabilities=Capabilities(stochastic=True, needs_grad=True, trained_on_codec=False),
+    capabilities=Capabilities(stochastic=True, needs_grad=True, trained_on_codec=False, supports_tiling=True),
     # one point by default: each 512 px image costs ~25 s on a 2-core CPU (compare takes explicit grids)
     sweep={"zeta": [DEFAULT_ZETA]},
 )

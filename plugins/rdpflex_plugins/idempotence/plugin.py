@@ -26,12 +26,17 @@ from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError
 from rdpflex.latent import Latent
+from rdpflex.tiling import TileSpec, analyse, blend, synthesize
 from rdpflex.weights import read_json, write_json
 
-from .guidance import guided_sample, make_constraint
+from .guidance import Constraint, guided_sample, make_constraint
 from .hooks import DECODER
 from .options import IdempotenceOptions
 from .prior import load_prior, save_prior
+from .projection import project
+
+#: the largest padded image sampled whole; above it ``--tile`` bounds the memory (docs/reliability.md)
+MAX_UNTILED_PIXELS = 1 << 22
 
 
 class IdempotenceDecoder(DecoderBase):
@@ -43,6 +48,7 @@ class IdempotenceDecoder(DecoderBase):
     stochastic: ClassVar[bool] = True
     needs_grad: ClassVar[bool] = True
     trained_on_codec: ClassVar[bool] = False
+    supports_tiling: ClassVar[bool] = True
     sweep: ClassVar[dict[str, list[Any]]] = DECODER.sweep
 
     def __init__(self, unet: Any, scheduler_config: dict[str, Any], reference: str | None = None) -> None:
@@ -87,24 +93,61 @@ class IdempotenceDecoder(DecoderBase):
     def decode_batch(
         self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
     ) -> Tensor:
+        opts = self._options(options)
+        H, W = latents[0].padded_size
+        if H * W > MAX_UNTILED_PIXELS:
+            raise OptionsError(
+                f"idempotence: image {latents[0].stem!r} is {W}x{H} = {H * W} pixels (padded), above the "
+                f"{MAX_UNTILED_PIXELS} pixels sampled whole; decode it in tiles (--tile 512)"
+            )
+        return self._solve(make_constraint(codec, latents, opts.constraint), generators, opts)
+
+    def decode_tiled(
+        self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: TileSpec
+    ) -> Tensor:
+        """Each tile sampled and projected under its crop of the file's grid and latent, seams blended, then the
+        whole image projected once more with g_a and g_s computed tile by tile (exact, bounded memory), which
+        repairs the seams: a tile's own g_a does not see its neighbours."""
+        opts = self._options(options)
+        stride = codec.latent_stride
+        tile.check(stride)
+        whole = make_constraint(codec, [latent], opts.constraint)
+        H, W = latent.padded_size
+        out = blend(lambda win: self._solve(whole.crop(win, stride), [generator], opts), H, W, tile)
+        if opts.project:
+            out, _ = project(
+                lambda x: analyse(codec.g_a, x, stride),
+                lambda y: synthesize(codec.g_s, y, stride),
+                out,
+                whole.centre,
+                steps=opts.project,
+            )
+        return out
+
+    def _options(self, options: BaseModel | dict) -> IdempotenceOptions:
         opts = IdempotenceOptions.model_validate(options.model_dump() if isinstance(options, BaseModel) else options)
         self._check(opts)
-        constraint = make_constraint(codec, latents, opts.constraint)
-        zeta = torch.full((len(latents),), opts.zeta)
+        return opts
+
+    def _solve(self, constraint: Constraint, generators: Sequence[torch.Generator], opts: IdempotenceOptions) -> Tensor:
+        """Sample, project, and resample the images whose agreement stays below ``target`` (``retries``)."""
+        zeta = torch.full((len(generators),), opts.zeta)
         out = self._sample(constraint, generators, opts, zeta)
-        for _ in range(opts.retries):
+        for attempt in range(1, opts.retries + 1):
             failed = (constraint.agreement(out) < opts.target).nonzero().flatten()
             if failed.numel() == 0:
                 break
             zeta[failed] *= 1.5
-            sub = make_constraint(codec, [latents[int(i)] for i in failed], opts.constraint)
-            out[failed] = self._sample(sub, [generators[int(i)] for i in failed], opts, zeta[failed])
+            more = opts.model_copy(update={"project": max(opts.project, 1) * 2**attempt})
+            out[failed] = self._sample(
+                constraint.select(failed), [generators[int(i)] for i in failed], more, zeta[failed]
+            )
         return out
 
     def _sample(
         self, constraint: Any, generators: Sequence[torch.Generator], opts: IdempotenceOptions, zeta: Tensor
     ) -> Tensor:
-        return guided_sample(
+        out = guided_sample(
             self.unet,
             self.scheduler_config,
             constraint,
@@ -113,4 +156,8 @@ class IdempotenceDecoder(DecoderBase):
             steps=opts.steps,
             scheduler=opts.scheduler,
             strength=opts.strength,
+            consistency=opts.consistency,
         )
+        if opts.project:
+            out, _ = project(constraint.codec.g_a, constraint.codec.g_s, out, constraint.centre, steps=opts.project)
+        return out
