@@ -6,14 +6,17 @@ Sec. 4 (Eq. 8), with the diffusion posterior sampling update of Chung, Kim, Mcca
 Alg. 1::
 
     for t in timesteps:
-        ε = prior(x_t, t);  x0_hat = predicted clean image;  x'_{t-1} = scheduler.step(ε, t, x_t)
-        d = || target - A(x0_hat) ||_2                                  (unsquared, per image)
+        ε = prior(x_t, t);  x0_hat = predicted clean image (Ho et al. 2020, Eq. 15)
+        x0_hat ← project(x0_hat);  ε ← the noise that maps x_t to it         (``consistency`` > 0)
+        x'_{t-1} = scheduler.step(ε, t, x_t)
+        d = || target - A(x0_hat) ||_2                                  (unsquared, per image; ζ > 0)
         x_{t-1} = x'_{t-1} - ζ ∇_{x_t} d
 
     constraint "x": A(x) = g_s(Q_STE(g_a(x))), target = g_s(ŷ) (the MSE reconstruction of the file)
     constraint "y": A(x) = g_a(x),             target = ŷ (the latent decoded from the file)
 
-Q_STE rounds onto the file's quantisation grid (means from the file's side information, see
+``project`` is the back-projection onto the file's quantisation bins of :mod:`.projection` (DDNM-style
+data consistency). Q_STE rounds onto the file's quantisation grid (means from the file's side information, see
 :mod:`rdpflex.differentiable`). Sampling may start from the MSE reconstruction noised to a
 fraction ``strength`` of the schedule (SDEdit, Meng et al. 2022, arXiv:2108.01073) instead of
 pure noise: with a small prior and few steps this keeps the constraint satisfied at a fraction of

@@ -15,11 +15,11 @@ from .settings import PriorConfig, prior_problems
 DECODER = DecoderCard(
     name="idempotence",
     description="unconditional diffusion prior inverted under a re-encoding constraint (Xu et al. 2024); "
-    "zeta, steps, constraint",
+    "zeta, steps, strength, project",
     implementation="rdpflex_plugins.idempotence.plugin:IdempotenceDecoder",
     Options=IdempotenceOptions,
     capabilities=Capabilities(stochastic=True, needs_grad=True, trained_on_codec=False, supports_tiling=True),
-    # one point by default: each 512 px image costs ~25 s on a 2-core CPU (compare takes explicit grids)
+    # one point by default: guidance (zeta > 0) costs a backward pass per step (compare takes explicit grids)
     sweep={"zeta": [DEFAULT_ZETA]},
 )
 PRIOR = StageCard(
