@@ -9,8 +9,10 @@ Score-based Generative Models" (HFD, arXiv:2305.18231). See docs/decoders/cdiff.
 - :mod:`.options`, :mod:`.settings` — decode-time options and training settings (pydantic)
 - :mod:`.schedules` — noise schedules, HFD's shifted cosine
 - :mod:`.model` — latent adapter + diffusers UNet2DModel (the conditional denoiser)
-- :mod:`.sampling` — ddpm / ddim / dpm-solver via ``from_config``, per-step tiling
+- :mod:`.sampling` — ddpm / ddim / dpm-solver (diffusion), flow-euler / flow-heun (rectified flow) via
+  ``from_config``, per-step tiling
 - :mod:`.plugin` — the :class:`CDiffDecoder` (inference only)
+- :mod:`.objectives` — the training objectives: diffusion, rectified flow (Liu et al. 2023, arXiv:2209.03003)
 - :mod:`.training` — the trainer for the ``decoder`` stage
 
 Names below are imported on first use (PEP 562), so importing the package stays light.
@@ -24,7 +26,7 @@ _EXPORTS = {
     **dict.fromkeys(["CDiffDecoder"], "plugin"),
     **dict.fromkeys(["CDiffOptions", "options_for"], "options"),
     **dict.fromkeys(["SCHEDULER_NAMES", "make_scheduler", "sample"], "sampling"),
-    **dict.fromkeys(["SCHEDULES", "scheduler_config", "shifted_cosine_betas"], "schedules"),
+    **dict.fromkeys(["SCHEDULES", "flow_scheduler_config", "scheduler_config", "shifted_cosine_betas"], "schedules"),
 }
 __all__ = list(_EXPORTS)
 

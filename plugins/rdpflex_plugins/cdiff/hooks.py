@@ -25,7 +25,7 @@ TRAINER = TrainerCard(
     family="cdiff",
     implementation="rdpflex_plugins.cdiff.training:CDiffTrainer",
     Config=CDiffSettings,
-    description="the conditional denoiser on a frozen codec (DDPM loss, EMA weights)",
+    description="the conditional denoiser on a frozen codec (DDPM or rectified-flow loss, EMA weights)",
 )
 
 

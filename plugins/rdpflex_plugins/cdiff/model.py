@@ -6,6 +6,7 @@
     x_mse (B, 3, H, W), 2x−1 (optional, HFD two-stage) ─────────────────────────────────────────────────────────────┤
     x_t   (B, 3, H, W) noisy image or residual ─────────────────────────────────────────────────────────────────────┘
                                         concat ─► UNet2DModel(t) ─► epsilon | v | x_0   (diffusers' prediction types)
+                                                                    or the flow velocity ε − x_0 (objective: flow)
 
 Mari, Lazzaretti, Rosato, Lelli, Sabatini 2024, "Enhancing the Rate-Distortion-Perception
 Flexibility of Learned Image Codecs with Conditional Diffusion Decoders" (arXiv 2403.02887): the

@@ -1,16 +1,23 @@
 """``cdiff``: a conditional diffusion decoder on the codec's latent (Mari et al. 2024; HFD, Hoogeboom et al. 2023).
 
-Decode-time knobs (:class:`CDiffOptions`): ``scheduler`` (ddpm, ddim, dpm-solver), ``steps``,
-``eta`` (ddim only) and ``seed`` (overrides ``--seed``; image i uses seed + i). ``steps`` is bounded
-by the number of training timesteps stored with the weights, so a loaded decoder validates against
-its own ``Options`` (``decoder.Options``) and refuses out-of-range values with the allowed range.
+Decode-time knobs (:class:`CDiffOptions`): ``scheduler`` (ddpm, ddim, dpm-solver for a ``diffusion``
+decoder; flow-euler, flow-heun for a rectified ``flow`` one), ``steps``, ``eta`` (ddim only) and ``seed``
+(overrides ``--seed``; image i uses seed + i). ``steps`` is bounded by the number of training timesteps
+stored with the weights and the samplers by the stored objective, so a loaded decoder validates against
+its own ``Options`` (``decoder.Options``: unset ``scheduler`` = ddim / flow-euler) and refuses
+out-of-range values or a sampler of the other objective in one line.
 
 Saved as a component folder (``SYSTEM/decoders/cdiff/``)::
 
-    config.json                      family, format_version, conditioning (condition_on_mse, target) + codec fingerprint
+    config.json                      family, format_version, objective, conditioning (condition_on_mse, target)
+                                     + codec fingerprint; no objective (older folders) = diffusion
     unet/                            UNet2DModel.save_pretrained — the EMA weights, used for sampling
     adapter/                         LatentAdapter.save_pretrained
-    scheduler/scheduler_config.json  the training noise schedule (betas, prediction type)
+    scheduler/scheduler_config.json  diffusion: the training noise schedule (DDPMScheduler: betas, prediction type);
+                                     flow: FlowMatchEulerDiscreteScheduler (T)
+
+A flow decoder is written as format 2 (a reader that knows only format 1 refuses it rather than sampling
+it as a diffusion model); a diffusion decoder stays format 1.
 """
 
 from __future__ import annotations
@@ -32,14 +39,16 @@ from rdpflex.tiling import TileSpec, decode_in_tiles
 from rdpflex.weights import read_json, write_json
 from rdpflex_plugins.cdiff.hooks import DECODER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser, LatentAdapter
-from rdpflex_plugins.cdiff.options import CDiffOptions, options_for
-from rdpflex_plugins.cdiff.sampling import SCHEDULER_NAMES, make_scheduler, sample, tiled_denoiser
+from rdpflex_plugins.cdiff.options import SCHEDULERS_OF, CDiffOptions, Objective, options_for
+from rdpflex_plugins.cdiff.sampling import make_scheduler, sample, tiled_denoiser
 
-FORMAT_VERSION = 1
+#: the newest format read; written: 1 for a diffusion decoder (as before objectives), 2 for a flow one
+FORMAT_VERSION = 2
+FORMAT_OF: dict[str, int] = {"diffusion": 1, "flow": 2}
 
 
 class CDiffDecoder(DecoderBase, nn.Module):
-    """The ``cdiff`` family: sample x ~ p(x | y_hat [, x_mse]) with a diffusers scheduler."""
+    """The ``cdiff`` family: sample x ~ p(x | y_hat [, x_mse]) with a diffusers scheduler (diffusion or flow)."""
 
     name: ClassVar[str] = DECODER.name
     description: ClassVar[str] = DECODER.description
@@ -49,31 +58,37 @@ class CDiffDecoder(DecoderBase, nn.Module):
     #: the sweep `rdpflex compare` / `rdpflex demo` use by default (kept cheap: 40 UNet calls per image)
     sweep: ClassVar[dict[str, list]] = DECODER.sweep
 
-    def __init__(self, denoiser: ConditionalDenoiser, scheduler_config: dict[str, Any]) -> None:
+    def __init__(
+        self, denoiser: ConditionalDenoiser, scheduler_config: dict[str, Any], objective: Objective = "diffusion"
+    ) -> None:
         super().__init__()
+        if objective not in FORMAT_OF:
+            raise RdpflexError(f"cdiff: unknown objective {objective!r} (known: {', '.join(FORMAT_OF)})")
         self.denoiser = denoiser
         self.scheduler_config = dict(scheduler_config)
+        self.objective: Objective = objective
         self.max_steps = int(self.scheduler_config["num_train_timesteps"])
-        self.Options = options_for(self.max_steps)
+        self.Options = options_for(self.max_steps, objective)
 
     @property
     def config(self) -> dict[str, Any]:
         return {
             "family": self.name,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_OF[self.objective],
+            "objective": self.objective,
             "condition_on_mse": self.denoiser.condition_on_mse,
             "target": self.denoiser.target,
         }
 
     # -- component folder ------------------------------------------------------------------------
     def save_pretrained(self, path: Path) -> None:
-        from diffusers import DDPMScheduler
+        from rdpflex_plugins.cdiff.sampling import BASE_SCHEDULER
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         save_component(self.denoiser.unet, path, "unet")
         save_component(self.denoiser.adapter, path, "adapter")
-        save_scheduler(DDPMScheduler.from_config(self.scheduler_config), path)
+        save_scheduler(BASE_SCHEDULER[self.objective].from_config(self.scheduler_config), path)
         write_json(path / "config.json", self.config)
 
     @classmethod
@@ -89,6 +104,9 @@ class CDiffDecoder(DecoderBase, nn.Module):
             raise RdpflexError(
                 f"{path}: cdiff format {cfg['format_version']} is newer than supported ({FORMAT_VERSION})"
             )
+        objective = cfg.get("objective", "diffusion")  # written since format 2; older folders are diffusion
+        if objective not in FORMAT_OF:
+            raise RdpflexError(f"{path}/config.json: unknown cdiff objective {objective!r} (known: diffusion, flow)")
         adapter = load_component(LatentAdapter, path, "adapter")
         if adapter.config.latent_channels != codec.latent_channels:
             raise RdpflexError(
@@ -100,13 +118,14 @@ class CDiffDecoder(DecoderBase, nn.Module):
             denoiser = ConditionalDenoiser(adapter, unet, cfg["condition_on_mse"], cfg["target"])
         except (KeyError, ValueError) as exc:
             raise RdpflexError(f"{path}/config.json is not a cdiff decoder config: {exc}") from None
-        dec = cls(denoiser, load_scheduler_config(path)).eval()
+        dec = cls(denoiser, load_scheduler_config(path), objective).eval()
         device = next(codec.parameters()).device
         return dec.to(device)
 
     # -- options ---------------------------------------------------------------------------------
     def resolve(self, options: BaseModel | dict[str, Any] | None) -> BaseModel:
-        """Options validated against this decoder's bounds; one-line OptionsError naming the ranges."""
+        """Options validated against this decoder's bounds and objective; one-line OptionsError naming the ranges
+        (an unset ``scheduler``, e.g. from the class-level model, becomes this decoder's default)."""
         raw = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
         try:
             return self.Options(**raw)
@@ -114,7 +133,7 @@ class CDiffDecoder(DecoderBase, nn.Module):
             problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
             raise OptionsError(
                 f"invalid options for decoder 'cdiff': {problems} "
-                f"(options: scheduler in {{{', '.join(SCHEDULER_NAMES)}}}, "
+                f"(options: scheduler in {{{', '.join(SCHEDULERS_OF[self.objective])}}}, "
                 f"1 <= steps <= {self.max_steps}, 0 <= eta <= 1 with ddim only, seed >= 0)"
             ) from None
 

@@ -2,7 +2,8 @@
 
 A schedule is a list of T betas; every diffusers scheduler (``ddpm``, ``ddim``, ``dpm-solver``) takes
 it as ``trained_betas`` in its config, so the sampler can be swapped with ``from_config`` and
-keeps the schedule the model was trained with.
+keeps the schedule the model was trained with. A rectified-flow decoder (``objective: flow``) has
+no beta schedule: :func:`flow_scheduler_config` only stores T.
 
 ``shifted_cosine`` (Hoogeboom, Agustsson, Mentzer, Versari, Toderici, Theis 2023, "High-Fidelity
 Image Compression with Score-based Generative Models", arXiv 2305.18231; the shifted cosine
@@ -68,6 +69,16 @@ def scheduler_config(
     else:
         cfg |= {"beta_schedule": schedule}
     return cfg
+
+
+def flow_scheduler_config(num_train_timesteps: int = 1000) -> dict:
+    """The base config of a rectified-flow decoder (``FlowMatchEulerDiscreteScheduler`` keys).
+
+    No noise schedule to store: x_t = (1 − σ) x_0 + σ ε with σ ∈ [0, 1] (Liu, Gong, Liu 2023, "Flow Straight
+    and Fast", arXiv 2209.03003, Eq. 1); the UNet sees the timestep σ · T (diffusers' convention) and
+    ``shift`` 1 keeps the sampling sigmas unwarped.
+    """
+    return {"num_train_timesteps": int(num_train_timesteps), "shift": 1.0}
 
 
 def alpha_bar_at(config: dict, fractions: tuple[float, ...] = (0.25, 0.5, 0.75)) -> dict[float, float]:

@@ -2,7 +2,9 @@
 
 Mari, Lazzaretti, Rosato, Lelli, Sabatini 2024, "Enhancing the Rate-Distortion-Perception Flexibility of
 Learned Image Codecs with Conditional Diffusion Decoders", arXiv:2403.02887; the shifted noise schedule of
-Hoogeboom et al. 2023, "High-Fidelity Image Compression with Score-based Generative Models", arXiv:2305.18231.
+Hoogeboom et al. 2023, "High-Fidelity Image Compression with Score-based Generative Models", arXiv:2305.18231;
+``objective: flow``, the rectified flow of Liu, Gong, Liu 2023, "Flow Straight and Fast: Learning to Generate and
+Transfer Data with Rectified Flow", arXiv:2209.03003 (HFD train their decoder either way).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from rdpflex.train.recipe import Strict
+from rdpflex_plugins.cdiff.options import DEFAULT_SCHEDULER, SCHEDULERS_OF, Objective, SchedulerName
 from rdpflex_plugins.cdiff.schedules import Schedule
 
 
@@ -53,20 +56,27 @@ class AdapterSettings(Strict):
 
 
 class NoiseSettings(Strict):
-    """The training noise schedule (stored with the weights; every sampler reuses it)."""
+    """The training noise schedule (stored with the weights; every sampler reuses it).
+
+    With ``objective: flow`` only ``num_train_timesteps`` applies (the UNet's timestep is σ · T, and
+    ``steps <= T`` at decode time); ``schedule``, ``shift`` and ``prediction_type`` are diffusion's.
+    """
 
     schedule: Schedule = Field(
         "shifted_cosine",
-        description="diffusers' linear / scaled_linear / squaredcos_cap_v2, or HFD's shifted_cosine (detail-focused).",
+        description="diffusers' linear / scaled_linear / squaredcos_cap_v2, or HFD's shifted_cosine (detail-focused). "
+        "Diffusion only.",
     )
     shift: float = Field(
         2 * math.log(2),
         description="shifted_cosine: added to logSNR "
-        "(SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8).",
+        "(SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8). Diffusion only.",
     )
-    num_train_timesteps: int = Field(1000, ge=2, le=1000, description="T, the discrete training timesteps.")
+    num_train_timesteps: int = Field(
+        1000, ge=2, le=1000, description="T, the discrete training timesteps (flow: the timestep scale, sigma x T)."
+    )
     prediction_type: Literal["epsilon", "v_prediction", "sample"] = Field(
-        "epsilon", description="What the UNet predicts (diffusers naming)."
+        "epsilon", description="What the UNet predicts (diffusers naming). Diffusion only: a flow predicts eps - x0."
     )
 
 
@@ -84,13 +94,20 @@ class EMASettings(Strict):
 class ValidationSampler(Strict):
     """How the held-out images are sampled during training (cheap)."""
 
-    scheduler: Literal["ddpm", "ddim", "dpm-solver"] = "ddim"
+    scheduler: SchedulerName | None = Field(
+        None, description="A sampler of the objective (unset: ddim for diffusion, flow-euler for flow)."
+    )
     steps: int = Field(4, ge=1)
 
 
 class CDiffSettings(Strict):
     """The ``decoder.settings`` of ``family: cdiff``."""
 
+    objective: Objective = Field(
+        "diffusion",
+        description="`diffusion` (DDPM noising, epsilon / v / x0 prediction; ddpm, ddim, dpm-solver) or `flow` "
+        "(rectified flow, Liu et al. 2023: x_t = (1 - t) x0 + t eps, velocity eps - x0; flow-euler, flow-heun).",
+    )
     unet: UNetSettings = Field(default_factory=UNetSettings)
     adapter: AdapterSettings = Field(default_factory=AdapterSettings)
     noise: NoiseSettings = Field(default_factory=NoiseSettings)
@@ -120,4 +137,15 @@ class CDiffSettings(Strict):
     def _check(self) -> "CDiffSettings":
         if (self.perceptual != "none") != (self.lpips_weight > 0):
             raise ValueError("a perceptual term (lpips, st-lpips) and lpips_weight > 0 go together")
+        fitting = SCHEDULERS_OF[self.objective]
+        if self.validation.scheduler is not None and self.validation.scheduler not in fitting:
+            raise ValueError(
+                f"validation.scheduler {self.validation.scheduler!r} does not fit objective {self.objective!r}; "
+                f"use one of: {', '.join(fitting)} (unset: {DEFAULT_SCHEDULER[self.objective]})"
+            )
         return self
+
+    @property
+    def validation_scheduler(self) -> str:
+        """The validation sampler: the one set, or the objective's default."""
+        return self.validation.scheduler or DEFAULT_SCHEDULER[self.objective]

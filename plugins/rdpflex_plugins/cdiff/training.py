@@ -4,14 +4,17 @@
 
     x ─frozen codec─► y_hat, x_mse = g_s(y_hat)           (no gradient: the codec is frozen)
     x_0 = 2x − 1  or  2(x − x_mse)  (target: image | residual)
-    t ~ U{0..T−1}, ε ~ N(0, I), x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε       (DDPMScheduler.add_noise)
-    loss = || f(x_t, t; y_hat, x_mse) − target ||²,  target = ε | v | x_0   (prediction_type)
+    ε ~ N(0, I); x_t, t, target from the objective (:mod:`.objectives`):
+        diffusion  t ~ U{0..T−1}, x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε,  target ε | v | x_0  (prediction_type)
+        flow       σ ~ U(0, 1),   x_t = (1 − σ) x_0 + σ ε,  t = σ·T,       target v = ε − x_0
+    loss = || f(x_t, t; y_hat, x_mse) − target ||²
          + lpips_weight · LPIPS(x, image(x̂_0))        optional, on the predicted clean image
     EMA of the weights (diffusers EMAModel) after every optimiser step: saved in checkpoints,
     exported as the decoder's weights and used for sampling.
 
 The diffusion loss is Ho et al. 2020 ("Denoising Diffusion Probabilistic Models", arXiv 2006.11239,
-Eq. 14) with diffusers' prediction types (v: Salimans & Ho 2022, arXiv 2202.00512, Sec. 4).
+Eq. 14) with diffusers' prediction types (v: Salimans & Ho 2022, arXiv 2202.00512, Sec. 4); the flow
+loss is the rectified flow of Liu, Gong, Liu 2023 ("Flow Straight and Fast", arXiv 2209.03003, Eq. 1).
 """
 
 from __future__ import annotations
@@ -28,9 +31,12 @@ from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
 from rdpflex_plugins.cdiff.hooks import TRAINER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser
+from rdpflex_plugins.cdiff.objectives import make_objective, predicted_x0
 from rdpflex_plugins.cdiff.plugin import CDiffDecoder
-from rdpflex_plugins.cdiff.schedules import scheduler_config
+from rdpflex_plugins.cdiff.schedules import flow_scheduler_config, scheduler_config
 from rdpflex_plugins.cdiff.settings import CDiffSettings
+
+__all__ = ["CDiffTrainer", "build_denoiser", "predicted_x0", "training_scheduler_config"]
 
 
 def build_denoiser(settings: CDiffSettings, latent_channels: int) -> ConditionalDenoiser:
@@ -50,18 +56,11 @@ def build_denoiser(settings: CDiffSettings, latent_channels: int) -> Conditional
 
 
 def training_scheduler_config(settings: CDiffSettings) -> dict[str, Any]:
-    """The DDPM noise schedule of the settings, stored with the weights."""
+    """The scheduler config of the settings, stored with the weights: the DDPM noise schedule, or (flow) T."""
     n = settings.noise
+    if settings.objective == "flow":
+        return flow_scheduler_config(n.num_train_timesteps)
     return scheduler_config(n.schedule, n.shift, n.num_train_timesteps, n.prediction_type)
-
-
-def predicted_x0(pred: Tensor, x_t: Tensor, alpha_bar: Tensor, prediction_type: str) -> Tensor:
-    """x̂_0 from the model output for each prediction type (alpha_bar broadcast to (B, 1, 1, 1))."""
-    if prediction_type == "epsilon":
-        return (x_t - (1 - alpha_bar).sqrt() * pred) / alpha_bar.sqrt()
-    if prediction_type == "v_prediction":
-        return alpha_bar.sqrt() * x_t - (1 - alpha_bar).sqrt() * pred
-    return pred
 
 
 class CDiffTrainer:
@@ -71,13 +70,12 @@ class CDiffTrainer:
     Config = CDiffSettings
 
     def __init__(self, recipe: Recipe, settings: CDiffSettings, accelerator: Any, codec) -> None:
-        from diffusers import DDPMScheduler
         from diffusers.training_utils import EMAModel
 
         self.recipe, self.settings, self.accelerator, self.codec = recipe, settings, accelerator, codec
         self.denoiser = build_denoiser(settings, codec.latent_channels).train()
         self.scheduler_config = training_scheduler_config(settings)
-        self.noise = DDPMScheduler.from_config(self.scheduler_config)
+        self.objective = make_objective(settings.objective, self.scheduler_config)
         e = settings.ema
         self.ema = EMAModel(
             self.denoiser.parameters(),
@@ -104,20 +102,13 @@ class CDiffTrainer:
         with torch.no_grad():
             x_mse = self.codec.synthesize(y_hat).clamp(0, 1) if bare.needs_mse else None
         x0 = bare.to_x0(x, x_mse)
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, self.noise.config.num_train_timesteps, (x.shape[0],), device=x.device)
-        x_t = self.noise.add_noise(x0, noise, t)
-        ptype = self.noise.config.prediction_type
-        target = {"epsilon": noise, "sample": x0}.get(ptype)
-        if target is None:
-            target = self.noise.get_velocity(x0, noise, t)
-        pred = net(x_t, t, y_hat=y_hat, x_mse=x_mse).float()
-        diffusion = F.mse_loss(pred, target)
-        loss = diffusion
+        draw = self.objective.noised(x0, torch.randn_like(x0))
+        pred = net(draw.x_t, draw.t, y_hat=y_hat, x_mse=x_mse).float()
+        regression = F.mse_loss(pred, draw.target)
+        loss = regression
         logs: dict[str, float] = {}
         if self.perceptual is not None:
-            alpha_bar = self.noise.alphas_cumprod.to(x.device)[t].view(-1, 1, 1, 1)
-            image = bare.to_image(predicted_x0(pred, x_t, alpha_bar, ptype), x_mse)
+            image = bare.to_image(self.objective.predicted_x0(pred, draw), x_mse)
             lp = self.perceptual(x, image.clamp(0, 1)).mean()
             loss = loss + self.settings.lpips_weight * lp
             logs[self.settings.perceptual] = float(lp.detach())
@@ -125,14 +116,15 @@ class CDiffTrainer:
         if ctx.sync_gradients:
             self.ema.to(x.device)
             self.ema.step(bare.parameters())
-        return logs | {"loss": float(loss.detach()), "diffusion": diffusion.item()}
+        # the regression term is logged under the objective's name ("diffusion" or "flow")
+        return logs | {"loss": float(loss.detach()), self.objective.name: regression.item()}
 
     def export_decoder(self) -> CDiffDecoder:
         """A decoder with the EMA weights (what sampling uses), on the CPU."""
         bare = self.accelerator.unwrap_model(self.denoiser) if self.accelerator is not None else self.denoiser
         denoiser = copy.deepcopy(bare).float().cpu().eval()
         self.ema.copy_to(denoiser.parameters())
-        return CDiffDecoder(denoiser, self.scheduler_config).eval()
+        return CDiffDecoder(denoiser, self.scheduler_config, self.settings.objective).eval()
 
     def validate(self, images: list[Tensor], codec, ctx: StepContext) -> dict[str, float]:
         """PSNR of the EMA decoder (validation sampler, seed 0) and of g_s on the held-out images."""
@@ -140,7 +132,7 @@ class CDiffTrainer:
         from rdpflex.pipeline import psnr
 
         dec = self.export_decoder().to(ctx.device)
-        opts = {"scheduler": self.settings.validation.scheduler, "steps": self.settings.validation.steps}
+        opts = {"scheduler": self.settings.validation_scheduler, "steps": self.settings.validation.steps}
         rows = []
         for x in images:
             H, W = x.shape[-2:]

@@ -1,9 +1,9 @@
-"""Helpers of the cdiff tests: a tiny untrained decoder (2-level UNet) and distinct random latents."""
+"""Helpers of the cdiff tests: a tiny untrained decoder (2-level UNet; diffusion or flow) and distinct latents."""
 
 import torch
 
 from rdpflex.latent import Latent
-from rdpflex_plugins.cdiff import CDiffDecoder, ConditionalDenoiser, scheduler_config
+from rdpflex_plugins.cdiff import CDiffDecoder, ConditionalDenoiser, flow_scheduler_config, scheduler_config
 
 TINY_UNET = {
     "block_out_channels": (16, 32),
@@ -14,10 +14,12 @@ TINY_UNET = {
 }
 
 
-def tiny_cdiff(latent_channels: int, seed: int = 0, **kw) -> CDiffDecoder:
+def tiny_cdiff(latent_channels: int, seed: int = 0, objective: str = "diffusion", **kw) -> CDiffDecoder:
+    """T = 100; ``objective`` "flow" stores the flow-matching scheduler config instead of the betas."""
     torch.manual_seed(seed)
     denoiser = ConditionalDenoiser.build(latent_channels, **(TINY_UNET | kw))
-    return CDiffDecoder(denoiser, scheduler_config(num_train_timesteps=100)).eval()
+    config = flow_scheduler_config(100) if objective == "flow" else scheduler_config(num_train_timesteps=100)
+    return CDiffDecoder(denoiser, config, objective).eval()
 
 
 def random_latents(system, n: int = 3, size: int = 64) -> list[Latent]:

@@ -10,7 +10,8 @@ from rdpflex.decoders import decode_batch, parse_options
 from rdpflex.errors import FingerprintMismatchError, OptionsError
 from rdpflex.system import System
 from rdpflex.tiling import TileSpec
-from rdpflex_plugins.cdiff import SCHEDULER_NAMES, make_scheduler
+from rdpflex_plugins.cdiff import make_scheduler
+from rdpflex_plugins.cdiff.options import SCHEDULERS_OF
 
 
 def gens(*seeds):
@@ -52,7 +53,7 @@ def test_seed_determinism(system, decoder, lats):
 def test_scheduler_swap_keeps_the_training_schedule(system, decoder, lats):
     cfg = decoder.scheduler_config
     outs = {}
-    for name in SCHEDULER_NAMES:
+    for name in SCHEDULERS_OF["diffusion"]:
         sched = make_scheduler(name, cfg, 4)
         assert torch.allclose(sched.alphas_cumprod, make_scheduler("ddpm", cfg, 4).alphas_cumprod)
         assert sched.config.prediction_type == cfg["prediction_type"] and len(sched.timesteps) == 4
