@@ -86,7 +86,7 @@ class Constraint:
     def agreement(self, x01: Tensor) -> Tensor:
         """Per image, the fraction of latent symbols that re-encoding ``x01`` on the file's grid reproduces."""
         mine = torch.round(self.codec.g_a(x01) - self.grid.means)
-        theirs = torch.round(self.y_hat - self.grid.means - self.grid.refine)
+        theirs = torch.round(self.centre - self.grid.means)
         return (mine == theirs).flatten(1).float().mean(dim=1)
 
 
