@@ -30,3 +30,25 @@ def random_latents(system, n: int = 3, size: int = 64) -> list[Latent]:
         Latent((3 * torch.randn(1, c, h, w, generator=g)).round(), (size, size), (size, size), f"im{i}")
         for i in range(n)
     ]
+
+
+def losses_on_a_fixed_cycle(trainer, codec, key: str, steps: int = 30):
+    """(losses[key], every step's logs, the batch, the step context) of ``steps`` training steps on one smooth
+    batch, the random draws cycling through three seeds: on the same draws the loss of a model that learns
+    must fall."""
+    from accelerate import Accelerator
+
+    from rdpflex.train.stage import StepContext
+
+    ctx = StepContext(
+        accelerator=Accelerator(cpu=True), modules=trainer.modules(), optimizers=trainer.optimizers(), total_steps=steps
+    )
+    x = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)), 5, 1, 2)
+    with torch.no_grad():
+        y_hat = codec.quantize(x)["y_hat"]
+    logs = []
+    for step in range(steps):
+        ctx.step = step
+        torch.manual_seed(step % 3)  # a fixed cycle of (t or sigma, noise) draws
+        logs.append(trainer.train_step(x, y_hat, ctx))
+    return [log[key] for log in logs], logs, x, ctx

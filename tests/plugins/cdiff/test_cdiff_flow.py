@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 from accelerate import Accelerator
-from cdiff_helpers import random_latents, tiny_cdiff
+from cdiff_helpers import losses_on_a_fixed_cycle, random_latents, tiny_cdiff
 from diffusers.utils.torch_utils import randn_tensor
 
 from rdpflex.decoders import decode_batch, parse_options
@@ -64,19 +64,8 @@ def test_a_few_flow_training_steps_reduce_the_loss(tiny_system_dir):
         "num_train_timesteps": 100,
         "shift": 1.0,
     }
-    ctx = StepContext(
-        accelerator=Accelerator(cpu=True), modules=trainer.modules(), optimizers=trainer.optimizers(), total_steps=30
-    )
-    x = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)), 5, 1, 2)
-    with torch.no_grad():
-        y_hat = codec.quantize(x)["y_hat"]
-    losses = []
-    for step in range(30):
-        ctx.step = step
-        torch.manual_seed(step % 3)  # a fixed cycle of (sigma, noise) draws: the loss on the same draws must fall
-        logs = trainer.train_step(x, y_hat, ctx)
-        assert "diffusion" not in logs
-        losses.append(logs["flow"])
+    losses, logs, x, ctx = losses_on_a_fixed_cycle(trainer, codec, "flow")
+    assert all("diffusion" not in log for log in logs)
     assert sum(losses[-3:]) < 0.85 * sum(losses[:3])  # at least 15% lower on the same draws
     dec = trainer.export_decoder()
     assert dec.objective == "flow" and dec.Options().scheduler == "flow-euler"

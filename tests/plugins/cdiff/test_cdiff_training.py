@@ -4,12 +4,11 @@ import math
 
 import pytest
 import torch
-from accelerate import Accelerator
+from cdiff_helpers import losses_on_a_fixed_cycle
 
 from rdpflex.errors import RecipeError
 from rdpflex.system import System
 from rdpflex.train.recipe import RECIPES_DIR, load_recipe, validate_recipe
-from rdpflex.train.stage import StepContext
 from rdpflex_plugins.cdiff.schedules import alpha_bar_at, scheduler_config, shifted_cosine_betas
 from rdpflex_plugins.cdiff.settings import CDiffSettings
 from rdpflex_plugins.cdiff.training import CDiffTrainer, predicted_x0
@@ -27,16 +26,7 @@ def test_a_few_training_steps_reduce_the_loss(tiny_system_dir, prediction_type):
     loaded = tiny_recipe(tiny_system_dir, noise={"num_train_timesteps": 100, "prediction_type": prediction_type})
     codec = System.load(tiny_system_dir).codec.requires_grad_(False)
     trainer = CDiffTrainer(loaded.recipe, CDiffSettings.model_validate(loaded.config.settings), None, codec)
-    acc = Accelerator(cpu=True)
-    ctx = StepContext(accelerator=acc, modules=trainer.modules(), optimizers=trainer.optimizers(), total_steps=30)
-    x = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 64, 64, generator=torch.Generator().manual_seed(0)), 5, 1, 2)
-    with torch.no_grad():
-        y_hat = codec.quantize(x)["y_hat"]
-    losses = []
-    for step in range(30):
-        ctx.step = step
-        torch.manual_seed(step % 3)  # a fixed cycle of (t, noise) draws: the loss on the same draws must fall
-        losses.append(trainer.train_step(x, y_hat, ctx)["diffusion"])
+    losses = losses_on_a_fixed_cycle(trainer, codec, "diffusion")[0]
     assert sum(losses[-3:]) < 0.85 * sum(losses[:3])  # at least 15% lower on the same draws
     assert trainer.ema.optimization_step == 30
     dec = trainer.export_decoder()  # the EMA weights, not the raw ones
