@@ -156,6 +156,18 @@ def test_a_sampler_of_the_other_objective_is_refused_in_one_line(system, flow, d
     assert parse_options(flow, {}).scheduler == "flow-euler" and parse_options(decoder, {}).scheduler == "ddim"
 
 
+def test_the_family_sweep_fits_a_decoder_of_either_objective(flow, decoder):
+    """`compare`'s default sweep must not name a sampler: it would skip a decoder of the other objective."""
+    from itertools import product
+
+    from rdpflex_plugins.cdiff.hooks import DECODER
+
+    for values in product(*DECODER.sweep.values()):
+        setting = dict(zip(DECODER.sweep, values))
+        assert parse_options(flow, setting).scheduler == "flow-euler"
+        assert parse_options(decoder, setting).scheduler == "ddim"
+
+
 def test_the_listing_names_every_sampler():
     from rdpflex.cards import describe, option_range
     from rdpflex.plugins import get_decoder_card
