@@ -69,3 +69,32 @@ def test_4096_encode_and_every_decoder_within_budget(tmp_path):
     rows = [probe(phase, 4096, tmp_path) for phase in ("encode", "mse", "multirealism")]
     print(json.dumps(rows))
     assert all(r["peak_mib"] <= BUDGET_4096_MIB for r in rows), rows
+
+
+class RecordingCodec:
+    """The two things the mse decoder uses of a codec, recording the latent size of every g_s call."""
+
+    def __init__(self, codec) -> None:
+        self.codec, self.latent_stride, self.calls = codec, codec.latent_stride, []
+
+    def synthesize(self, y_hat: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tuple(y_hat.shape[-2:]))
+        return self.codec.synthesize(y_hat)
+
+
+def test_mse_batches_are_tiled_like_single_images(demo):
+    """The pipeline (CLI, compare, decode_images) calls ``decode_batch``: it must tile as ``decode`` does, or a
+    large image runs g_s whole (4096x4096: 5.3 GB instead of the budget)."""
+    from rdpflex.latent import Latent
+    from rdpflex_plugins.mse.decoder import MSEDecoder
+
+    torch.manual_seed(0)
+    h, w = 16, tiling.TILE + 6  # latent just over one tile wide
+    y = torch.randn(2, demo.codec.latent_channels, h, w).round()
+    lats = [Latent(y[i : i + 1], (h * 16, w * 16), (h * 16, w * 16)) for i in range(2)]
+    codec = RecordingCodec(demo.codec)
+    with torch.no_grad():
+        batch = MSEDecoder().decode_batch(lats, codec, None, [torch.Generator(), torch.Generator()])
+        whole = demo.codec.synthesize(y).clamp(0, 1)
+    assert len(codec.calls) > 1 and all(cw <= tiling.TILE + 2 * tiling.MARGIN for _, cw in codec.calls), codec.calls
+    assert (batch - whole).abs().max() < 1e-4

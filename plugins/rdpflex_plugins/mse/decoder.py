@@ -31,4 +31,5 @@ class MSEDecoder(DecoderBase):
     def decode_batch(
         self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
     ) -> Tensor:
-        return codec.synthesize(torch.cat([lat.y_hat for lat in latents])).clamp(0, 1)
+        y_hat = torch.cat([lat.y_hat for lat in latents])
+        return synthesize(codec.synthesize, y_hat, codec.latent_stride).clamp(0, 1)  # the path users run: tiled too
