@@ -26,6 +26,9 @@ SCHEDULERS_OF: dict[str, tuple[str, ...]] = {
     "flow": ("flow-euler", "flow-heun"),
 }
 DEFAULT_SCHEDULER: dict[str, str] = {"diffusion": "ddim", "flow": "flow-euler"}
+#: default steps of each objective: a rectified flow is nearly straight, so few Euler steps suffice
+#: (Liu et al. 2023, arXiv 2209.03003; measured at demo scale in docs/decoders/cdiff.md)
+DEFAULT_STEPS: dict[str, int] = {"diffusion": 16, "flow": 2}
 _SCHEDULER_DOC = (
     "sampler of the decoder's objective: diffusion: ddpm (ancestral), ddim (eta), dpm-solver (DPM-Solver++, "
     "few steps); rectified flow: flow-euler, flow-heun (2nd order). Unset: ddim (diffusion), flow-euler (flow)"
@@ -89,7 +92,7 @@ class CDiffOptions(BaseModel):
 @cache
 def options_for(max_steps: int, objective: Objective = "diffusion") -> type[CDiffOptions]:
     """:class:`CDiffOptions` of a loaded decoder: ``steps <= max_steps`` (its training timesteps) and the
-    samplers of its ``objective``, whose default is that objective's (``ddim`` / ``flow-euler``)."""
+    samplers of its ``objective``, whose defaults are that objective's (``ddim``, 16 steps / ``flow-euler``, 2)."""
     fields: dict[str, Any] = {
         "scheduler": (
             SchedulerName | None,
@@ -102,7 +105,7 @@ def options_for(max_steps: int, objective: Objective = "diffusion") -> type[CDif
         "steps": (
             int,
             Field(
-                16 if max_steps >= 16 else max_steps,
+                min(DEFAULT_STEPS[objective], max_steps),
                 ge=1,
                 le=max_steps,
                 description=CDiffOptions.model_fields["steps"].description,

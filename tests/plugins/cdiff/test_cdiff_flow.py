@@ -154,6 +154,8 @@ def test_a_sampler_of_the_other_objective_is_refused_in_one_line(system, flow, d
     assert unset.scheduler is None
     assert flow.resolve(unset).scheduler == "flow-euler" and decoder.resolve(unset).scheduler == "ddim"
     assert parse_options(flow, {}).scheduler == "flow-euler" and parse_options(decoder, {}).scheduler == "ddim"
+    assert parse_options(flow, {}).steps == 2  # a near-straight flow needs few steps by default
+    assert parse_options(decoder, {}).steps == min(16, decoder.Options.model_fields["steps"].metadata[-1].le)
 
 
 def test_the_family_sweep_fits_a_decoder_of_either_objective(flow, decoder):
