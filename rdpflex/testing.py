@@ -11,10 +11,11 @@
         invalid_options = [{"amount": 9}, {"bogus": 1}]  # each must be refused with a one-line OptionsError
 
         def make_decoder(self, codec):                 # families that need weights: a fresh tiny instance
-            return None                                # None: DecoderBase.from_pretrained(None, codec)
+            return SharpenDecoder.tiny(codec)          # weight-free families may return None (the default)
 
 Run it with ``pytest``: every ``test_*`` method below runs against your family (about a second for a
-small decoder; everything is tiny: an untrained 8-channel codec, 64-pixel images). It checks the
+small decoder; everything is tiny: an untrained 8-channel codec whose analysis output is scaled so that
+distinct images quantise to distinct latents, 64-pixel images). It checks the
 contract of :mod:`rdpflex.decoders`:
 
 ==========================================  ===============================================================
@@ -29,7 +30,8 @@ check                                       what it means
                                             (OptionsError), the JSON schema serialises, ``sweep`` validates
 ``test_seed_determinism``                   the same seed gives the same pixels; a stochastic family gives
                                             other pixels with another seed
-``test_batch_equals_one_at_a_time``         image i gets the same pixels alone or in a batch
+``test_batch_equals_one_at_a_time``         image i gets the same pixels alone or in a batch of distinct images
+                                            (a decoder that reorders or mixes the images of a batch fails)
 ``test_save_load_round_trip``               save into a system, load it back: the same pixels
 ``test_refuses_another_codec``              a file of another codec is refused; weights trained on another
                                             codec are refused (FingerprintMismatchError)
@@ -60,6 +62,11 @@ from rdpflex.system import System
 
 #: image sizes of the suite's ``.rdp`` (two share a padded size, one does not)
 SIZES = ((64, 64), (48, 40), (40, 72))
+#: gain on the tiny codec's last analysis layer: an untrained g_a's outputs are so small that every image
+#: quantises to the same integers, so a batch would hold identical latents and hide batch mix-ups
+LATENT_GAIN = 100.0
+#: decoded images of the suite's batch differ from each other by at least this much (max abs, on [0, 1])
+DISTINCT = 0.05
 
 
 def smooth_image(h: int, w: int, seed: int) -> torch.Tensor:
@@ -69,6 +76,38 @@ def smooth_image(h: int, w: int, seed: int) -> torch.Tensor:
     f = torch.rand(3, 2, generator=g) * 8 + 2
     x = torch.stack([torch.sin(f[c, 0] * xx + c) * torch.cos(f[c, 1] * yy) for c in range(3)]) * 0.4 + 0.5
     return (x + 0.05 * torch.randn(3, h, w, generator=g)).clamp(0, 1)[None]
+
+
+def conformance_system(arch: str = "msh", seed: int = 0) -> System:
+    """The suite's tiny untrained system, its last analysis layer scaled by :data:`LATENT_GAIN` at build time
+    so that the suite's distinct images get distinct latents (and decode to distinct pixels)."""
+    system = System.tiny(arch, seed=seed)
+    last = [m for m in system.codec.g_a.modules() if isinstance(m, torch.nn.Conv2d)][-1]
+    with torch.no_grad():
+        last.weight.mul_(LATENT_GAIN)
+        if last.bias is not None:
+            last.bias.mul_(LATENT_GAIN)
+    system.codec.update(force=True)
+    return System(system.codec, info=system.info)
+
+
+def check_batch_equals_one_at_a_time(
+    system: System, rdp_path: Path, name: str, options: dict[str, Any], atol: float
+) -> None:
+    """Image i of a batch of distinct latents decodes to the pixels it gets alone (``AssertionError`` if not)."""
+    lats = file_latents(system, rdp_path)
+    assert len(lats) >= 2
+    alone = dict(decode_latents(lats, system, name, dict(options), seed=5, batch_size=1))
+    stems = list(alone)
+    h = min(x.shape[-2] for x in alone.values())
+    w = min(x.shape[-1] for x in alone.values())
+    gap = (alone[stems[0]][..., :h, :w] - alone[stems[1]][..., :h, :w]).abs().max().item()
+    assert gap > max(DISTINCT, 10 * atol), (
+        f"the batch's images decode alike (max difference {gap:.3g}): the check would not see a batch mix-up"
+    )
+    together = dict(decode_latents(lats, system, name, dict(options), seed=5, batch_size=len(lats)))
+    for k in stems:
+        assert torch.allclose(together[k], alone[k], atol=atol), f"{k}: batched pixels differ from one-at-a-time"
 
 
 def file_latents(system: System, rdp_path: Path) -> list[Latent]:
@@ -93,29 +132,31 @@ class DecoderConformance:
     arch: ClassVar[str] = "msh"
 
     def make_decoder(self, codec: Any) -> Any:
-        """A fresh, tiny decoder for ``codec`` (families that need weights must override this).
+        """A fresh, tiny decoder for ``codec`` to test (families that need weights must override this).
 
-        The default loads a weight-free family with ``from_pretrained(None, codec)``.
+        ``None`` (the default for a weight-free family): the system builds it with ``from_pretrained(None, codec)``.
         """
-        cls = get_decoder_class(self.decoder_name)
-        if capabilities(cls).needs_weights:
+        if capabilities(get_decoder_class(self.decoder_name)).needs_weights:
             raise NotImplementedError(
                 f"{type(self).__name__}: decoder {self.decoder_name!r} needs weights; "
                 "override make_decoder(codec) to build a tiny one"
             )
-        return cls.from_pretrained(None, codec)
+        return None
 
-    # -- fixtures ------------------------------------------------------------------------------------
+    # -- fixtures (class-scoped: built once per family) ----------------------------------------------
     @pytest.fixture(scope="class")
-    def system(self) -> System:
-        """A tiny randomly initialised system holding the decoder under test."""
-        system = System.tiny(self.arch, seed=0)
-        if capabilities(get_decoder_class(self.decoder_name)).needs_weights:
-            system.add_decoder(self.make_decoder(system.codec))
+    @classmethod
+    def system(cls) -> System:
+        """A tiny randomly initialised system holding the decoder under test (whatever make_decoder returns)."""
+        system = conformance_system(cls.arch, seed=0)
+        decoder = cls().make_decoder(system.codec)
+        if decoder is not None:
+            system.add_decoder(decoder)
         return system
 
     @pytest.fixture(scope="class")
-    def rdp_path(self, system: System, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    @classmethod
+    def rdp_path(cls, system: System, tmp_path_factory: pytest.TempPathFactory) -> Path:
         images = [(f"im{i}", smooth_image(h, w, i)) for i, (h, w) in enumerate(SIZES)]
         path = tmp_path_factory.mktemp("conformance") / "set.rdp"
         write_rdp(path, compress_images(images, system).rdp)
@@ -174,16 +215,7 @@ class DecoderConformance:
             assert any(not torch.equal(a[k], c[k]) for k in a), "a stochastic decoder must depend on the seed"
 
     def test_batch_equals_one_at_a_time(self, system: System, rdp_path: Path) -> None:
-        lats = file_latents(system, rdp_path)
-        assert len(lats) >= 2
-        together = dict(
-            decode_latents(lats, system, self.decoder_name, dict(self.options), seed=5, batch_size=len(lats))
-        )
-        alone = dict(decode_latents(lats, system, self.decoder_name, dict(self.options), seed=5, batch_size=1))
-        for k in together:
-            assert torch.allclose(together[k], alone[k], atol=self.atol), (
-                f"{k}: batched pixels differ from one-at-a-time"
-            )
+        check_batch_equals_one_at_a_time(system, rdp_path, self.decoder_name, self.options, self.atol)
 
     def test_save_load_round_trip(self, system: System, rdp_path: Path, tmp_path: Path) -> None:
         rdp = read_rdp(rdp_path)
@@ -210,4 +242,11 @@ class DecoderConformance:
                 System.load(other_root).decoder(self.decoder_name)
 
 
-__all__ = ["DecoderConformance", "file_latents", "smooth_image", "SIZES"]
+__all__ = [
+    "DecoderConformance",
+    "check_batch_equals_one_at_a_time",
+    "conformance_system",
+    "file_latents",
+    "smooth_image",
+    "SIZES",
+]

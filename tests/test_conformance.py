@@ -1,6 +1,18 @@
 """Every built-in decoder family passes the conformance suite of rdpflex.testing (tiny models, 64 px images)."""
 
-from rdpflex.testing import DecoderConformance
+import pytest
+import torch
+
+from rdpflex.bitstream import write_rdp
+from rdpflex.pipeline import compress_images
+from rdpflex.testing import (
+    SIZES,
+    DecoderConformance,
+    check_batch_equals_one_at_a_time,
+    conformance_system,
+    file_latents,
+    smooth_image,
+)
 
 
 class TestMSE(DecoderConformance):
@@ -58,3 +70,65 @@ class TestIdempotence(DecoderConformance):
 
         torch.manual_seed(0)
         return IdempotenceDecoder(build_prior(32, (8, 16), 1, norm_num_groups=4), dict(build_scheduler(50).config))
+
+
+# -- the suite catches what it promises to catch ----------------------------------------------------
+MIXERS = """
+from rdpflex.hookspecs import hookimpl
+from rdpflex_plugins.mse.decoder import MSEDecoder
+
+
+class Flipper(MSEDecoder):
+    name = "batch-flipper"
+    description = "test plugin: returns the images of a batch in reverse order"
+
+    def decode_batch(self, latents, codec, options, generators):
+        return super().decode_batch(latents, codec, options, generators).flip(0)
+
+
+class Blender(MSEDecoder):
+    name = "batch-blender"
+    description = "test plugin: blends every image with the batch mean"
+
+    def decode_batch(self, latents, codec, options, generators):
+        x = super().decode_batch(latents, codec, options, generators)
+        return 0.5 * x + 0.5 * x.mean(0, keepdim=True)
+
+
+@hookimpl
+def register_decoders(register):
+    register(Flipper)
+    register(Blender)
+"""
+
+
+@pytest.fixture
+def mixers(tmp_path, monkeypatch):
+    from rdpflex import plugins
+
+    (tmp_path / "batch_mixers.py").write_text(MIXERS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("RDPFLEX_PLUGIN_MODULES", "batch_mixers")
+    monkeypatch.delenv("RDPFLEX_PLUGINS", raising=False)
+    plugins.reset_plugins()
+    yield
+    plugins.reset_plugins()
+
+
+@pytest.mark.parametrize("name", ["batch-flipper", "batch-blender"])
+def test_the_batch_check_fails_a_decoder_that_mixes_up_its_batch(mixers, name, tmp_path):
+    system = conformance_system()
+    images = [(f"im{i}", smooth_image(h, w, i)) for i, (h, w) in enumerate(SIZES)]
+    rdp = tmp_path / "set.rdp"
+    write_rdp(rdp, compress_images(images, system).rdp)
+    check_batch_equals_one_at_a_time(system, rdp, "mse", {}, atol=1e-5)  # the honest family passes
+    with pytest.raises(AssertionError, match="batched pixels differ"):
+        check_batch_equals_one_at_a_time(system, rdp, name, {}, atol=1e-5)
+
+
+def test_the_suite_batch_holds_distinct_latents(tmp_path):
+    system = conformance_system()
+    images = [(f"im{i}", smooth_image(h, w, i)) for i, (h, w) in enumerate(SIZES)]
+    write_rdp(tmp_path / "set.rdp", compress_images(images, system).rdp)
+    batch = file_latents(system, tmp_path / "set.rdp")
+    assert len(batch) == 2 and not torch.equal(batch[0].y_hat, batch[1].y_hat)
