@@ -221,6 +221,23 @@ def test_version_2_fixture_reads_and_rewrites_byte_for_byte():
     assert len(v3) < len(data) and loads(v3) == replace(rdp, version=3)
 
 
+def test_version_2_fixture_decodes_on_the_cli_as_its_version_3_twin(tmp_path):
+    """docs/format.md: version-2 files still decode. The fixture (the bundled system's exact path, written in
+    the version-2 layout) decodes through ``rdpflex decompress`` to the pixels of the same records in version 3."""
+    import numpy as np
+    from PIL import Image
+
+    from rdpflex import cli
+
+    data = (Path(__file__).parent / "data" / "v2-astronaut-crop.rdp").read_bytes()
+    (tmp_path / "v3.rdp").write_bytes(dumps(replace(loads(data), version=3)))
+    (tmp_path / "v2.rdp").write_bytes(data)
+    for v in ("v2", "v3"):
+        cli.main(["decompress", str(tmp_path / f"{v}.rdp"), "-o", str(tmp_path / v)])
+    a, b = (np.asarray(Image.open(tmp_path / v / "v2-astronaut-crop.png")) for v in ("v2", "v3"))
+    assert a.shape == (64, 80, 3) and np.array_equal(a, b)
+
+
 # ------------------------------------------------------------------------ corrupted input
 
 
