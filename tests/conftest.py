@@ -13,6 +13,16 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("RDPFLEX_OFFLINE", "1")  # never attempt a download from the test suite
+#: settings a developer's shell may hold that would change what the suite tests (tests set them explicitly)
+USER_SETTINGS = (
+    "RDPFLEX_SYSTEM",
+    "RDPFLEX_MAX_PIXELS",
+    "RDPFLEX_PLUGINS",
+    "RDPFLEX_BLOCK_PLUGINS",
+    "RDPFLEX_PLUGIN_MODULES",
+)
+for _var in USER_SETTINGS:
+    os.environ.pop(_var, None)
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 SIZES = {"odd": (17, 23), "wide": (64, 80), "tall": (70, 33)}

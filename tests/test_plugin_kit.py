@@ -196,7 +196,7 @@ def test_blocking_a_family_by_name_and_the_error_says_so(gray, clean_env):
         plugins.get_decoder_class("gray")
 
 
-def test_blocking_an_entry_point_names_it_in_errors(clean_env):
+def test_blocking_an_entry_point_names_it_in_errors(clean_env, tmp_path):
     clean_env.setenv("RDPFLEX_BLOCK_PLUGINS", "cdiff")
     with pytest.raises(UnknownPluginError, match="unknown decoder 'cdiff'; installed decoders: .*; 'cdiff' is blocked"):
         plugins.get_decoder_class("cdiff")
@@ -204,12 +204,13 @@ def test_blocking_an_entry_point_names_it_in_errors(clean_env):
         "decompress",
         str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"),
         "-o",
-        "/nonexistent/x",
+        str(tmp_path / "x"),
         "--decoder",
         "cdiff",
         env={"RDPFLEX_BLOCK_PLUGINS": "cdiff"},
     )
     assert r.returncode == 2 and "blocked by RDPFLEX_BLOCK_PLUGINS" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_missing_plugin_module_is_a_warning_like_a_broken_entry_point(clean_env, capsys):
@@ -260,11 +261,10 @@ def test_api_pixels_equal_the_cli_pngs(tmp_path, image_paths):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without a GPU")
-def test_device_cuda_without_a_gpu_is_a_one_line_error():
-    r = cli(
-        "decompress", str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"), "-o", "/tmp/never", "--device", "cuda"
-    )
-    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+def test_device_cuda_without_a_gpu_is_a_one_line_error(tmp_path):
+    out = tmp_path / "never"
+    r = cli("decompress", str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"), "-o", str(out), "--device", "cuda")
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0 and not out.exists()
     assert re.match(r"error: device 'cuda' is not available on this machine", r.stderr)
 
 

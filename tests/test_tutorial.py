@@ -33,23 +33,25 @@ def test_every_file_of_the_example_plugin_is_shown_verbatim():
         assert (PLUGIN / path).read_text() == text, f"{path} differs from the tutorial"
 
 
-def test_the_outputs_the_tutorial_shows_are_real():
+def test_the_outputs_the_tutorial_shows_are_real(tmp_path):
     text = TUTORIAL.read_text()
 
     def run(*a):
         return subprocess.run([sys.executable, "-m", "rdpflex.cli", *a], capture_output=True, text=True, timeout=300)
 
-    err = run(
+    refused = run(
         "decompress",
         str(ROOT / "tests" / "data" / "v1-astronaut-crop.rdp"),
         "-o",
-        "/nonexistent",
+        str(tmp_path / "out"),
         "--decoder",
         "refine",
         "--set",
         "strength=3",
-    ).stderr.strip()
-    assert err in text
+    )
+    err = refused.stderr.strip()
+    assert refused.returncode == 2 and err.startswith("error: ") and "\n" not in err
+    assert err in text and not (tmp_path / "out").exists()
     decoders = run("decoders").stdout
     shown = text.split("$ rdpflex decoders\n")[1].split("```")[0]
     for line in [ln for ln in shown.splitlines() if ln.startswith(("refine ", "               "))]:
