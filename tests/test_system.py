@@ -46,7 +46,9 @@ def test_pickled_weights_are_not_loaded(tmp_path):
         System.load(root)
 
 
-def test_decoder_trained_on_other_codec_refused(tmp_path):
+def test_a_weight_free_decoder_ignores_a_foreign_fingerprint_in_its_folder(tmp_path):
+    """mse has no weights to mismatch: a stray folder with another codec's fingerprint neither blocks it nor is
+    rewritten. (Weights trained on another codec are refused: DecoderConformance.test_refuses_another_codec.)"""
     from rdpflex.weights import read_json, write_json
 
     root = System.tiny().save(tmp_path / "sys")

@@ -114,10 +114,15 @@ def test_projection_of_a_batch_equals_one_image_at_a_time(setup):
 
 
 def test_both_schedulers_and_retries(setup):
+    """A retry resamples exactly the images below ``target``: none when every image meets it, all at 1.0."""
     system, dec, lats = setup
     for scheduler in ("ddpm", "ddim"):
-        out = _decode(dec, system, lats, steps=3, scheduler=scheduler, retries=1, target=1.0, constraint="y")
-        assert out.shape == (2, 3, 64, 64)
+        kw = dict(steps=3, scheduler=scheduler, constraint="y")
+        first = _decode(dec, system, lats, retries=0, **kw)
+        assert first.shape == (2, 3, 64, 64)
+        assert torch.equal(_decode(dec, system, lats, retries=1, target=0.0, **kw), first)  # met: no retry
+        retried = _decode(dec, system, lats, retries=1, target=1.0, **kw)  # unreachable: every image again
+        assert all(not torch.equal(retried[i], first[i]) for i in range(len(lats)))
 
 
 def test_options_are_validated(setup):
