@@ -47,6 +47,18 @@ def run_two_processes(args: list[str], cwd: Path, timeout: float = 300) -> subpr
     return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
+def use_plugin_module(monkeypatch: pytest.MonkeyPatch, folder: Path, name: str, source: str) -> Path:
+    """Write plugin module ``name`` into ``folder`` and select it with ``RDPFLEX_PLUGIN_MODULES`` (undone by
+    ``monkeypatch``; call ``rdpflex.plugins.reset_plugins()`` again after the test)."""
+    from rdpflex import plugins
+
+    (folder / f"{name}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv("RDPFLEX_PLUGIN_MODULES", name)
+    plugins.reset_plugins()
+    return folder
+
+
 def smooth_image(h: int, w: int, seed: int) -> np.ndarray:
     """A smooth random RGB image (more codec-like than white noise)."""
     rng = np.random.default_rng(seed)

@@ -14,6 +14,8 @@ from rdpflex.testing import (
     smooth_image,
 )
 
+from .conftest import use_plugin_module
+
 
 class TestMSE(DecoderConformance):
     decoder_name = "mse"
@@ -106,11 +108,8 @@ def register_decoders(register):
 def mixers(tmp_path, monkeypatch):
     from rdpflex import plugins
 
-    (tmp_path / "batch_mixers.py").write_text(MIXERS)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("RDPFLEX_PLUGIN_MODULES", "batch_mixers")
     monkeypatch.delenv("RDPFLEX_PLUGINS", raising=False)
-    plugins.reset_plugins()
+    use_plugin_module(monkeypatch, tmp_path, "batch_mixers", MIXERS)
     yield
     plugins.reset_plugins()
 

@@ -22,6 +22,8 @@ from rdpflex.errors import RdpflexError, UnknownPluginError
 from rdpflex.pipeline import compress_images, decode_images, save_images, to_uint8
 from rdpflex.system import System
 
+from .conftest import use_plugin_module
+
 ROOT = Path(__file__).resolve().parents[1]
 HOOKS_DOC = ROOT / "docs" / "plugins" / "hooks.md"
 
@@ -80,11 +82,7 @@ def clean_env(monkeypatch):
 
 @pytest.fixture
 def gray(tmp_path, clean_env):
-    (tmp_path / "gray_kit_plugin.py").write_text(PLUGIN)
-    clean_env.syspath_prepend(str(tmp_path))
-    clean_env.setenv("RDPFLEX_PLUGIN_MODULES", "gray_kit_plugin")
-    plugins.reset_plugins()
-    return tmp_path
+    return use_plugin_module(clean_env, tmp_path, "gray_kit_plugin", PLUGIN)
 
 
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -14,6 +14,8 @@ from rdpflex.errors import OptionsError, UnknownPluginError
 from rdpflex.pipeline import compress_images, decode_images
 from rdpflex.system import System
 
+from .conftest import use_plugin_module
+
 PLUGIN = textwrap.dedent(
     '''
     import torch
@@ -50,11 +52,7 @@ PLUGIN = textwrap.dedent(
 
 @pytest.fixture
 def gray_plugin(tmp_path, monkeypatch):
-    (tmp_path / "gray_plugin.py").write_text(PLUGIN)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setenv("RDPFLEX_PLUGIN_MODULES", "gray_plugin")
-    plugins.reset_plugins()
-    yield tmp_path
+    yield use_plugin_module(monkeypatch, tmp_path, "gray_plugin", PLUGIN)
     monkeypatch.delenv("RDPFLEX_PLUGIN_MODULES")
     plugins.reset_plugins()
 
