@@ -108,3 +108,14 @@ def viewer_report(eval_image_dir, eval_system_dir, tmp_path_factory) -> Path:
     proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(home), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     return out
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A note where the browser tests were skipped (no Chromium or no Playwright), and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]
+    if skipped:
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else "no browser"
+        terminalreporter.write_line(
+            f"note: {len(skipped)} browser test(s) of the report viewer skipped ({reason.removeprefix('Skipped: ')}); "
+            "`make test-browser` installs Chromium and Playwright and runs them"
+        )
