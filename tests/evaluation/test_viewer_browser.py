@@ -30,7 +30,10 @@ VIEWPORT = {"width": 1280, "height": 900}
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("RDPFLEX_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    """``$RDPFLEX_CHROMIUM`` (where it is a file), else ``chromium`` on the PATH."""
+    if "RDPFLEX_CHROMIUM" in os.environ:
+        return os.environ["RDPFLEX_CHROMIUM"] if os.path.isfile(os.environ["RDPFLEX_CHROMIUM"]) else None
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
