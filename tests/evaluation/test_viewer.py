@@ -116,3 +116,14 @@ def test_bad_viewer_images_value(eval_image_dir, eval_system_dir, tmp_path):
 def test_cli_choices_are_the_library_s():
     option = next(p for p in compare_command.params if p.name == "viewer_images")
     assert tuple(option.type.choices) == VIEWER_IMAGES
+
+
+def test_cli_bad_viewer_images(eval_image_dir, eval_system_dir, tmp_path, capsys):
+    from rdpflex.cli import main
+
+    out = tmp_path / "r"
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", str(eval_image_dir), "-o", str(out), "--system", str(eval_system_dir), "--viewer-images", "x"])
+    assert exc.value.code == 2 and not out.exists()
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--viewer-images" in last and "'x' is not one of 'full', 'crops', 'none'" in last, last
