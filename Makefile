@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 JOBS ?= 2
 
-.PHONY: install lint test test-slow fuzz demo demo-system demo-rd bench clean
+.PHONY: install lint test test-slow test-browser fuzz demo demo-system demo-rd bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -37,6 +37,16 @@ test: lint
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
+
+# The report viewer in headless Chromium (tests marked `browser`; `make test` skips them where no browser is
+# present). Debian's chromium (apt, as root), driven by Playwright from the `browser` extra; no browser download.
+# Screenshots: test-artifacts/viewer/.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else echo "need Debian's chromium: sudo apt-get install chromium"; exit 1; fi; }
+	$(PY) -m pip install -q -e '.[browser]' $(TORCH_PINS)
+	$(PY) -m pytest -q -p no:cacheprovider -m browser
 
 # The .rdp fuzz run of `make test` with many more mutants; outcome counts in fuzz-report.json.
 FUZZ_EXAMPLES ?= 2000
@@ -71,4 +81,4 @@ bench: $(STAMP)
 	$(VENV)/bin/rdpflex bench -o docs/benchmarks.md
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo-out
+	rm -rf $(VENV) build *.egg-info demo-out test-artifacts

@@ -116,6 +116,14 @@ def _compare_options(f):
             help="Re-encode every output with the same codec: latent agreement, identical bitstream, mse "
             "PSNR of the re-encoding.",
         ),
+        click.option(
+            "--viewer-images",
+            default="full",
+            show_default=True,
+            type=click.Choice(["full", "crops", "none"]),
+            help="Images of the report's viewer: full (every decoded image whole, under viewer/), crops (the "
+            "center crops only: a small report), none (no viewer).",
+        ),
         click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON instead of a table."),
     ]
     for option in reversed(options):  # click lists options in decoration order, innermost first
@@ -153,12 +161,13 @@ def compare_command(
     batch_size: int,
     crop_size: int,
     reencode: bool,
+    viewer_images: str,
     as_json: bool,
 ) -> None:
     """Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics.
 
     Writes OUTPUT/bitstream.rdp, metrics.csv, metrics.json, rate_distortion.png,
-    distortion_realism.png, crops/ and report.html.
+    distortion_realism.png, crops/, viewer/ and report.html (with an interactive viewer).
     """
     from rdpflex.evaluation.compare import compare  # lazy: start-up (torch, accelerate)
 
@@ -180,6 +189,7 @@ def compare_command(
             crop_size=crop_size,
             batch_size=batch_size,
             reencode=reencode,
+            viewer_images=viewer_images,
         )
         _emit(result, as_json)
         ok = True

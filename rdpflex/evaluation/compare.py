@@ -39,7 +39,7 @@ from rdpflex.evaluation.knobs import flat_knob_notes
 from rdpflex.evaluation.reencode import REENCODE_COLUMNS, mse_reconstruction
 from rdpflex.evaluation.reencode import reencode as reencode_output
 from rdpflex.evaluation.report import write_report
-from rdpflex.evaluation.result import BITSTREAM_FILE, CompareResult, CropKey
+from rdpflex.evaluation.result import BITSTREAM_FILE, VIEWER_IMAGES, CompareResult, CropKey
 from rdpflex.evaluation.selection import AUTO, MetricSelection, select_metrics
 from rdpflex.evaluation.specs import DecoderSetting, DecoderSpec, resolve_settings
 from rdpflex.images import check_size, find_images, from_uint8, load_image, to_uint8
@@ -192,6 +192,12 @@ class _Run:
     qualities: list[int]
     baseline_names: list[str]
     baseline_codecs: list[str]
+    viewer_images: str
+
+    def keep_view(self, local: _Local, key: CropKey, u8: np.ndarray) -> None:
+        """Keep a whole 8-bit image for the report's viewer (``viewer_images="full"`` only)."""
+        if self.viewer_images == "full":
+            local.views.append((key, u8))
 
     @property
     def device(self) -> torch.device:
@@ -234,6 +240,8 @@ class _Local:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     crops: list[tuple[CropKey, np.ndarray]] = field(default_factory=list)
+    #: whole images for the report's viewer (``viewer_images="full"``)
+    views: list[tuple[CropKey, np.ndarray]] = field(default_factory=list)
     #: (setting index, image index, HxWx3 uint8) for set metrics (FID ...)
     images: list[tuple[int, int, np.ndarray]] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=dict)
@@ -278,6 +286,7 @@ def compare(
     warmup: bool = True,
     batch_size: int = 1,
     reencode: bool = True,
+    viewer_images: str = "full",
 ) -> CompareResult:
     """Encode ``images`` once, decode the bitstream with every decoder setting, measure, report.
 
@@ -299,6 +308,9 @@ def compare(
     :param reencode: re-encode every decoded output with the same codec and report the re-encoding
         consistency (:mod:`rdpflex.evaluation.reencode`): ``reencode_agreement``, ``reencode_identical``,
         ``reencode_mse_psnr``.
+    :param viewer_images: what the report's interactive viewer shows: ``"full"`` (every decoded image at
+        full resolution, written under ``viewer/``), ``"crops"`` (the center crops only: a small report),
+        ``"none"`` (no viewer; the static crop grid).
     :param batch_size: same-size images decoded together (at most this many; see
         :func:`rdpflex.pipeline.batches`). Default 1: ``decode_ms_per_mp`` is then per image.
     :param warmup: before timing, decode one 64x64-pixel corner of a latent once per decoder family
@@ -322,6 +334,7 @@ def compare(
         warmup=warmup,
         batch_size=batch_size,
         reencode=reencode,
+        viewer_images=viewer_images,
     )
     payload, failure = _encode(run) if run.main else (None, None)
     enc = _broadcast(run, payload, failure)
@@ -336,6 +349,7 @@ def compare(
         finally:
             run.system.to("cpu")
     rows, crops, decoded, timings = _gather(run, local)
+    views = gather_object(local.views) if run.viewer_images == "full" else []
     summary, set_metrics_s = _summary(run, enc, rows, decoded)
     info = _info(run, enc, timings, set_metrics_s, t_start)
     result = CompareResult(
@@ -346,9 +360,11 @@ def compare(
         notes=run.notes,
         info=info,
         out_dir=run.out,
+        viewer_images=run.viewer_images,
     )
     if run.main:
         result.crops = dict(crops)
+        result.views = dict(views)
         _report(run, result, t_start)
     acc.wait_for_everyone()
     return result
@@ -374,10 +390,13 @@ def _validate(
     warmup: bool,
     batch_size: int,
     reencode: bool,
+    viewer_images: str,
 ) -> _Run:
     """Check every input on every process before any work; load the images, the system and the settings."""
     if crop_size < 8:
         raise RdpflexError(f"crop size must be at least 8 px, got {crop_size}")
+    if viewer_images not in VIEWER_IMAGES:
+        raise RdpflexError(f"viewer images must be one of {', '.join(VIEWER_IMAGES)}, got {viewer_images!r}")
     if batch_size < 1:
         raise RdpflexError(f"batch size must be at least 1, got {batch_size}")
     if baselines and any(not 1 <= int(q) <= 100 for q in qualities):
@@ -413,6 +432,7 @@ def _validate(
         qualities=sorted({int(q) for q in qualities}),
         baseline_codecs=base_codecs,
         baseline_names=[n for n in selection.image if n in set(baseline_metrics)],
+        viewer_images=viewer_images,
     )
 
 
@@ -467,7 +487,9 @@ def _decode(run: _Run, enc: _Encoded, mine: list[int], lats: list[Latent], local
         _warm_up(lats[0], run)
     for i in mine:
         stem, x_cpu = run.pairs[i]
-        local.crops.append((CropKey.original(stem), center_crop(to_uint8(x_cpu), run.crop_size)))
+        original = to_uint8(x_cpu)
+        local.crops.append((CropKey.original(stem), center_crop(original, run.crop_size)))
+        run.keep_view(local, CropKey.original(stem), original)
     bar = run.bar(len(mine) * len(run.settings), "decode")
     lats_d = [(i, lat.to(run.device)) for i, lat in zip(mine, lats)]
     mse_refs: dict[int, Tensor] = {}  # the file's own mse reconstruction, once per image
@@ -488,6 +510,7 @@ def _decode(run: _Run, enc: _Encoded, mine: list[int], lats: list[Latent], local
                 row, u8 = _measure(run, enc, s, i, lat, x_hat.float(), mse_refs, local, timing)
                 local.rows.append(row)
                 local.crops.append((CropKey.decoder(s, run.pairs[i][0]), center_crop(u8, run.crop_size)))
+                run.keep_view(local, CropKey.decoder(s, run.pairs[i][0]), u8)
                 if run.selection.set:
                     local.images.append((s_idx, i, u8))
                 bar.update()
@@ -579,6 +602,7 @@ def _baselines(run: _Run, enc: _Encoded, mine: list[int], local: _Local) -> None
                     bar.update()
                 assert best is not None
                 local.crops.append((CropKey.baseline(codec, best[2], stem), center_crop(best[1], run.crop_size)))
+                run.keep_view(local, CropKey.baseline(codec, best[2], stem), best[1])
         bar.close()
     local.timing["baselines_s"] = time.perf_counter() - t_base
 

@@ -9,7 +9,8 @@
       rate_distortion.png        bpp vs PSNR: the codec's point(s) and the JPEG / WebP curves
       distortion_realism.png     PSNR vs FID/256 (or FID, SWD, LPIPS, detail): one chain per decoder knob
       crops/<i>_<stem>/*.png     center crops of the original and of every decoder setting
-      report.html                table + plots + side-by-side crops (refers to the PNGs above)
+      viewer/<i>_<stem>/*.png    the same images whole (``viewer_images="full"``), for the viewer
+      report.html                table + plots + the viewer (:mod:`rdpflex.evaluation.viewer`) + crops
 
 Every value computed with stand-in metric weights is labelled: the ``stand_in_metrics`` column, the
 ``stand_in`` field of each metric in the JSON, "(stand-in weights)" in plot axes and HTML headers.
@@ -37,6 +38,7 @@ from rdpflex.evaluation.result import (
     JSON_FILE,
     RD_PLOT,
     REALISM_PLOT,
+    VIEWER_DIR,
     CompareResult,
     CropKey,
     clean,
@@ -47,6 +49,8 @@ from rdpflex.evaluation.result import (
     value_columns,
     with_stand_in,
 )
+from rdpflex.evaluation.viewer import PointLinks, ViewerData, plot_html, view_href, viewer_css, viewer_data, viewer_html
+from rdpflex.evaluation.viewer import write_views as _write_views
 
 #: realism axis of the distortion-realism plot, in order of preference
 REALISM_METRICS = ("fid256", "fid", "st-lpips", "swd", "lpips", "detail")
@@ -124,7 +128,10 @@ def _figure() -> tuple[Any, Any, Any]:
 _MARKERS = "osD^vP*X<>h"
 
 
-def plot_rate_distortion(result: CompareResult, path: Path) -> Path | None:
+def plot_rate_distortion(result: CompareResult, path: Path, links: PointLinks | None = None) -> Path | None:
+    """bpp vs PSNR: the codec's settings (one bitstream: one rate) and the JPEG / WebP curves; ``links``
+    collects every point (placed on the saved figure)."""
+    links = links if links is not None else PointLinks()
     if "psnr" not in result.metrics:
         return None
     plt, fig, ax = _figure()
@@ -144,6 +151,8 @@ def plot_rate_distortion(result: CompareResult, path: Path) -> Path | None:
                     color="gray" if codec == "jpeg" else "tab:brown",
                     label=f"{codec.upper()} (Pillow, q {pts[0][2]}..{pts[-1][2]})",
                 )
+                for bpp, psnr, q in pts:
+                    links.add(ax, bpp, psnr, f"{codec}[quality={q}]", f"{codec.upper()} q {q}: {bpp:.3f} bpp")
         decoders = list(dict.fromkeys(s.decoder for s in result.settings))
         for k, dec in enumerate(decoders):
             rows = [r for r in _learned(result) if r["decoder"] == dec and finite(r.get("psnr"))]
@@ -157,10 +166,13 @@ def plot_rate_distortion(result: CompareResult, path: Path) -> Path | None:
                 markersize=7,
                 label=f"rdpflex {dec}" + (f" ({len(rows)} settings)" if len(rows) > 1 else ""),
             )
+            for r in rows:
+                links.add(ax, r["bpp"], r["psnr"], f"{dec}[{r['setting']}]", f"{dec} {r['setting']}")
         ax.set_xlabel("bits per pixel (from file bytes)")
         ax.set_ylabel(f"{_label(result, 'psnr')} [dB], mean over images")
         ax.set_title("rate–distortion: one bitstream, every decoder")
         _save(fig, ax, path)
+        links.place(fig)
     finally:
         plt.close(fig)
     return path
@@ -209,7 +221,7 @@ def second_axis(result: CompareResult, first: str) -> str | None:
     return "swd" if any(finite(r.get("swd")) for r in _learned(result)) else None
 
 
-def _draw_chains(ax, result: CompareResult, name: str) -> None:
+def _draw_chains(ax, result: CompareResult, name: str, links: PointLinks) -> None:
     """One chain of points per decoder (its settings in order), PSNR against ``name``."""
     decoders = list(dict.fromkeys(s.decoder for s in result.settings))
     learned = _learned(result)
@@ -225,6 +237,8 @@ def _draw_chains(ax, result: CompareResult, name: str) -> None:
             continue
         xs, ys = [r[name] for r in rows], [r["psnr"] for r in rows]
         ax.plot(xs, ys, marker=_MARKERS[k % len(_MARKERS)], markersize=7, label=dec)
+        for r, x, y in zip(rows, xs, ys):
+            links.add(ax, x, y, f"{dec}[{r['setting']}]", f"{dec} {r['setting']}: {y:.2f} dB")
         if len(rows) > 1 or rows[0]["setting"] != "default":
             for r, x, y in zip(rows, xs, ys):
                 stack = sum(_close((x, y), p, span) for p in labelled)  # coinciding points: labels stacked
@@ -235,11 +249,14 @@ def _draw_chains(ax, result: CompareResult, name: str) -> None:
     ax.margins(x=0.15, y=0.1)  # room for the setting labels
 
 
-def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | None, str | None, str]:
+def plot_distortion_realism(
+    result: CompareResult, path: Path, links: PointLinks | None = None
+) -> tuple[Path | None, str | None, str]:
     """PSNR vs the realism metric, a chain of points per decoder (its settings in order), as in
     Agustsson, Minnen, Toderici, Mentzer, "Multi-Realism Image Compression with a Conditional Generator",
     CVPR 2023, arXiv:2212.13824, Fig. 4; beside a perceptual distance, SWD in a second panel.
-    Returns (path or None, metric used, note)."""
+    Returns (path or None, metric used, note); ``links`` collects every point."""
+    links = links if links is not None else PointLinks()
     name, why = realism_axis(result)
     if name is None or "psnr" not in result.metrics:
         return None, None, why if name is None else "PSNR was not computed"
@@ -247,10 +264,11 @@ def plot_distortion_realism(result: CompareResult, path: Path) -> tuple[Path | N
     plt, fig, axes = _panels(len(metrics))
     try:
         for ax, metric in zip(axes, metrics):
-            _draw_chains(ax, result, metric)
+            _draw_chains(ax, result, metric, links)
             title = _AXIS_TITLE.get(metric, "distortion–realism plane")
             ax.set_title(title + (why if metric == name else ""), fontsize=10)
         _save(fig, axes, path)
+        links.place(fig)
     finally:
         plt.close(fig)
     return path, name, why
@@ -293,14 +311,29 @@ table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}
 td.l,th.l{text-align:left}tr.base td{color:#666}
 .warn{background:#fff3f3;border:1px solid #e99;padding:.6em 1em;margin:1em 0}
-.notes{font-size:.85em;color:#444}.plots img{max-width:48%;margin-right:1%}
+.notes{font-size:.85em;color:#444}.plots{display:flex;flex-wrap:wrap;gap:1%}
+.plot{position:relative;flex:0 1 48%}.plot img{display:block;width:100%}
 .crops{display:flex;flex-wrap:wrap;gap:8px}.crops figure{margin:0;font-size:.75em;text-align:center}
 .crops img{display:block;image-rendering:pixelated;border:1px solid #ccc;width:256px}
 code{background:#f3f3f3;padding:0 3px}
 """
 
 
-def _table_html(result: CompareResult, rows: list[dict[str, Any]], per_image: bool = False) -> str:
+def _setting_cell(r: dict[str, Any], viewer: ViewerData | None, per_image: bool) -> str:
+    """The setting's name, a link into the viewer when it has images of that setting (of that image)."""
+    text = html.escape(fmt_value("setting", r.get("setting")))
+    key = f"{r['decoder']}[{r['setting']}]"
+    if viewer is None or key not in viewer.keys():
+        return text
+    image = r.get("image") if per_image else viewer.first_image_with(key)
+    if per_image and not any(im["stem"] == image and key in im["src"] for im in viewer.images):
+        return text
+    return f'<a class="view" href="{html.escape(view_href(key, image=image))}" title="open in the viewer">{text}</a>'
+
+
+def _table_html(
+    result: CompareResult, rows: list[dict[str, Any]], per_image: bool = False, viewer: ViewerData | None = None
+) -> str:
     keys = {(s.decoder, s.label) for s in result.settings}
     cols = (
         (["image"] if per_image else []) + ["decoder", "setting", "bpp", "bpp_estimated"] + value_columns(result, rows)
@@ -321,19 +354,31 @@ def _table_html(result: CompareResult, rows: list[dict[str, Any]], per_image: bo
     body = []
     for r in rows:
         cls = "" if (r["decoder"], r["setting"]) in keys else ' class="base"'
-        tds = "".join(f'<td class="{align(c)}">{html.escape(fmt_value(c, r.get(c)))}</td>' for c in cols)
+        tds = "".join(
+            f'<td class="{align(c)}">'
+            + (_setting_cell(r, viewer, per_image) if c == "setting" else html.escape(fmt_value(c, r.get(c))))
+            + "</td>"
+            for c in cols
+        )
         body.append(f"<tr{cls}>{tds}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def write_html(
-    result: CompareResult, out: Path, plots: dict[str, str | None], crop_paths: dict[CropKey, str], realism_note: str
+    result: CompareResult,
+    out: Path,
+    plots: dict[str, tuple[str, list[dict[str, Any]]] | None],
+    crop_paths: dict[CropKey, str],
+    realism_note: str,
+    viewer: ViewerData | None = None,
 ) -> Path:
+    """``report.html``: header, metrics table, plots, the viewer (when ``viewer``), crops, per-image rows.
+    Table rows and plot points of settings with images open them in the viewer."""
     e = html.escape
     info = result.info
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>rdpflex "
-        f"compare</title><style>{_CSS}</style></head><body>"
+        f"compare</title><style>{_CSS}{viewer_css() if viewer else ''}</style></head><body>"
     ]
     parts.append("<h1>rdpflex compare: one bitstream, every decoder</h1>")
     sysinfo = info["system"]
@@ -364,17 +409,23 @@ def write_html(
             + "</ul></details>"
         )
     parts.append("<h2>Metrics per decoder setting (mean over images; set metrics on the whole set)</h2>")
-    parts.append(_table_html(result, result.summary))
+    parts.append(_table_html(result, result.summary, viewer=viewer))
     parts.append(
         "<p class='notes'>Grey rows: Pillow JPEG/WebP at each quality (bpp from their own file bytes). "
-        "decode ms/MP: median over images, decoder only (entropy decoding excluded).</p>"
+        "decode ms/MP: median over images, decoder only (entropy decoding excluded)."
+        + (" A setting's name (or a point of a plot) opens it in the viewer." if viewer else "")
+        + "</p>"
     )
-    imgs = [f"<img src='{e(p)}' alt='{e(k)}'>" for k, p in plots.items() if p]
+    imgs = [plot_html(p[0], k, p[1], viewer) for k, p in plots.items() if p]
     if imgs:
         parts.append("<h2>Plots</h2><div class='plots'>" + "".join(imgs) + "</div>")
         if realism_note:
             parts.append(f"<p class='notes'>Distortion–realism axis: {e(realism_note)}</p>")
-    parts.append("<h2>Side by side: center crops, all from the same bitstream</h2>")
+    if viewer is not None:
+        parts.append(viewer_html(viewer))
+        parts.append("<details class='crop-grid'><summary>Center crops, all from the same bitstream</summary>")
+    else:
+        parts.append("<h2>Side by side: center crops, all from the same bitstream</h2>")
     rows_by = {(r["decoder"], r["setting"], r["image"]): r for r in result.rows}
     for im in info["images"]:
         stem = im["stem"]
@@ -409,13 +460,15 @@ def write_html(
             alt = e(key.label)
             figs.append(f"<figure><img src='{e(p)}' alt='{alt}'><figcaption>{cap}</figcaption></figure>")
         parts.append(f"<h3>{e(stem)}</h3><div class='crops'>{''.join(figs)}</div>")
+    if viewer is not None:
+        parts.append("</details>")
     if stand:
         parts.append("<p class='notes'>* stand-in weights</p>")
     parts.append(
         "<h2>Per image</h2><details><summary>"
         + str(len(result.rows))
         + " rows</summary>"
-        + _table_html(result, result.rows, per_image=True)
+        + _table_html(result, result.rows, per_image=True, viewer=viewer)
         + "</details>"
     )
     t = info.get("timing", {})
@@ -437,10 +490,11 @@ def write_report(result: CompareResult, out: Path) -> dict[str, Path]:
     """Write every report file into ``out`` (the bitstream is already there)."""
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {"bitstream": out / BITSTREAM_FILE}
-    rd = plot_rate_distortion(result, out / RD_PLOT)
+    rd_links, rz_links = PointLinks(), PointLinks()
+    rd = plot_rate_distortion(result, out / RD_PLOT, rd_links)
     if rd is None:
         result.notes.append("rate-distortion plot skipped: PSNR was not computed")
-    rz, realism_metric, why = plot_distortion_realism(result, out / REALISM_PLOT)
+    rz, realism_metric, why = plot_distortion_realism(result, out / REALISM_PLOT, rz_links)
     if rz is None:
         result.notes.append(f"distortion-realism plot skipped: {why}")
         realism_note = ""
@@ -451,18 +505,40 @@ def write_report(result: CompareResult, out: Path) -> dict[str, Path]:
         if made is None and stale.exists():
             stale.unlink()
     crop_paths = write_crops(result, out)
+    viewer = _viewer(result, out, crop_paths)
     files["csv"] = write_csv(result, out / CSV_FILE)
     files["html"] = write_html(
         result,
         out,
-        {"rate-distortion": RD_PLOT if rd else None, "distortion-realism": REALISM_PLOT if rz else None},
+        {
+            "rate-distortion": (RD_PLOT, rd_links.placed) if rd else None,
+            "distortion-realism": (REALISM_PLOT, rz_links.placed) if rz else None,
+        },
         crop_paths,
         realism_note,
+        viewer,
     )
     if rd:
         files["rd_plot"] = rd
     if rz:
         files["realism_plot"] = rz
     files["crops"] = out / CROPS_DIR
+    if viewer is not None and result.viewer_images == "full":
+        files["viewer"] = out / VIEWER_DIR
     files["json"] = write_json(result, out / JSON_FILE)
     return files
+
+
+def write_views(result: CompareResult, out: Path) -> dict[CropKey, str]:
+    """Save the viewer's whole images under ``viewer/`` (named as the crops); key -> path relative to ``out``."""
+    return _write_views(result, out, crop_file)
+
+
+def _viewer(result: CompareResult, out: Path, crop_paths: dict[CropKey, str]) -> ViewerData | None:
+    """The viewer's data, its whole images written first (``full``), or on the crops (``crops``); None for
+    ``none``. An earlier run's ``viewer/`` never outlives this one."""
+    if result.viewer_images == "full":
+        return viewer_data(result, write_views(result, out))
+    if (out / VIEWER_DIR).is_dir():
+        shutil.rmtree(out / VIEWER_DIR)
+    return viewer_data(result, crop_paths) if result.viewer_images == "crops" else None

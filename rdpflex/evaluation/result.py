@@ -27,6 +27,9 @@ HTML_FILE = "report.html"
 RD_PLOT = "rate_distortion.png"
 REALISM_PLOT = "distortion_realism.png"
 CROPS_DIR = "crops"
+VIEWER_DIR = "viewer"
+#: what the report's viewer shows: every image whole, the center crops only, or no viewer
+VIEWER_IMAGES = ("full", "crops", "none")
 
 BASE_COLUMNS = [
     "level",
@@ -108,6 +111,10 @@ class CompareResult:
     files: dict[str, Path] = field(default_factory=dict)
     #: HxWx3 uint8 center crops (main process)
     crops: dict[CropKey, np.ndarray] = field(default_factory=dict, repr=False)
+    #: what the report's viewer shows (:data:`VIEWER_IMAGES`)
+    viewer_images: str = "full"
+    #: HxWx3 uint8 whole images for the viewer, keyed as the crops (main process; ``viewer_images="full"``)
+    views: dict[CropKey, np.ndarray] = field(default_factory=dict, repr=False)
 
     def summary_for(self, decoder: str, setting: str | None = None) -> list[dict[str, Any]]:
         return [r for r in self.summary if r["decoder"] == decoder and (setting is None or r["setting"] == setting)]

@@ -88,3 +88,34 @@ def subprocess_env(torch_home: Path, **extra: str) -> dict[str, str]:
 
 def bin_path(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
+
+
+#: the viewer's tiny report: mse and one cheap knob chain (the noisy test decoder's sigma)
+VIEWER_DECODERS = ("mse", "noisy:sigma=0,0.1,0.3")
+
+
+@pytest.fixture(scope="session")
+def viewer_report(eval_image_dir, eval_system_dir, tmp_path_factory) -> Path:
+    """A report written by ``rdpflex compare`` on the command line (PSNR and the weight-free SWD, three
+    baseline qualities): the viewer's full-resolution images, its data and its links."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("viewer") / "report"
+    home = tmp_path_factory.mktemp("viewer_home")
+    decoders = [arg for d in VIEWER_DECODERS for arg in ("--decoder", d)]
+    cmd = [sys.executable, "-m", "rdpflex.cli", "compare", str(eval_image_dir), "-o", str(out)]
+    cmd += ["--system", str(eval_system_dir), "--metrics", "psnr,swd", "--quality", "10,50,90", *decoders]
+    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(home), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def pytest_terminal_summary(terminalreporter):
+    """A note where the browser tests were skipped (no Chromium or no Playwright), and how to run them."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "browser" in getattr(r, "keywords", {})]
+    if skipped:
+        reason = skipped[0].longrepr[2] if isinstance(skipped[0].longrepr, tuple) else "no browser"
+        terminalreporter.write_line(
+            f"note: {len(skipped)} browser test(s) of the report viewer skipped ({reason.removeprefix('Skipped: ')}); "
+            "`make test-browser` installs Chromium and Playwright and runs them"
+        )
