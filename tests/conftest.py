@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("RDPFLEX_OFFLINE", "1")  # never attempt a download from the test suite
+os.environ["HF_HUB_OFFLINE"] = "1"  # nor from the Hugging Face Hub: repo ids resolve from local caches only
 warnings.filterwarnings("ignore", category=FutureWarning)
 
 SIZES = {"odd": (17, 23), "wide": (64, 80), "tall": (70, 33)}
