@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from rdpflex.hub import ASSETS, BUNDLED_PREFIX
 from rdpflex.weights import read_json, write_json
 
 CARD_FILE = "README.md"
@@ -71,7 +72,8 @@ def render_card(root: Path, repo_id: str | None = None) -> str:
         "pipeline_tag": PIPELINE_TAG,
         "tags": [*BASE_TAGS, f"codec-{arch}", *(f"decoder-{f}" for f in families)],
     }
-    ref = repo_id or info.get("repo_id") or "PATH_OR_REPO_ID"
+    bundled = Path(root).resolve().parent == ASSETS.resolve()
+    ref = repo_id or (BUNDLED_PREFIX + Path(root).resolve().name if bundled else "PATH_OR_REPO_ID")
     folder = Path(root).resolve()
     name = repo_id or info.get("name") or (folder.parent.name if folder.name == "system" else folder.name)
     out = [f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n\n", f"# {name}\n\n"]
@@ -104,7 +106,7 @@ def render_card(root: Path, repo_id: str | None = None) -> str:
             sets = f" (`--set {' --set '.join(r['overrides'])}`)" if r.get("overrides") else ""
             out.append(
                 f"| `{r.get('recipe')}`{sets} | {r.get('trains')} | {r.get('steps')} | {r.get('batch', '')} "
-                f"| {r.get('data', '')} | {r.get('date', '')} |\n"
+                f"| {r.get('data', '')} | {r.get('date') or 'not recorded'} |\n"
             )
     else:
         out.append("No training runs recorded in `system.json`.\n")
@@ -120,9 +122,8 @@ def render_card(root: Path, repo_id: str | None = None) -> str:
         )
         out.append("| decoder | " + " | ".join(labels.get(c, c) for c in cols) + " |\n")
         out.append("|---|" + "---|" * len(cols) + "\n")
-        out += [
-            f"| `{d}` | " + " | ".join(_fmt(vals.get(c)) for c in cols) + " |\n" for d, vals in ev["decoders"].items()
-        ]
+        rows = [f for f in families if f in ev["decoders"]] + [d for d in ev["decoders"] if d not in families]
+        out += [f"| `{d}` | " + " | ".join(_fmt(ev["decoders"][d].get(c)) for c in cols) + " |\n" for d in rows]
     else:
         out.append(
             "Not measured for this codec "
