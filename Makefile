@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 JOBS ?= 2
 
-.PHONY: install lint test test-slow fuzz demo demo-system demo-rd bench clean
+.PHONY: install lint test test-slow test-install fuzz demo demo-system demo-card demo-rd bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -38,6 +38,10 @@ test: lint
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow
 
+# The wheel installed (not editable) in a fresh venv, used from an empty directory (tests/test_packaging.py)
+test-install: $(STAMP)
+	$(PY) -m pytest -q -s -m slow -p no:cacheprovider tests/test_packaging.py
+
 # The .rdp fuzz run of `make test` with many more mutants; outcome counts in fuzz-report.json.
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
@@ -59,6 +63,13 @@ demo-system: $(STAMP)
 	$(RDP) train demo/multirealism-realism --output $(BUILD)/multirealism-realism --set decoder.system=$(BUILD)/multirealism/system --set decoder.settings.init=$(BUILD)/multirealism/system
 	$(RDP) train demo/cdiff-decoder --output $(BUILD)/cdiff --set decoder.system=$(BUILD)/multirealism-realism/system
 	rm -rf rdpflex/assets/demo-system && cp -r $(BUILD)/cdiff/system rdpflex/assets/demo-system
+
+# The bundled demo system's model card (README.md), for the system built before training exports wrote cards:
+# its training runs (the demo/ recipes, in order) and figures measured on its held-out photographs.
+demo-card: $(STAMP)
+	$(PY) -m rdpflex.train.card rdpflex/assets/demo-system demo/cdiff-decoder --trained-with demo/codec \
+		--trained-with demo/idempotence-prior --trained-with "demo/multirealism-decoder --set train.steps=5000" \
+		--trained-with demo/multirealism-realism --trained-with demo/cdiff-decoder
 
 # The demo codec's rate-distortion curve against JPEG and WebP (BD-rate): two more operating points
 # fine-tuned from the bundled codec, then `rdpflex bench rd` on the held-out photographs.
