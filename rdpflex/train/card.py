@@ -100,7 +100,8 @@ def describe_export(
     root: Path, loaded: LoadedRecipe, val_images: Sequence[tuple[str, Any]], echo: Callable[[str], Any] = print
 ) -> Path | None:
     """When ``root`` is a system folder: append this run to ``system.json`` ``training``, measure the system on
-    ``val_images`` (bpp, PSNR, ST-LPIPS of every decoder) and write its model card. Returns the card's path.
+    ``val_images`` (bpp, PSNR, ST-LPIPS of every decoder; none: no figures) and write its model card.
+    Returns the card's path.
 
     A figure that cannot be measured (a decoder's plugin missing, say) leaves the card without figures and
     says why in one line: the export itself is already written."""

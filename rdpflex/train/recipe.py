@@ -200,6 +200,11 @@ class LogConfig(Strict):
 class ValidationConfig(Strict):
     every: int | None = Field(1000, gt=0, description="Validate every N steps (null: only at the end).")
     at_start: bool = Field(False, description="Also validate the untrained model at step 0.")
+    card: bool = Field(
+        True,
+        description="At export, measure bpp, PSNR and ST-LPIPS of every decoder of the exported system on the "
+        "held-out images for its model card (README.md); false: a card without figures.",
+    )
 
 
 class Recipe(Strict):

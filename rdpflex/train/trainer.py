@@ -282,7 +282,8 @@ class Trainer:
             if acc.is_main_process:
                 path = stage.export(self.output)
                 acc.print(f"exported {path}")
-                describe_export(Path(path) if path else self.output / "system", self.loaded, val_named, acc.print)
+                figures_on = val_named if r.validation.card else []
+                describe_export(Path(path) if path else self.output / "system", self.loaded, figures_on, acc.print)
             acc.wait_for_everyone()
             return Path(path) if path else self.output / "system"
         finally:

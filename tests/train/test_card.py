@@ -24,7 +24,7 @@ def front_matter(card: str) -> dict:
 
 
 def test_a_codec_then_a_decoder_export_each_write_the_card(tmp_path):
-    codec = train("tiny/codec", output=tmp_path / "codec")
+    codec = train("tiny/codec", ["validation.card=true"], output=tmp_path / "codec")
     info = read_json(codec / "system.json")
     [run] = info["training"]
     assert (run["recipe"], run["stage"], run["trains"], run["steps"]) == ("tiny/codec", "codec", "codec", 6)
@@ -34,17 +34,24 @@ def test_a_codec_then_a_decoder_export_each_write_the_card(tmp_path):
     card = (codec / "README.md").read_text()
     assert front_matter(card)["library_name"] == "rdpflex" and f"**{ev['bpp']:.4f} bpp**" in card
 
-    dec = train("tiny/cdiff-decoder", [f"decoder.system={codec}"], output=tmp_path / "cdiff")
+    dec = train("tiny/cdiff-decoder", [f"decoder.system={codec}", "validation.card=true"], output=tmp_path / "cdiff")
     info = read_json(dec / "system.json")
     assert [(r["recipe"], r["trains"]) for r in info["training"]] == [
         ("tiny/codec", "codec"),
         ("tiny/cdiff-decoder", "cdiff"),
     ]
-    assert info["training"][1]["overrides"] == [f"decoder.system={codec}"]
+    assert info["training"][1]["overrides"] == [f"decoder.system={codec}", "validation.card=true"]
     assert set(info["evaluation"]["decoders"]) == {"mse", "cdiff"}
     card = (dec / "README.md").read_text()
     assert "decoder-cdiff" in front_matter(card)["tags"] and "| `tiny/cdiff-decoder`" in card
     assert "`steps`=" in card  # the cdiff knobs with their defaults
+
+
+def test_a_recipe_can_leave_the_figures_out(tmp_path):
+    codec = train("tiny/codec", ["train.steps=1"], output=tmp_path / "codec")  # tiny/codec: validation.card false
+    info = read_json(codec / "system.json")
+    assert "evaluation" not in info and [r["steps"] for r in info["training"]] == [1]
+    assert "Not measured for this codec" in (codec / "README.md").read_text()
 
 
 def test_measure_reports_bpp_from_the_file_bytes(tiny_system_dir):
