@@ -183,6 +183,12 @@ def test_recipes_cp_copies_a_shipped_recipe_and_never_overwrites(tmp_path, capsy
     assert code == 2 and "does not exist" in err
 
 
+def test_recipes_ls_without_recipes_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("rdpflex.train.recipe.RECIPES_DIR", tmp_path / "missing")
+    code, out, err = run_cli(["recipes", "ls"], capsys)
+    assert (code, out) == (2, "") and f"no shipped recipes found in {tmp_path / 'missing'}" in err
+
+
 def test_shipped_recipes_by_name_from_another_directory(tmp_path, monkeypatch, capsys):
     """Names resolve in the package, not the working directory; a file of the same name wins."""
     monkeypatch.chdir(tmp_path)
