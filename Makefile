@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 JOBS ?= 2
 
-.PHONY: install lint test test-slow test-browser fuzz demo demo-system demo-rd bench clean
+.PHONY: install lint test test-slow test-browser test-install fuzz demo demo-system demo-card demo-rd bench clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -48,6 +48,10 @@ test-browser: $(STAMP)
 	$(PY) -m pip install -q -e '.[browser]' $(TORCH_PINS)
 	$(PY) -m pytest -q -p no:cacheprovider -m browser
 
+# The wheel installed (not editable) in a fresh venv, used from an empty directory (tests/test_packaging.py)
+test-install: $(STAMP)
+	$(PY) -m pytest -q -s -m slow -p no:cacheprovider tests/test_packaging.py
+
 # The .rdp fuzz run of `make test` with many more mutants; outcome counts in fuzz-report.json.
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
@@ -56,25 +60,32 @@ fuzz: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/rdpflex demo -o demo-out
 
-# Rebuild the bundled demo system from recipes/demo (codec, idempotence prior, multi-realism and cdiff
+# Rebuild the bundled demo system from the demo/ recipes (codec, idempotence prior, multi-realism and cdiff
 # decoders; wall times in docs/benchmarks.md). The demo's photographs (rdpflex.samples.HELDOUT) are never trained on.
 BUILD := runs/demo-system-build
 RDP := $(VENV)/bin/rdpflex
 demo-system: $(STAMP)
 	rm -rf $(BUILD)
-	$(RDP) train recipes/demo/codec.yaml --output $(BUILD)/codec
-	$(RDP) train recipes/demo/idempotence-prior.yaml --output $(BUILD)/prior --set prior.system=$(BUILD)/codec/system
-	$(RDP) train recipes/demo/multirealism-decoder.yaml --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system
-	$(RDP) train recipes/demo/multirealism-decoder.yaml --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system --resume --set train.steps=5000
-	$(RDP) train recipes/demo/multirealism-realism.yaml --output $(BUILD)/multirealism-realism --set decoder.system=$(BUILD)/multirealism/system --set decoder.settings.init=$(BUILD)/multirealism/system
-	$(RDP) train recipes/demo/cdiff-decoder.yaml --output $(BUILD)/cdiff --set decoder.system=$(BUILD)/multirealism-realism/system
+	$(RDP) train demo/codec --output $(BUILD)/codec
+	$(RDP) train demo/idempotence-prior --output $(BUILD)/prior --set prior.system=$(BUILD)/codec/system
+	$(RDP) train demo/multirealism-decoder --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system
+	$(RDP) train demo/multirealism-decoder --output $(BUILD)/multirealism --set decoder.system=$(BUILD)/prior/system --resume --set train.steps=5000
+	$(RDP) train demo/multirealism-realism --output $(BUILD)/multirealism-realism --set decoder.system=$(BUILD)/multirealism/system --set decoder.settings.init=$(BUILD)/multirealism/system
+	$(RDP) train demo/cdiff-decoder --output $(BUILD)/cdiff --set decoder.system=$(BUILD)/multirealism-realism/system
 	rm -rf rdpflex/assets/demo-system && cp -r $(BUILD)/cdiff/system rdpflex/assets/demo-system
+
+# The bundled demo system's model card (README.md), for the system built before training exports wrote cards:
+# its training runs (the demo/ recipes, in order) and figures measured on its held-out photographs.
+demo-card: $(STAMP)
+	$(PY) -m rdpflex.train.card rdpflex/assets/demo-system demo/cdiff-decoder --trained-with demo/codec \
+		--trained-with demo/idempotence-prior --trained-with "demo/multirealism-decoder --set train.steps=5000" \
+		--trained-with demo/multirealism-realism --trained-with demo/cdiff-decoder
 
 # The demo codec's rate-distortion curve against JPEG and WebP (BD-rate): two more operating points
 # fine-tuned from the bundled codec, then `rdpflex bench rd` on the held-out photographs.
 demo-rd: $(STAMP)
-	$(RDP) train recipes/demo/codec-rate-point.yaml --output $(BUILD)/rate-0035 --set codec.init=rdpflex/assets/demo-system --set codec.lambda=0.0035
-	$(RDP) train recipes/demo/codec-rate-point.yaml --output $(BUILD)/rate-013 --set codec.init=rdpflex/assets/demo-system --set codec.lambda=0.013
+	$(RDP) train demo/codec-rate-point --output $(BUILD)/rate-0035 --set codec.init=rdpflex/assets/demo-system --set codec.lambda=0.0035
+	$(RDP) train demo/codec-rate-point --output $(BUILD)/rate-013 --set codec.init=rdpflex/assets/demo-system --set codec.lambda=0.013
 	$(RDP) bench rd $(BUILD)/rate-0035/system rdpflex/assets/demo-system $(BUILD)/rate-013/system --json $(BUILD)/rd.json
 
 bench: $(STAMP)

@@ -64,6 +64,7 @@ __all__ = [
     "RdpFile",
     "dumps",
     "loads",
+    "record_bytes",
     "write_rdp",
     "read_rdp",
 ]
@@ -364,6 +365,12 @@ class _Reader:
                     raise BitstreamError(f"{what}: varint {value} exceeds 32 bits")
                 return value
         raise BitstreamError(f"{what}: varint longer than {_MAX_VARINT_BYTES} bytes")
+
+
+def record_bytes(rdp: RdpFile) -> list[int]:
+    """Bytes of each image's record inside the file (so that header + sum(records) == file size)."""
+    empty = len(dumps(RdpFile(rdp.fingerprint, [], rdp.arch)))
+    return [len(dumps(RdpFile(rdp.fingerprint, [im], rdp.arch))) - empty for im in rdp.images]
 
 
 def loads(data: bytes | bytearray | memoryview) -> RdpFile:

@@ -39,7 +39,10 @@ LAZY_COMMANDS = {
         "rdpflex.train.commands:train_command",
         "Train from RECIPE (a YAML file or a shipped recipe name such as quick/codec).",
     ),
-    "recipes": ("rdpflex.train.commands:recipes_group", "Shipped training recipes: list, show, validate, schema."),
+    "recipes": (
+        "rdpflex.train.commands:recipes_group",
+        "Shipped training recipes: list, show, validate, copy, schema.",
+    ),
     "compare": (
         "rdpflex.evaluation.commands:compare_command",
         "Encode IMAGE_DIR once, decode the one bitstream with every decoder setting, report metrics.",

@@ -21,7 +21,8 @@ def system_option(f: F) -> F:
         "system_dir",
         type=click.Path(path_type=Path),
         default=None,
-        help="System directory (default: $RDPFLEX_SYSTEM or the bundled demo system).",
+        help="System: a directory, rdpflex:demo-system, or a Hugging Face repo id OWNER/NAME (a local directory "
+        "wins; default: $RDPFLEX_SYSTEM or the bundled demo system).",
     )(f)
 
 

@@ -9,8 +9,13 @@
       decoders/<name>/         config.json (with the codec fingerprint it was trained on) + model.safetensors,
                                or component folders (unet/, scheduler/ ...) in diffusers' layout, safetensors only
 
+      README.md                the model card (:mod:`rdpflex.model_card`), written by ``save_pretrained``
+
 The fingerprint is sha256 over the canonical codec config and all codec tensors; ``.rdp`` files
 carry it, so a file or decoder made with another codec is refused with both fingerprints named.
+
+A system is loaded from a local directory, a bundled one (``rdpflex:demo-system``) or a Hugging Face Hub
+repo id (:mod:`rdpflex.hub`), always through the same safetensors-only loading.
 """
 
 from __future__ import annotations
@@ -26,18 +31,18 @@ from rdpflex import __version__
 from rdpflex.codecs import TINY, Codec
 from rdpflex.decoders import capabilities
 from rdpflex.errors import FingerprintMismatchError, RdpflexError
+from rdpflex.hub import ASSETS, push_folder, resolve_system_dir
 from rdpflex.plugins import get_decoder_class
 from rdpflex.registry import build_codec
 from rdpflex.weights import fingerprint, load_error, load_weights, read_json, save_weights, write_json
 
 SYSTEM_JSON = "system.json"
-ASSETS = Path(__file__).parent / "assets"
 BUNDLED_DEMO_SYSTEM = ASSETS / "demo-system"
 
 
-def default_system_path() -> Path:
-    """``$RDPFLEX_SYSTEM`` or the demo system bundled with the package."""
-    return Path(os.environ.get("RDPFLEX_SYSTEM") or BUNDLED_DEMO_SYSTEM)
+def default_system_path() -> Path | str:
+    """``$RDPFLEX_SYSTEM`` (a directory or any reference :meth:`System.load` takes) or the bundled demo system."""
+    return os.environ.get("RDPFLEX_SYSTEM") or BUNDLED_DEMO_SYSTEM
 
 
 def check_device(device: torch.device | str) -> torch.device:
@@ -93,10 +98,13 @@ class System:
         return cls(codec, info={"note": "randomly initialised test system"})
 
     @classmethod
-    def load(cls, root: Path | str | None = None) -> "System":
-        root = Path(root) if root else default_system_path()
+    def load(cls, root: Path | str | None = None, cache_dir: str | Path | None = None) -> "System":
+        """Load a system: a local directory, ``rdpflex:NAME`` (bundled) or a Hugging Face Hub repo id (a local
+        directory wins); None: :func:`default_system_path`. ``cache_dir``: the Hugging Face cache to use."""
+        root = resolve_system_dir(root or default_system_path(), cache_dir)
         if not (root / SYSTEM_JSON).is_file():
             hint = " (the bundled demo system is missing: pass --system DIR)" if root == BUNDLED_DEMO_SYSTEM else ""
+            hint = hint or (" (the directory does not exist)" if not root.exists() else "")
             raise RdpflexError(f"{root} is not an rdpflex system: {SYSTEM_JSON} not found{hint}")
         info = read_json(root / SYSTEM_JSON)
         state, cfg = load_weights(root / "codec")
@@ -109,6 +117,45 @@ class System:
         if info.get("fingerprint") != system.fingerprint:
             raise RdpflexError(f"{root} is corrupted: codec weights do not match the fingerprint in {SYSTEM_JSON}")
         return system
+
+    @classmethod
+    def from_pretrained(
+        cls, path_or_repo_id: Path | str, cache_dir: str | Path | None = None, revision: str | None = None
+    ) -> "System":
+        """diffusers' name for :meth:`load`: a local directory or a Hub repo id (``OWNER/NAME``) at ``revision``."""
+        return cls.load(resolve_system_dir(path_or_repo_id, cache_dir, revision))
+
+    def save_pretrained(
+        self, directory: Path | str, evaluation: dict[str, Any] | None = None, repo_id: str | None = None
+    ) -> Path:
+        """:meth:`save` plus the model card ``README.md`` (with ``evaluation``, figures from
+        :func:`rdpflex.model_card.measure`, when given; ``repo_id`` in its usage lines)."""
+        from rdpflex.model_card import write_card
+
+        root = self.save(directory)
+        write_card(root, evaluation, repo_id)
+        self.info = read_json(root / SYSTEM_JSON)
+        return root
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool | None = None,
+        commit_message: str | None = None,
+        api: Any = None,
+    ) -> Any:
+        """Save this system with its model card and upload it to the Hub repo ``repo_id`` (created if needed).
+        ``api``: the :class:`huggingface_hub.HfApi` to use (default: the logged-in user's)."""
+        import tempfile
+
+        root, info = self.root, self.info
+        try:
+            with tempfile.TemporaryDirectory(prefix="rdpflex-push-") as tmp:
+                folder = self.save_pretrained(Path(tmp) / "system", repo_id=repo_id)
+                return push_folder(folder, repo_id, api=api, private=private, commit_message=commit_message)
+        finally:
+            self.root, self.info = root, info
 
     def save(self, root: Path | str) -> Path:
         root = Path(root)

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 os.environ.setdefault("RDPFLEX_OFFLINE", "1")  # never attempt a download from the test suite
+os.environ["HF_HUB_OFFLINE"] = "1"  # nor from the Hugging Face Hub: repo ids resolve from local caches only
 #: settings a developer's shell may hold that would change what the suite tests (tests set them explicitly)
 USER_SETTINGS = (
     "RDPFLEX_SYSTEM",

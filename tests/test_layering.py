@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("codecs", ("rdpflex.codecs",)),
     ("decoding", ("rdpflex.tiling", "rdpflex.differentiable", "rdpflex.bitstream", "rdpflex.decoders")),
     ("registry", ("rdpflex.plugins", "rdpflex.registry")),
-    ("system", ("rdpflex.system",)),
+    ("system", ("rdpflex.hub", "rdpflex.model_card", "rdpflex.system")),
     ("pipeline", ("rdpflex.pipeline", "rdpflex.runtime")),
     ("metrics", ("rdpflex.metrics",)),
     ("train", ("rdpflex.train",)),

@@ -31,7 +31,7 @@ from accelerate.utils import broadcast_object_list, gather_object
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from rdpflex.bitstream import RdpFile, dumps, loads
+from rdpflex.bitstream import RdpFile, dumps, loads, record_bytes
 from rdpflex.decoders import capabilities
 from rdpflex.errors import ImageError, RdpflexError
 from rdpflex.evaluation.baselines import DEFAULT_QUALITIES, available_baselines, encode_baseline
@@ -101,12 +101,6 @@ def load_image_set(images: Any, quiet: bool = False) -> list[tuple[str, Tensor]]
     if dup:
         raise ImageError(f"two images share the stem {dup[0]!r}; rename one (rows and crops are keyed by stem)")
     return out
-
-
-def record_bytes(rdp: RdpFile) -> list[int]:
-    """Bytes of each image's record inside the file (so that header + sum(records) == file size)."""
-    empty = len(dumps(RdpFile(rdp.fingerprint, [], rdp.arch)))
-    return [len(dumps(RdpFile(rdp.fingerprint, [im], rdp.arch))) - empty for im in rdp.images]
 
 
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``rdpflex train`` and ``rdpflex recipes {ls,show,validate,schema}`` (click commands).
+"""``rdpflex train`` and ``rdpflex recipes {ls,show,validate,cp,schema}`` (click commands).
 
 Errors are :class:`~rdpflex.errors.RecipeError` / :class:`~rdpflex.errors.RdpflexError`; the
 ``rdpflex`` entry point prints them as one line and exits 2.
@@ -58,16 +58,19 @@ def train_command(recipe: str, overrides: tuple[str, ...], resume: bool, output:
 
 @click.group("recipes")
 def recipes_group() -> None:
-    """Shipped training recipes: list, show, validate, schema."""
+    """Shipped training recipes: list, show, validate, copy, schema."""
 
 
 @recipes_group.command("ls")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable listing.")
 def recipes_ls(as_json: bool) -> None:
-    """List the recipes shipped in the repository's recipes/ folder."""
-    from rdpflex.train.recipe import list_recipes
+    """List the shipped recipes (package data), by the names `train`, `show`, `validate` and `cp` take."""
+    from rdpflex.errors import RecipeError
+    from rdpflex.train.recipe import RECIPES_DIR, list_recipes
 
     rows = list_recipes()
+    if not rows:
+        raise RecipeError(f"no shipped recipes found in {RECIPES_DIR}: the rdpflex installation is incomplete")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -96,6 +99,16 @@ def recipes_validate(file: str, overrides: tuple[str, ...]) -> None:
 
     load_recipe(file, overrides)
     click.echo("ok")
+
+
+@recipes_group.command("cp")
+@click.argument("name")
+@click.argument("dest", type=click.Path(path_type=Path))
+def recipes_cp(name: str, dest: Path) -> None:
+    """Copy the shipped recipe NAME to DEST (a file, or a folder) to edit it; never overwrites."""
+    from rdpflex.train.recipe import copy_recipe
+
+    click.echo(f"copied {name} to {copy_recipe(name, dest)}")
 
 
 @recipes_group.command("schema")

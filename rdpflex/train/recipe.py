@@ -3,7 +3,7 @@
 A recipe has the common sections below plus one section named after its stage, validated by that
 stage's own pydantic ``Config`` (so a plugin's stage brings its own section)::
 
-    # rdpflex train recipes/quick/codec.yaml          <- every recipe starts with its launch command
+    # rdpflex train quick/codec                      <- every recipe starts with its launch command
     stage: codec                 # a registered stage (`rdpflex recipes schema`)
     output: runs/quick-codec     # checkpoints/, logs/, metrics.jsonl, system/
     seed: 0
@@ -39,8 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rdpflex.errors import RecipeError
 from rdpflex.samples import NAMES as SAMPLE_NAMES
 
-#: shipped recipes live in the repository's top-level ``recipes/`` folder (rdpflex installs editable)
-RECIPES_DIR = Path(__file__).resolve().parents[2] / "recipes"
+#: shipped recipes are package data (``rdpflex/recipes/``; the checkout's top-level ``recipes`` links to it),
+#: addressed by name: ``quick/codec`` is ``RECIPES_DIR / "quick/codec.yaml"``
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 
 class Strict(BaseModel):
@@ -199,6 +200,11 @@ class LogConfig(Strict):
 class ValidationConfig(Strict):
     every: int | None = Field(1000, gt=0, description="Validate every N steps (null: only at the end).")
     at_start: bool = Field(False, description="Also validate the untrained model at step 0.")
+    card: bool = Field(
+        True,
+        description="At export, measure bpp, PSNR and ST-LPIPS of every decoder of the exported system on the "
+        "held-out images for its model card (README.md); false: a card without figures.",
+    )
 
 
 class Recipe(Strict):
@@ -375,18 +381,49 @@ def apply_overrides(raw: dict[str, Any], pairs: list[str] | tuple[str, ...]) -> 
     return raw
 
 
+def shipped_recipe(name: str) -> Path | None:
+    """The file of the shipped recipe ``name`` (``quick/codec`` or ``quick/codec.yaml``), or None."""
+    root = RECIPES_DIR.resolve()
+    for cand in (RECIPES_DIR / f"{name}.yaml", RECIPES_DIR / name):
+        if cand.is_file() and cand.suffix == ".yaml" and cand.resolve().is_relative_to(root):
+            return cand
+    return None
+
+
+def _unknown(name: str) -> RecipeError:
+    names = ", ".join(r["name"] for r in list_recipes()) or "none (the package's recipes/ folder is missing)"
+    return RecipeError(f"unknown recipe {name!r}: not a file and not a shipped recipe; shipped: {names}")
+
+
 def resolve_recipe_path(name_or_path: str | Path) -> Path:
-    """A recipe file path, or the name of a shipped recipe (``quick/codec``)."""
+    """A recipe file path, or the name of a shipped recipe (``quick/codec``); a file wins over a name."""
     p = Path(name_or_path)
     if p.is_file():
         return p
-    for cand in (RECIPES_DIR / f"{name_or_path}.yaml", RECIPES_DIR / str(name_or_path)):
-        if cand.is_file():
-            return cand
-    if p.suffix in (".yaml", ".yml") or p.parent != Path("."):
+    found = shipped_recipe(str(name_or_path))
+    if found is not None:
+        return found
+    if p.suffix in (".yaml", ".yml"):
         raise RecipeError(f"recipe {name_or_path}: no such file")
-    names = ", ".join(r["name"] for r in list_recipes()) or "none"
-    raise RecipeError(f"unknown recipe {str(name_or_path)!r}: not a file and not a shipped recipe ({names})")
+    raise _unknown(str(name_or_path))
+
+
+def copy_recipe(name: str, dest: str | Path) -> Path:
+    """Copy the shipped recipe ``name`` to ``dest`` (a file, or a directory that gets ``<name>.yaml``) to edit it;
+    an existing file is never overwritten (torchtune's ``tune cp``)."""
+    src = shipped_recipe(name)
+    if src is None:
+        raise _unknown(name)
+    dest = Path(dest)
+    target = dest / src.name if dest.is_dir() else dest
+    if target.suffix not in (".yaml", ".yml"):
+        target = target.with_name(target.name + ".yaml")
+    if target.exists():
+        raise RecipeError(f"{target} already exists; choose another destination (nothing was copied)")
+    if not target.parent.is_dir():
+        raise RecipeError(f"cannot copy to {target}: the folder {target.parent} does not exist")
+    target.write_text(src.read_text())
+    return target
 
 
 def read_recipe_file(path: Path) -> Any:

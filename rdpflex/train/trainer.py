@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from rdpflex.errors import RdpflexError
 from rdpflex.runtime import make_accelerator, reset_accelerator_state
 from rdpflex.train import checkpoints as ckpt
+from rdpflex.train.card import describe_export
 from rdpflex.train.data import CropDataset, StreamSampler, build_refs, load_val_images
 from rdpflex.train.recipe import LoadedRecipe, Recipe, load_recipe
 from rdpflex.train.stage import StepContext
@@ -192,11 +193,8 @@ class Trainer:
                 pin_memory=acc.device.type == "cuda",
                 persistent_workers=r.data.workers > 0,
             )
-            val_images = (
-                [x for _, x in load_val_images(val_refs, r.data.val_crop, r.data.unreadable)]
-                if acc.is_main_process
-                else []
-            )
+            val_named = load_val_images(val_refs, r.data.val_crop, r.data.unreadable) if acc.is_main_process else []
+            val_images = [x for _, x in val_named]
 
             ctx = StepContext(
                 acc,
@@ -284,6 +282,8 @@ class Trainer:
             if acc.is_main_process:
                 path = stage.export(self.output)
                 acc.print(f"exported {path}")
+                figures_on = val_named if r.validation.card else []
+                describe_export(Path(path) if path else self.output / "system", self.loaded, figures_on, acc.print)
             acc.wait_for_everyone()
             return Path(path) if path else self.output / "system"
         finally:

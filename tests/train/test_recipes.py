@@ -35,7 +35,7 @@ def test_every_shipped_recipe_validates_and_says_how_to_launch(path: Path):
     loaded = load_recipe(path)
     first = path.read_text().splitlines()[0]
     assert first.startswith("# ") and ("rdpflex train" in first or "rdpflex.train.launch" in first), first
-    assert f"recipes/{path.relative_to(RECIPES_DIR).as_posix()}" in first
+    assert f" {path.relative_to(RECIPES_DIR).with_suffix('').as_posix()} " in first  # by name, from anywhere
     assert loaded.recipe.train.steps > 0
 
 
@@ -166,6 +166,46 @@ def test_cli_validate_ls_show(tiny_raw, tmp_path, capsys):
     assert out == (RECIPES_DIR / "quick" / "codec.yaml").read_text()
     code, _, err = run_cli(["recipes", "show", "nope"], capsys)
     assert code == 2 and "unknown recipe 'nope'" in err
+
+
+def test_recipes_cp_copies_a_shipped_recipe_and_never_overwrites(tmp_path, capsys):
+    code, out, _ = run_cli(["recipes", "cp", "quick/codec", str(tmp_path)], capsys)
+    copied = tmp_path / "codec.yaml"
+    assert code == 0 and out == f"copied quick/codec to {copied}\n"
+    assert copied.read_text() == (RECIPES_DIR / "quick" / "codec.yaml").read_text()
+    code, out, _ = run_cli(["recipes", "cp", "tiny/codec", str(tmp_path / "mine")], capsys)
+    assert code == 0 and (tmp_path / "mine.yaml").read_text() == (RECIPES_DIR / "tiny" / "codec.yaml").read_text()
+    code, _, err = run_cli(["recipes", "cp", "tiny/codec", str(copied)], capsys)
+    assert code == 2 and f"{copied} already exists" in err and copied.read_text().startswith("# rdpflex train quick/")
+    code, _, err = run_cli(["recipes", "cp", "quick/nope", str(tmp_path)], capsys)
+    assert code == 2 and "unknown recipe 'quick/nope'" in err and "quick/codec" in err
+    code, _, err = run_cli(["recipes", "cp", "quick/codec", str(tmp_path / "no" / "dir" / "x.yaml")], capsys)
+    assert code == 2 and "does not exist" in err
+
+
+def test_recipes_ls_without_recipes_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("rdpflex.train.recipe.RECIPES_DIR", tmp_path / "missing")
+    code, out, err = run_cli(["recipes", "ls"], capsys)
+    assert (code, out) == (2, "") and f"no shipped recipes found in {tmp_path / 'missing'}" in err
+
+
+def test_shipped_recipes_by_name_from_another_directory(tmp_path, monkeypatch, capsys):
+    """Names resolve in the package, not the working directory; a file of the same name wins."""
+    monkeypatch.chdir(tmp_path)
+    assert load_recipe("quick/codec").source == str(RECIPES_DIR / "quick" / "codec.yaml")
+    assert load_recipe("quick/codec.yaml").stage == "codec"
+    (tmp_path / "quick").mkdir()
+    write_recipe(tmp_path / "quick" / "codec.yaml", {"stage": "codec", "train": {"steps": 1}})
+    assert load_recipe("quick/codec.yaml").source == "quick/codec.yaml"
+
+
+def test_a_shipped_recipe_that_needs_the_demo_system_finds_it_when_installed(tmp_path, monkeypatch):
+    from rdpflex.system import BUNDLED_DEMO_SYSTEM, System
+
+    monkeypatch.chdir(tmp_path)
+    ref = load_recipe("quick/cdiff-decoder").config.system
+    assert ref == "rdpflex:demo-system" and System.load(ref).root == BUNDLED_DEMO_SYSTEM
+    assert "prior.system=rdpflex:demo-system" in (RECIPES_DIR / "quick" / "idempotence-prior.yaml").read_text()
 
 
 def test_docs_schema_block_is_current():
