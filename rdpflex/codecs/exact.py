@@ -71,6 +71,11 @@ def to_grid(x: Tensor) -> Tensor:
     return torch.round(x * _GRID) / _GRID
 
 
+def _to_grid_(x: Tensor) -> Tensor:
+    """:func:`to_grid` in place, on a tensor nothing else holds (the same values, no new allocations)."""
+    return x.mul_(_GRID).round_().div_(_GRID)
+
+
 # ------------------------------------------------------------------------- exact nonlinearities
 
 _LN2 = math.log(2.0)
@@ -216,7 +221,7 @@ def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
         out = gemm_conv2d(x, w, m.stride, pad, m.dilation, m.groups)
     else:  # float64 convolutions on the CPU are im2col + GEMM already
         out = F.conv2d(x, w, None, m.stride, pad, m.dilation, m.groups)
-    return out if b is None else out + b.view(1, -1, 1, 1)
+    return out if b is None else out.add_(b.view(1, -1, 1, 1))
 
 
 def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
@@ -229,7 +234,7 @@ def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
         out = F.conv_transpose2d(
             x, w, None, m.stride, cast(tuple[int, int], m.padding), m.output_padding, m.groups, m.dilation
         )
-    return out if b is None else out + b.view(1, -1, 1, 1)
+    return out if b is None else out.add_(b.view(1, -1, 1, 1))
 
 
 def _layer(m: nn.Module, x: Tensor) -> Tensor:
@@ -260,17 +265,17 @@ def _layer(m: nn.Module, x: Tensor) -> Tensor:
             "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, "
             "Identity, Sequential are)"
         )
-    return to_grid(out)
+    return _to_grid_(out)
 
 
 def exact_forward(module: nn.Module, x: Tensor) -> Tensor:
     """Evaluate ``module`` on ``x`` with order-independent arithmetic; float32 result on the grid."""
-    return _layer(module, to_grid(x.detach().to(torch.float64))).to(x.dtype)
+    return _layer(module, _to_grid_(x.detach().to(torch.float64, copy=True))).to(x.dtype)
 
 
 def exact_valid_conv(m: nn.Conv2d, x: Tensor) -> Tensor:
     """``m`` applied without padding (a raster-scan context crop), exactly; float32 on the grid."""
-    return to_grid(_conv(m, to_grid(x.detach().to(torch.float64)), padding=0)).to(x.dtype)
+    return _to_grid_(_conv(m, _to_grid_(x.detach().to(torch.float64, copy=True)), padding=0)).to(x.dtype)
 
 
 class ExactNetworks:

@@ -152,3 +152,20 @@ def test_gemm_convolutions_equal_torch_on_the_grid():
     wt = torch.round(torch.randn(6, 5, 5, 5, generator=g, dtype=torch.float64) * 2**10) / 2**12
     got = gemm_conv_transpose2d(x, wt, 2, 2, 1, 1)
     assert torch.equal(got, torch.nn.functional.conv_transpose2d(x, wt, None, 2, 2, 1))
+
+
+def test_scale_indexes_equal_build_indexes():
+    """The binary search gives compressai's indices bit for bit: at, between and beyond the table's
+    scales, below the lower bound, infinite and NaN."""
+    from rdpflex.codecs.entropy_coder import scale_indexes
+
+    gc = _system("msh").codec.latent_codec.latent_codec["y"].gaussian_conditional
+    table = gc.scale_table
+    g = torch.Generator().manual_seed(1)
+    special = torch.tensor([0.0, -1.0, 1e-9, float("inf"), float("-inf"), float("nan"), 1e30])
+    near = torch.cat([table, torch.nextafter(table, torch.zeros_like(table)), torch.nextafter(table, table * 2)])
+    scales = torch.cat(
+        [torch.rand(20000, generator=g) * 80, torch.exp(torch.randn(20000, generator=g) * 3), near, special]
+    )
+    scales = scales.reshape(1, -1, 1, 1)
+    assert torch.equal(scale_indexes(gc, scales), gc.build_indexes(scales))
