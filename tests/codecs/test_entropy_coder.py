@@ -115,7 +115,9 @@ def test_four_threads_with_every_decoder_family():
     decoders = [
         ("mse", {}),
         ("multirealism", {"beta": 1.28}),
+        ("multirealism", {"beta": 0.0}),  # two betas: the generator's per-beta cache is shared
         ("cdiff", {"steps": 2}),
+        ("cdiff", {"steps": 1}),
         ("idempotence", {"steps": 2, "zeta": 0.5}),
     ]
     _same_in_four_threads(_mixed_jobs(system, decoders, _crops(2)))
