@@ -30,7 +30,8 @@ from compressai.latent_codecs import GaussianConditionalLatentCodec, HyperpriorL
 from torch import Tensor
 
 from rdpflex.codecs.charm import ChannelSlicesLatentCodec
-from rdpflex.codecs.exact import exact_entropy_parameters
+from rdpflex.codecs.entropy_coder import FLOAT_NETWORKS, EntropyCoder, ParameterNetworks
+from rdpflex.codecs.exact import EXACT_NETWORKS
 from rdpflex.errors import RdpflexError
 from rdpflex.latent import Latent
 
@@ -48,16 +49,18 @@ class QuantizationGrid:
         return y + (q - y).detach()
 
 
-def _gaussian_means(codec: GaussianConditionalLatentCodec, ctx: Tensor, like: Tensor) -> Tensor:
-    _, means = codec._chunk(codec.entropy_parameters(ctx))
+def _gaussian_means(
+    codec: GaussianConditionalLatentCodec, ctx: Tensor, like: Tensor, nets: ParameterNetworks
+) -> Tensor:
+    _, means = codec._chunk(nets(codec.entropy_parameters, ctx))
     return means if means is not None else torch.zeros_like(like)
 
 
-def _charm_grid(lc: ChannelSlicesLatentCodec, side: Tensor, y_hat: Tensor) -> QuantizationGrid:
+def _charm_grid(lc: ChannelSlicesLatentCodec, side: Tensor, y_hat: Tensor, nets: ParameterNetworks) -> QuantizationGrid:
     means, refine = [], []
     done: list[Tensor] = []
     for k, y_k in enumerate(y_hat.split(lc.slice_ch, dim=1)):
-        mu = _gaussian_means(lc.gc[k], torch.cat([side, *done], dim=1), y_k)
+        mu = _gaussian_means(lc._slice(k), torch.cat([side, *done], dim=1), y_k, nets)
         pre = torch.round(y_k - mu) + mu  # |LRP offset| < 0.5, so rounding recovers the pre-refinement value
         means.append(mu)
         refine.append(y_k - pre)
@@ -76,17 +79,17 @@ def quantization_grid(codec: Any, latent: Latent) -> QuantizationGrid:
     if not isinstance(lc, HyperpriorLatentCodec):
         raise RdpflexError(f"codec {codec.arch!r}: no differentiable path for entropy model {type(lc).__name__}")
     shape = codec.decompress_shape(tuple(latent.padded_size))
-    with exact_entropy_parameters(lc, latent.exact):  # the same means the entropy decoder used
-        side = lc.latent_codec["hyper"].decompress([[latent.streams[-1]]], shape["hyper"])["params"]
+    nets = EXACT_NETWORKS if latent.exact else FLOAT_NETWORKS  # the same means the entropy decoder used
+    y_lc = lc.latent_codec["y"]
+    if isinstance(y_lc, (GaussianConditionalLatentCodec, ChannelSlicesLatentCodec, RasterScanLatentCodec)):
+        side = EntropyCoder(lc, nets).side_parameters([latent.streams[-1]], shape["hyper"])
         y_hat = latent.y_hat.to(side.device, side.dtype)
-        y_lc = lc.latent_codec["y"]
         if isinstance(y_lc, GaussianConditionalLatentCodec):
-            return QuantizationGrid(_gaussian_means(y_lc, side, y_hat), torch.zeros_like(y_hat))
+            return QuantizationGrid(_gaussian_means(y_lc, side, y_hat, nets), torch.zeros_like(y_hat))
         if isinstance(y_lc, ChannelSlicesLatentCodec):
-            return _charm_grid(y_lc, side, y_hat)
-        if isinstance(y_lc, RasterScanLatentCodec):
-            params = y_lc.entropy_parameters(y_lc.merge(side, y_lc.context_prediction(y_hat)))
-            return QuantizationGrid(params.chunk(2, 1)[1], torch.zeros_like(y_hat))
+            return _charm_grid(y_lc, side, y_hat, nets)
+        params = nets(y_lc.entropy_parameters, y_lc.merge(side, nets(y_lc.context_prediction, y_hat)))
+        return QuantizationGrid(params.chunk(2, 1)[1], torch.zeros_like(y_hat))
     raise RdpflexError(f"codec {codec.arch!r}: no differentiable path for latent codec {type(y_lc).__name__}")
 
 

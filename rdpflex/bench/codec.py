@@ -2,12 +2,14 @@
 
 For every model (CompressAI's ``mbt2018-mean`` and ``cheng2020-anchor`` imported through
 :class:`~rdpflex.codecs.compressai_zoo.CompressAIZooCodec`, rdpflex's own ``msh`` and ``elic``) and
-image size, three encoders and three decoders run interleaved:
+image size, four encoders and three decoders run interleaved:
 
 - CompressAI: the zoo model's own ``compress``/``decompress`` (for rdpflex's own codecs, their
   compressai latent codec called directly: ``latent_codec.compress(g_a(x))``);
 - rdpflex, float entropy path: the ``.rdp`` bytes (byte-identical strings to CompressAI's);
-- rdpflex, exact entropy path (the default for files): fixed-point entropy parameters.
+- rdpflex, exact entropy path (the default for files): fixed-point entropy parameters;
+- rdpflex's default encode (encoder only): what ``rdpflex compress`` does, a PNG file in, the exact
+  path and the model's rate estimate.
 
 Sizes: the ``.rdp`` file decomposed against the model's estimated bits (sum of -log2
 likelihoods) by :func:`rdpflex.bench.overhead.breakdown`: scale-table rounding, CDF quantisation,
@@ -18,13 +20,14 @@ meaningful size overheads.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from rdpflex.bench.common import interleaved
+from rdpflex.bench.common import interleaved_times, paired_ratio
 
 SIZES: tuple[tuple[int, int], ...] = ((64, 64), (256, 256), (512, 768))
 #: model name -> how to build it with random weights (CompressAI zoo widths of qualities 1-5; rdpflex defaults)
@@ -88,9 +91,18 @@ def reference_coder(
 
 @torch.no_grad()
 def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tuple[dict, dict]:
-    """Time ratios and sizes for one model and one image ``x`` (1, 3, H, W), H and W multiples of 64."""
+    """Time ratios and sizes for one model and one image ``x`` (1, 3, H, W), H and W multiples of 64.
+
+    Ratios are medians over rounds of each contender's time over CompressAI's in the same round
+    (:func:`~rdpflex.bench.common.paired_ratio`), robust to load that drifts between rounds. ``default``
+    is what ``rdpflex compress`` does without options: a PNG file in, exact path, with the rate estimate.
+    """
+    import tempfile
+    from pathlib import Path
+
     from rdpflex.bench.overhead import breakdown
     from rdpflex.bitstream import dumps, loads
+    from rdpflex.images import save_png
     from rdpflex.pipeline import compress_images, latents
 
     codec = system.codec
@@ -105,20 +117,32 @@ def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tup
 
     ref = ref_enc(x)
     blobs = {exact: enc(exact)() for exact in (False, True)}
-    t_enc = interleaved({"compressai": lambda: ref_enc(x), "float": enc(False), "exact": enc(True)}, repeats)
-    t_dec = interleaved(
+    with tempfile.TemporaryDirectory() as tmp:
+        png = save_png(x, Path(tmp) / "img.png")
+        t_enc = interleaved_times(
+            {
+                "compressai": lambda: ref_enc(x),
+                "float": enc(False),
+                "exact": enc(True),
+                "default": lambda: dumps(compress_images([png], system).rdp),
+            },
+            repeats,
+        )
+    t_dec = interleaved_times(
         {"compressai": lambda: ref_dec(ref, hw), "float": dec(blobs[False]), "exact": dec(blobs[True])}, repeats
     )
     strings = [s[0] for s in ref["strings"]]
     mp = hw[0] * hw[1] / 1e6
     timing = {
-        "compressai_enc_ms_per_MP": 1e3 * t_enc["compressai"] / mp,
-        "float_enc_ratio": t_enc["float"] / t_enc["compressai"],
-        "exact_enc_ratio": t_enc["exact"] / t_enc["compressai"],
-        "compressai_dec_ms_per_MP": 1e3 * t_dec["compressai"] / mp,
-        "float_dec_ratio": t_dec["float"] / t_dec["compressai"],
-        "exact_dec_ratio": t_dec["exact"] / t_dec["compressai"],
+        "compressai_enc_ms_per_MP": 1e3 * statistics.median(t_enc["compressai"]) / mp,
+        "float_enc_ratio": paired_ratio(t_enc, "float", "compressai"),
+        "exact_enc_ratio": paired_ratio(t_enc, "exact", "compressai"),
+        "default_enc_ratio": paired_ratio(t_enc, "default", "compressai"),
+        "compressai_dec_ms_per_MP": 1e3 * statistics.median(t_dec["compressai"]) / mp,
+        "float_dec_ratio": paired_ratio(t_dec, "float", "compressai"),
+        "exact_dec_ratio": paired_ratio(t_dec, "exact", "compressai"),
         "strings_identical": loads(blobs[False]).images[0].streams == strings,
+        "container_pct": 100 * (len(blobs[True]) / sum(len(b) for b in loads(blobs[True]).images[0].streams) - 1),
     }
     # where the bytes go: estimate, scale-table rounding, CDF quantisation, rANS framing, container (v2 and v3)
     sizes = breakdown(system, x)

@@ -20,14 +20,14 @@ same bounds, real rANS strings) show what that lever would save.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 import torch
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.entropy_models import GaussianConditional
 from torch import Tensor
+
+from rdpflex.codecs.entropy_coder import FLOAT_NETWORKS, EntropyCoder
 
 #: bits of the entropy coder's integer CDFs (compressai's ``entropy_coder_precision``)
 PRECISION = 16
@@ -64,55 +64,27 @@ def gaussian_bits(model: GaussianConditional, y_hat: Tensor, scales: Tensor, mea
     return float((-torch.log2(lik.double())).sum())
 
 
-@contextmanager
-def observed(latent_codec: torch.nn.Module) -> Iterator[list[dict[str, Any]]]:
-    """Within the block, every ``compress`` of a Gaussian conditional or entropy bottleneck is recorded."""
+def observed(codec: Any, y: Tensor) -> list[dict[str, Any]]:
+    """Every stream the float entropy path codes for ``y``: its model, inputs, CDF indexes, means,
+    scales (Gaussian streams, kind ``"y"``) and strings, hyper-latent (kind ``"z"``) first."""
     seen: list[dict[str, Any]] = []
-    models = [m for m in latent_codec.modules() if isinstance(m, (GaussianConditional, EntropyBottleneck))]
 
-    def wrap(m: Any) -> None:
-        compress = m.compress
-        if isinstance(m, GaussianConditional):
-            build = m.build_indexes
-            last: dict[str, Tensor] = {}
+    def record(model: Any, inputs: Tensor, indexes: Tensor, means: Any, scales: Any, strings: list[bytes]) -> None:
+        kind = "y" if isinstance(model, GaussianConditional) else "z"
+        seen.append(
+            {
+                "kind": kind,
+                "model": model,
+                "inputs": inputs,
+                "indexes": indexes,
+                "means": means,
+                "scales": scales,
+                "strings": strings,
+            }
+        )
 
-            def recording_build(scales: Tensor) -> Tensor:
-                last["scales"] = scales
-                return build(scales)
-
-            def recording_gc(inputs: Tensor, indexes: Tensor, means: Tensor | None = None) -> list[bytes]:
-                strings = compress(inputs, indexes, means)
-                seen.append(
-                    {
-                        "kind": "y",
-                        "model": m,
-                        "inputs": inputs,
-                        "indexes": indexes,
-                        "means": means,
-                        "scales": last.get("scales"),
-                        "strings": strings,
-                    }
-                )
-                return strings
-
-            m.build_indexes, m.compress = recording_build, recording_gc
-        else:
-
-            def recording_eb(x: Tensor) -> list[bytes]:
-                strings = compress(x)
-                seen.append({"kind": "z", "model": m, "inputs": x, "strings": strings})
-                return strings
-
-            m.compress = recording_eb
-
-    try:
-        for m in models:
-            wrap(m)
-        yield seen
-    finally:
-        for m in models:
-            m.__dict__.pop("compress", None)
-            m.__dict__.pop("build_indexes", None)
+    EntropyCoder(codec.latent_codec, FLOAT_NETWORKS, record).compress(y)
+    return seen
 
 
 def finer_table(model: GaussianConditional, levels: int) -> GaussianConditional:
@@ -140,8 +112,7 @@ def breakdown(system: Any, x: Tensor, levels: tuple[int, ...] = (128, 256)) -> d
 
     codec = system.codec
     y = codec.g_a(x)
-    with observed(codec.latent_codec) as seen:
-        codec.latent_codec.compress(y)
+    seen = observed(codec, y)
     row: dict[str, Any] = {}
     est = {"y": 0.0, "z": 0.0}
     ideal_table = {"y": 0.0, "z": 0.0}  # continuous model at the scales actually coded (y: table scales)

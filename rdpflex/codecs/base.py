@@ -21,8 +21,8 @@ from compressai.latent_codecs import RasterScanLatentCodec
 from compressai.models import CompressionModel
 from torch import Tensor
 
-from rdpflex.codecs.checksum import symbol_checksum
-from rdpflex.codecs.exact import ExactPathError, exact_entropy_parameters
+from rdpflex.codecs.entropy_coder import FLOAT_NETWORKS, EntropyCoder
+from rdpflex.codecs.exact import EXACT_NETWORKS, ExactPathError
 from rdpflex.errors import BitstreamError, EntropyMismatchError
 
 
@@ -100,14 +100,15 @@ class Codec(CompressionModel):
     def entropy_encode(self, y: Tensor, exact: bool = True) -> dict[str, Any]:
         """Entropy-code the latent ``y`` of a padded batch (see :meth:`compress`)."""
         try:
-            with (
-                exact_entropy_parameters(self.latent_codec, exact),
-                symbol_checksum(self.latent_codec, "encode") as crc,
-            ):
-                out = self.latent_codec.compress(y)
+            strings, y_hat, crc = self.entropy_coder(exact).compress(y)
         except ExactPathError as exc:
             raise BitstreamError(f"cannot encode: {exc}") from exc
-        return {"strings": out["strings"], "y_hat": out["y_hat"], "symbols_crc": crc.value}
+        return {"strings": strings, "y_hat": y_hat, "symbols_crc": crc}
+
+    def entropy_coder(self, exact: bool = True) -> EntropyCoder:
+        """The entropy coder of this codec on the exact or float path: composed around the latent codec,
+        which it never changes (one codec can code in several threads at once)."""
+        return EntropyCoder(self.latent_codec, EXACT_NETWORKS if exact else FLOAT_NETWORKS)
 
     def decompress_latent(
         self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True, symbols_crc: int | None = None
@@ -148,16 +149,14 @@ class Codec(CompressionModel):
                 "context model"
             )
         try:
-            with (
-                exact_entropy_parameters(self.latent_codec, exact),
-                symbol_checksum(self.latent_codec, "decode", items=n) as crc,
-            ):
-                out = self.latent_codec.decompress([list(s) for s in zip(*streams)], self.decompress_shape(padded_hw))
+            y_hat, crcs = self.entropy_coder(exact).decompress(
+                [list(s) for s in zip(*streams)], self.decompress_shape(padded_hw), n
+            )
         except ExactPathError as exc:
             raise BitstreamError(str(exc)) from exc
         except (RuntimeError, ValueError, AssertionError, IndexError) as exc:
             raise BitstreamError(f"entropy decoding failed ({exc.__class__.__name__}): {exc}") from exc
-        for value, expected in zip(crc.values, symbols_crcs):
+        for value, expected in zip(crcs, symbols_crcs):
             if expected is not None and value != expected:
                 path = "exact fixed-point" if exact else "float (CompressAI-compatible)"
                 raise EntropyMismatchError(
@@ -166,7 +165,7 @@ class Codec(CompressionModel):
                     "path - another device, thread count, precision (TF32/bf16) or codec build; re-encode with "
                     "the exact entropy path (the default) or decode where the file was made"
                 )
-        return list(out["y_hat"].split(1))
+        return list(y_hat.split(1))
 
     @torch.no_grad()
     def decompress(self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True) -> dict[str, Tensor]:

@@ -7,6 +7,7 @@ scales (``GaussianConditional.build_indexes``) and the integer symbols, which th
 compressai quantises them (``EntropyModel.quantize(..., "symbols")``) and the decoder as they leave
 the rANS decoder (``EntropyModel.dequantize``), for every entropy model of the codec (hyper-latent z
 and every y stream, raster-scan context models included), in the order they are coded.
+:class:`rdpflex.codecs.entropy_coder.EntropyCoder` feeds it as it codes.
 
 Not covered: the Gaussian means. On the float path a mean that differs in its last bits shifts
 y_hat by as much without garbling a symbol; on the exact path means are bit-identical by
@@ -16,15 +17,11 @@ construction (:mod:`rdpflex.codecs.exact`).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any, Literal
 
 import torch
-from compressai.entropy_models import EntropyModel, GaussianConditional
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = ["SymbolChecksum", "symbol_checksum"]
+__all__ = ["SymbolChecksum"]
 
 
 class SymbolChecksum:
@@ -55,54 +52,3 @@ class SymbolChecksum:
         else:
             self.values = [zlib.crc32(arr[b].tobytes(), v) for b, v in enumerate(self.values)]
         self.count += arr.size
-
-
-@contextmanager
-def symbol_checksum(module: nn.Module, role: Literal["encode", "decode"], items: int = 1) -> Iterator[SymbolChecksum]:
-    """Within the block, every entropy model of ``module`` feeds the symbols it codes into the checksum.
-
-    ``role="encode"`` records the symbols quantised for coding; ``"decode"`` records the symbols the
-    rANS decoder returns; ``items``: one CRC per batch item (see :class:`SymbolChecksum`). The wrappers
-    are instance attributes, removed when the block ends.
-    """
-    crc = SymbolChecksum(items)
-    models = [m for m in module.modules() if isinstance(m, EntropyModel)]
-
-    def wrap(model: EntropyModel) -> None:
-        if isinstance(model, GaussianConditional):
-            build_indexes = model.build_indexes
-
-            def recording_build_indexes(scales: Tensor) -> Tensor:
-                indexes = build_indexes(scales)
-                crc.update(indexes)
-                return indexes
-
-            model.build_indexes = recording_build_indexes
-        if role == "encode":
-            quantize = model.quantize
-
-            def recording_quantize(inputs: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
-                out = quantize(inputs, mode, means)
-                if mode == "symbols":
-                    crc.update(out)
-                return out
-
-            model.quantize = recording_quantize
-        else:
-            dequantize = model.dequantize
-
-            def recording_dequantize(inputs: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-                crc.update(inputs)
-                return dequantize(inputs, *args, **kwargs)
-
-            model.dequantize = recording_dequantize
-
-    try:
-        for m in models:
-            wrap(m)
-        yield crc
-    finally:
-        for m in models:
-            m.__dict__.pop("build_indexes", None)
-            m.__dict__.pop("quantize", None)
-            m.__dict__.pop("dequantize", None)

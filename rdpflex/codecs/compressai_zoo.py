@@ -29,13 +29,13 @@ from compressai.latent_codecs import (
     GaussianConditionalLatentCodec,
     HyperLatentCodec,
     HyperpriorLatentCodec,
+    RasterScanLatentCodec,
 )
 from compressai.zoo.image import cfgs, model_architectures, model_urls
 from compressai.zoo.pretrained import load_pretrained
 from torch import Tensor, nn
 
 from rdpflex.codecs.base import Codec
-from rdpflex.codecs.rasterscan import ExactCapableRasterScan
 from rdpflex.errors import RdpflexError, WeightsMissingError
 
 SUPPORTED = ("bmshj2018-hyperprior", "mbt2018-mean", "cheng2020-anchor")
@@ -76,7 +76,7 @@ class CompressAIZooCodec(Codec):
             )
             h_a = model.h_a
         else:
-            y_codec = ExactCapableRasterScan(
+            y_codec = RasterScanLatentCodec(
                 model.gaussian_conditional, model.entropy_parameters, model.context_prediction
             )
             h_a = model.h_a

@@ -7,7 +7,7 @@ table boundary, the rANS decoder reads with another CDF and every later symbol i
 (Ballé, Johnston, Minnen, "Integer Networks for Data Compression with Latent-Variable Models",
 ICLR 2019, Sec. 1 and 3; CompressAI issues #279 and #309).
 
-How: while a codec entropy-codes, every network that computes entropy parameters (``h_s``, the
+How: when a codec entropy-codes on this path, every network that computes entropy parameters (``h_s``, the
 Gaussian ``entropy_parameters``, Charm's slice and LRP networks, a raster-scan context model) is
 evaluated by :func:`exact_forward`, a fixed-point interpreter in float64 in the spirit of Ballé et
 al.'s integer networks, without retraining:
@@ -20,8 +20,9 @@ al.'s integer networks, without retraining:
 * nonlinearities use only correctly rounded IEEE operations (+, *, /, round, comparisons; ReLU,
   leaky ReLU, and GELU / tanh through a polynomial ``exp`` built here), never a libm whose last
   bit differs between CPUs and GPUs; the result is rounded back to the grid;
-* cuDNN is switched off for these convolutions (it may pick FFT or Winograd algorithms, which are
-  not sums of exact products); the native im2col + GEMM kernels are.
+* convolutions are sums of exact products: im2col + GEMM (torch's own float64 kernels on the CPU,
+  :func:`gemm_conv2d` / :func:`gemm_conv_transpose2d` on a GPU), never cuDNN, whose FFT and
+  Winograd algorithms are not. No global torch setting is touched.
 
 The encoder runs the same path, so encoder and decoder agree bit for bit; the rounding costs a
 fraction of a percent of rate (measured in ``docs/reliability.md``).
@@ -29,24 +30,14 @@ fraction of a percent of rate (measured in ``docs/reliability.md``).
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Iterator
 from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import torch
 import torch.nn.functional as F
-from compressai.latent_codecs import (
-    GaussianConditionalLatentCodec,
-    HyperLatentCodec,
-    HyperpriorLatentCodec,
-    LatentCodec,
-    RasterScanLatentCodec,
-)
 from torch import Tensor, nn
 
-from rdpflex.codecs.charm import ChannelSlicesLatentCodec
 from rdpflex.errors import RdpflexError
 
 __all__ = [
@@ -55,7 +46,8 @@ __all__ = [
     "ExactPathError",
     "exact_forward",
     "exact_valid_conv",
-    "exact_entropy_parameters",
+    "EXACT_NETWORKS",
+    "ExactNetworks",
     "exact_exp",
     "exact_tanh",
     "exact_gelu",
@@ -77,6 +69,11 @@ class ExactPathError(RdpflexError):
 def to_grid(x: Tensor) -> Tensor:
     """Round to the activation grid (multiplying by a power of two and rounding are exact)."""
     return torch.round(x * _GRID) / _GRID
+
+
+def _to_grid_(x: Tensor) -> Tensor:
+    """:func:`to_grid` in place, on a tensor nothing else holds (the same values, no new allocations)."""
+    return x.mul_(_GRID).round_().div_(_GRID)
 
 
 # ------------------------------------------------------------------------- exact nonlinearities
@@ -185,20 +182,59 @@ def _checked_params(
     return w, b
 
 
+def gemm_conv2d(x: Tensor, w: Tensor, stride: Any, padding: Any, dilation: Any, groups: int) -> Tensor:
+    """``F.conv2d`` (no bias) as im2col and one matrix product: sums of exact products on any device."""
+    n, _, h, wd = x.shape
+    cout, cin_g, kh, kw = w.shape
+    (s0, s1), (p0, p1), (d0, d1) = _pair(stride), _pair(padding), _pair(dilation)
+    oh, ow = (h + 2 * p0 - d0 * (kh - 1) - 1) // s0 + 1, (wd + 2 * p1 - d1 * (kw - 1) - 1) // s1 + 1
+    cols = F.unfold(x, (kh, kw), dilation=(d0, d1), padding=(p0, p1), stride=(s0, s1))
+    cols = cols.view(n, groups, cin_g * kh * kw, oh * ow)
+    out = w.reshape(groups, cout // groups, cin_g * kh * kw) @ cols
+    return out.reshape(n, cout, oh, ow)
+
+
+def gemm_conv_transpose2d(
+    x: Tensor, w: Tensor, stride: Any, padding: Any, output_padding: Any, dilation: Any
+) -> Tensor:
+    """``F.conv_transpose2d`` (no bias, one group) as one matrix product and col2im: exact on any device."""
+    n, cin, h, wd = x.shape
+    _, cout, kh, kw = w.shape
+    (s0, s1), (p0, p1), (o0, o1), (d0, d1) = _pair(stride), _pair(padding), _pair(output_padding), _pair(dilation)
+    oh, ow = (h - 1) * s0 - 2 * p0 + d0 * (kh - 1) + o0 + 1, (wd - 1) * s1 - 2 * p1 + d1 * (kw - 1) + o1 + 1
+    cols = w.reshape(cin, cout * kh * kw).t() @ x.reshape(n, cin, h * wd)
+    return F.fold(cols, (oh, ow), (kh, kw), dilation=(d0, d1), padding=(p0, p1), stride=(s0, s1))
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
+
+
 def _conv(m: nn.Conv2d, x: Tensor, padding: Any = None) -> Tensor:
-    if m.padding_mode != "zeros":
-        raise ExactPathError(f"exact entropy path: padding_mode={m.padding_mode!r} is not supported")
+    if m.padding_mode != "zeros" or isinstance(m.padding, str):
+        raise ExactPathError(
+            f"exact entropy path: padding_mode={m.padding_mode!r}, padding={m.padding!r} is not supported"
+        )
     w, b = _checked_params(m, x, (1, 2, 3))
-    out = F.conv2d(x, w, None, m.stride, m.padding if padding is None else padding, m.dilation, m.groups)
-    return out if b is None else out + b.view(1, -1, 1, 1)
+    pad = m.padding if padding is None else padding
+    if x.is_cuda:  # never cuDNN: its FFT and Winograd algorithms do not sum exact products
+        out = gemm_conv2d(x, w, m.stride, pad, m.dilation, m.groups)
+    else:  # float64 convolutions on the CPU are im2col + GEMM already
+        out = F.conv2d(x, w, None, m.stride, pad, m.dilation, m.groups)
+    return out if b is None else out.add_(b.view(1, -1, 1, 1))
 
 
 def _deconv(m: nn.ConvTranspose2d, x: Tensor) -> Tensor:
     w, b = _checked_params(m, x, (0, 2, 3))
-    out = F.conv_transpose2d(
-        x, w, None, m.stride, cast(tuple[int, int], m.padding), m.output_padding, m.groups, m.dilation
-    )
-    return out if b is None else out + b.view(1, -1, 1, 1)
+    if x.is_cuda and m.groups == 1:
+        out = gemm_conv_transpose2d(x, w, m.stride, m.padding, m.output_padding, m.dilation)
+    elif x.is_cuda:
+        raise ExactPathError("exact entropy path: grouped transposed convolutions are not supported on a GPU")
+    else:
+        out = F.conv_transpose2d(
+            x, w, None, m.stride, cast(tuple[int, int], m.padding), m.output_padding, m.groups, m.dilation
+        )
+    return out if b is None else out.add_(b.view(1, -1, 1, 1))
 
 
 def _layer(m: nn.Module, x: Tensor) -> Tensor:
@@ -229,71 +265,27 @@ def _layer(m: nn.Module, x: Tensor) -> Tensor:
             "(Conv2d, ConvTranspose2d, MaskedConv2d, ReLU, LeakyReLU, GELU, Tanh, PixelShuffle, "
             "Identity, Sequential are)"
         )
-    return to_grid(out)
+    return _to_grid_(out)
 
 
 def exact_forward(module: nn.Module, x: Tensor) -> Tensor:
     """Evaluate ``module`` on ``x`` with order-independent arithmetic; float32 result on the grid."""
-    return _layer(module, to_grid(x.detach().to(torch.float64))).to(x.dtype)
+    return _layer(module, _to_grid_(x.detach().to(torch.float64, copy=True))).to(x.dtype)
 
 
 def exact_valid_conv(m: nn.Conv2d, x: Tensor) -> Tensor:
     """``m`` applied without padding (a raster-scan context crop), exactly; float32 on the grid."""
-    return to_grid(_conv(m, to_grid(x.detach().to(torch.float64)), padding=0)).to(x.dtype)
+    return _to_grid_(_conv(m, _to_grid_(x.detach().to(torch.float64, copy=True)), padding=0)).to(x.dtype)
 
 
-class ExactModule(nn.Module):
-    """Stands in for an entropy-parameter network while the codec entropy-codes."""
+class ExactNetworks:
+    """:class:`~rdpflex.codecs.entropy_coder.ParameterNetworks` in fixed point: what the exact entropy path runs."""
 
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
+    def __call__(self, net: nn.Module, x: Tensor) -> Tensor:
+        return exact_forward(net, x)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return exact_forward(self.inner, x)
-
-
-# --------------------------------------------------------------------------- the swap points
+    def context(self, conv: nn.Conv2d, y_crop: Tensor) -> Tensor:
+        return exact_valid_conv(conv, y_crop)
 
 
-def _swap_points(latent_codec: nn.Module) -> list[tuple[nn.Module, str]]:
-    """(parent, attribute) of every network that computes entropy parameters in ``latent_codec``."""
-    points: list[tuple[nn.Module, str]] = []
-    for m in latent_codec.modules():
-        if isinstance(m, HyperLatentCodec):
-            points.append((m, "h_s"))
-        elif isinstance(m, GaussianConditionalLatentCodec):
-            points.append((m, "entropy_parameters"))
-        elif isinstance(m, RasterScanLatentCodec):
-            if not getattr(m, "supports_exact", False):
-                raise ExactPathError(
-                    "exact entropy path: compressai's RasterScanLatentCodec convolves its context outside the module"
-                )
-            points += [(m, "entropy_parameters"), (m, "context_prediction")]
-        elif isinstance(m, ChannelSlicesLatentCodec):
-            if m.lrp is not None:
-                points += [(m.lrp, str(k)) for k in range(len(m.lrp))]
-        elif isinstance(m, LatentCodec) and not isinstance(m, HyperpriorLatentCodec):
-            raise ExactPathError(
-                f"exact entropy path: latent codec {type(m).__name__} is not supported; encode with the "
-                "float entropy path"
-            )
-    return points
-
-
-@contextlib.contextmanager
-def exact_entropy_parameters(latent_codec: nn.Module, enabled: bool = True) -> Iterator[None]:
-    """Within the block, ``latent_codec`` computes its entropy parameters with :func:`exact_forward`."""
-    if not enabled:
-        yield
-        return
-    points = _swap_points(latent_codec)
-    originals = [getattr(parent, name) for parent, name in points]
-    try:
-        for (parent, name), inner in zip(points, originals):
-            setattr(parent, name, ExactModule(inner))
-        with torch.backends.cudnn.flags(enabled=False):
-            yield
-    finally:
-        for (parent, name), inner in zip(points, originals):
-            setattr(parent, name, inner)
+EXACT_NETWORKS = ExactNetworks()

@@ -24,6 +24,7 @@ of Sec. 4.3). The output is the unclamped image (training uses it raw; the decod
 
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import Any
 
@@ -181,14 +182,15 @@ class MultiRealismGenerator(nn.Module):
 
     @torch.no_grad()
     def precompute(self, beta: float) -> None:
-        """Compute and cache the offsets of a scalar ``beta`` for inference (Sec. 3.3)."""
+        """Compute and cache the offsets of a scalar ``beta`` for inference (Sec. 3.3). Safe from several
+        threads: every cache operation is one atomic dict step, and a lost race only recomputes."""
         key = float(beta)
-        if key in self._cache:
+        if key not in self._cache:
+            self._cache[key] = self.offsets(key)  # a pure function of beta: a thread racing here stores the same
+        with contextlib.suppress(KeyError):  # each step is atomic; another thread may have dropped the key
             self._cache.move_to_end(key)
-            return
-        self._cache[key] = self.offsets(key)
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
 
     def clear_cache(self) -> None:
         self._cache.clear()
