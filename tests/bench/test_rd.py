@@ -20,9 +20,11 @@ def test_bench_rd_points_baselines_and_bd_rate(tiny_system_dir, other_system_dir
     jpeg = [r for r in tables["baselines"] if r["codec"] == "jpeg"]
     assert [r["quality"] for r in jpeg] == [5, 30, 60, 90]
     assert all(a["bpp"] < b["bpp"] and a["psnr"] < b["psnr"] for a, b in zip(jpeg, jpeg[1:]))  # a real sweep
-    assert {row["anchor"] for row in tables["bd_rate"]} >= {"jpeg"}
+    assert {row["anchor"] for row in tables["bd_rate"]} == {"jpeg", "webp"}
+    # untrained codecs reconstruct at ~6 dB, below every baseline quality: no overlap, and the table says why
+    assert all(p["psnr"] < 10 and "outside its PSNR range" in p["vs jpeg at equal PSNR (%)"] for p in tables["points"])
     for row in tables["bd_rate"]:
-        assert isinstance(row["BD-rate (%)"], (float, str))
+        assert row["BD-rate (%)"] == "undefined (needs two points overlapping the anchor's PSNR range)"
 
 
 def test_heldout_images_and_the_command(tmp_path, tiny_system_dir, capsys):
@@ -52,4 +54,6 @@ def test_the_bundled_codec_beats_jpeg_on_the_held_out_photographs():
     point = codec_point(System.load(None), images)
     jpeg = [(p["bpp"], p["psnr"]) for p in baseline_curve("jpeg", images, (5, 10, 15, 20, 25, 30, 40))]
     saving = rate_saving((point["bpp"], point["psnr"]), jpeg)
-    assert saving is not None and saving < 0, (point, jpeg)
+    # docs/benchmarks.md: -15.1 % at the bundled point (measured 2026-12-07: -15.3 %); a regression of a few
+    # points fails, not only a loss to JPEG
+    assert saving is not None and saving < -12, (saving, point, jpeg)
