@@ -31,12 +31,12 @@ from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
 from rdpflex.codecs import Codec
-from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler, warn_pickles
+from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.latent import Latent
 from rdpflex.tiling import TileSpec, decode_in_tiles
-from rdpflex.weights import read_json, write_json
+from rdpflex.weights import read_json, refuse_pickles, write_json
 from rdpflex_plugins.cdiff.hooks import DECODER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser, LatentAdapter
 from rdpflex_plugins.cdiff.options import SCHEDULERS_OF, CDiffOptions, Objective, options_for
@@ -98,7 +98,7 @@ class CDiffDecoder(DecoderBase, nn.Module):
         if path is None:
             raise RdpflexError("the cdiff decoder needs trained weights (a decoders/cdiff/ folder)")
         path = Path(path)
-        warn_pickles(path)
+        refuse_pickles(path)  # the whole folder: one rule for pickles (docs/reliability.md section 5)
         cfg = read_json(path / "config.json")
         if int(cfg.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
             raise RdpflexError(
