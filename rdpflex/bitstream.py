@@ -409,8 +409,11 @@ def salvage(data: bytes | bytearray | memoryview) -> Salvaged:
             h.rdp.images.append(_read_image(r, i, h.rdp.version, h.shared))
             salvaged.positions.append(i - 1)
         except BitstreamError as exc:
-            salvaged.damaged.append((i - 1, str(exc)))
-            if r.record_end <= start:  # the record's own framing is damaged: the rest cannot be located
+            framed = r.record_end > start  # its CRC field was reached: the next record starts after it
+            after = salvaged.damaged and salvaged.damaged[-1][0] == i - 2  # right after a damaged record
+            why = f"image {i} cannot be located (the damage to image {i - 1} reaches its lengths): {exc}"
+            salvaged.damaged.append((i - 1, why if after and not framed else str(exc)))
+            if not framed:  # the record's own framing is damaged: the rest cannot be located
                 lost = f"the framing of image {i} is damaged, so this record cannot be located"
                 salvaged.damaged += [(j - 1, f"image {j}: {lost}") for j in range(i + 1, count + 1)]
                 return salvaged
