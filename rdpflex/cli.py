@@ -191,7 +191,8 @@ def compress(
     "--tile",
     default=0,
     show_default=True,
-    help="Decode in overlapping tiles of this many pixels (0: whole images; tiling decoders only).",
+    help="Decode in overlapping tiles of this many pixels (0: whole images, or the decoder's own tiles on "
+    "large ones, e.g. cdiff above 1024x1024; tiling decoders only).",
 )
 @click.option(
     "--tile-overlap", default=32, show_default=True, help="Pixels shared by neighbouring tiles (with --tile)."
