@@ -319,10 +319,11 @@ def write_rdp(path: str | os.PathLike[str], rdp: RdpFile) -> int:
 class _Reader:
     """A cursor over the file that refuses to read past the end."""
 
-    __slots__ = ("buf", "pos")
+    __slots__ = ("buf", "pos", "record_end")
 
     def __init__(self, buf: memoryview) -> None:
         self.buf, self.pos = buf, 0
+        self.record_end = 0  # where the last record whose CRC field was read ends (framing still known)
 
     def left(self) -> int:
         return len(self.buf) - self.pos
@@ -375,6 +376,73 @@ def record_bytes(rdp: RdpFile) -> list[int]:
 
 def loads(data: bytes | bytearray | memoryview) -> RdpFile:
     """Parse a whole ``.rdp`` file; any problem raises :class:`BitstreamError`, nothing else."""
+    h = _read_header(data)
+    r, count = h.reader, h.count
+    if count > r.left() // h.min_record:  # each record is at least min_record bytes long
+        raise BitstreamError(
+            f"truncated file: {count} images need at least {count * h.min_record} bytes, {r.left()} left"
+        )
+    h.rdp.images = [_read_image(r, i, h.rdp.version, h.shared) for i in range(1, count + 1)]
+    if r.left():
+        raise BitstreamError(f"{r.left()} trailing bytes after the last image")
+    return h.rdp
+
+
+@dataclass
+class Salvaged:
+    """What a damaged file still holds: the header and every intact record, each with its position.
+
+    ``rdp.images[k]`` is image ``positions[k]`` of the file (0-based; the decoders' seed offset);
+    ``damaged`` lists ``(position, one-line reason)`` for each record that is lost (position None:
+    damage after the last record).
+    """
+
+    rdp: RdpFile
+    positions: list[int]
+    damaged: list[tuple[int | None, str]]
+
+
+def salvage(data: bytes | bytearray | memoryview) -> Salvaged:
+    """Parse a file keeping every intact record (per-record CRC32s): a record that fails its CRC or a check
+    made after it is skipped and reading goes on after it; damage to the framing itself (a length, a
+    truncated tail) loses that record and all later ones. A damaged header is still a :class:`BitstreamError`.
+    """
+    h = _read_header(data)
+    r, count = h.reader, h.count
+    salvaged = Salvaged(h.rdp, [], [])
+    for i in range(1, count + 1):
+        start = r.pos
+        try:
+            h.rdp.images.append(_read_image(r, i, h.rdp.version, h.shared))
+            salvaged.positions.append(i - 1)
+        except BitstreamError as exc:
+            framed = r.record_end > start  # its CRC field was reached: the next record starts after it
+            after = salvaged.damaged and salvaged.damaged[-1][0] == i - 2  # right after a damaged record
+            why = f"image {i} cannot be located (the damage to image {i - 1} reaches its lengths): {exc}"
+            salvaged.damaged.append((i - 1, why if after and not framed else str(exc)))
+            if not framed:  # the record's own framing is damaged: the rest cannot be located
+                lost = f"the framing of image {i} is damaged, so this record cannot be located"
+                salvaged.damaged += [(j - 1, f"image {j}: {lost}") for j in range(i + 1, count + 1)]
+                return salvaged
+            r.pos = r.record_end
+    if r.left():
+        salvaged.damaged.append((None, f"{r.left()} trailing bytes after the last image"))
+    return salvaged
+
+
+@dataclass
+class _Header:
+    """A checked header: the reader at the first record, the file without its images, and the record layout."""
+
+    reader: _Reader
+    rdp: RdpFile
+    count: int
+    shared: tuple[int, int] | None  # version 3: (stream count, latent channels) of every record
+    min_record: int  # bytes of the smallest possible record
+
+
+def _read_header(data: bytes | bytearray | memoryview) -> _Header:
+    """Parse and check the header; any problem raises :class:`BitstreamError`."""
     try:
         buf = memoryview(data).cast("B")
     except TypeError:
@@ -418,20 +486,10 @@ def loads(data: bytes | bytearray | memoryview) -> RdpFile:
         if shared[1] > MAX_CHANNELS:
             raise BitstreamError(f"latent channels C={shared[1]} out of range 1..{MAX_CHANNELS}")
     min_record = {1: _RECORD_MIN_BYTES_V1, 2: RECORD_MIN_BYTES, 3: _RECORD_MIN_BYTES_V3 + (shared or (0,))[0]}[version]
-    if count > r.left() // min_record:  # each record is at least min_record bytes long
-        raise BitstreamError(
-            f"truncated file: {count} images need at least {count * min_record} bytes, {r.left()} left"
-        )
-    images = [_read_image(r, i, version, shared) for i in range(1, count + 1)]
-    if r.left():
-        raise BitstreamError(f"{r.left()} trailing bytes after the last image")
-    return RdpFile(
-        fingerprint=fp.hex(),
-        images=images,
-        arch=arch_raw.decode("ascii"),
-        exact=bool(flags & FLAG_EXACT),
-        version=version,
+    rdp = RdpFile(
+        fingerprint=fp.hex(), images=[], arch=arch_raw.decode("ascii"), exact=bool(flags & FLAG_EXACT), version=version
     )
+    return _Header(r, rdp, count, shared, min_record)
 
 
 def _read_image(r: _Reader, i: int, version: int, shared: tuple[int, int] | None = None) -> EncodedImage:
@@ -462,7 +520,9 @@ def _read_image(r: _Reader, i: int, version: int, shared: tuple[int, int] | None
         streams.append(bytes(r.take(n, f"{where} stream {j}")))
     symbols_crc = None if version == 1 else r.u32(f"{where} symbol CRC")
     crc = zlib.crc32(r.buf[start : r.pos])
-    if r.u32(f"{where} CRC") != crc:
+    stored = r.u32(f"{where} CRC")
+    r.record_end = r.pos
+    if stored != crc:
         shown = stem_raw.decode("utf-8", errors="replace")
         raise BitstreamError(f"CRC mismatch in {where} ({shown!r}): file is corrupted")
     try:
@@ -476,8 +536,7 @@ def _read_image(r: _Reader, i: int, version: int, shared: tuple[int, int] | None
     return EncodedImage(stem, size, padded, latent, streams, symbols_crc)
 
 
-def read_rdp(path: str | os.PathLike[str]) -> RdpFile:
-    """Read and parse ``path``; a missing, unreadable, oversized or bad file is a BitstreamError."""
+def _read_bytes(path: str | os.PathLike[str]) -> bytes:
     p = _show(path)
     try:
         with open(path, "rb") as f:
@@ -486,10 +545,24 @@ def read_rdp(path: str | os.PathLike[str]) -> RdpFile:
                 raise BitstreamError(f"cannot read {p}: not a regular file")
             if st.st_size > MAX_FILE_BYTES:
                 raise BitstreamError(f"cannot read {p}: {st.st_size} bytes, larger than the {MAX_FILE_BYTES} limit")
-            data = f.read(MAX_FILE_BYTES + 1)  # loads() re-checks the size if the file grew
+            return f.read(MAX_FILE_BYTES + 1)  # loads() re-checks the size if the file grew
     except OSError as e:
         raise BitstreamError(f"cannot read {p}: {e.strerror or e}") from None
+
+
+def read_rdp(path: str | os.PathLike[str]) -> RdpFile:
+    """Read and parse ``path``; a missing, unreadable, oversized or bad file is a BitstreamError."""
+    data = _read_bytes(path)
     try:
         return loads(data)
     except BitstreamError as e:
-        raise BitstreamError(f"{p}: {e}") from None
+        raise BitstreamError(f"{_show(path)}: {e}") from None
+
+
+def read_rdp_salvaging(path: str | os.PathLike[str]) -> Salvaged:
+    """:func:`salvage` of the file at ``path`` (``--keep-going``): every intact record, and what is lost."""
+    data = _read_bytes(path)
+    try:
+        return salvage(data)
+    except BitstreamError as e:
+        raise BitstreamError(f"{_show(path)}: {e}") from None

@@ -194,10 +194,17 @@ def compress(
     "--tile",
     default=0,
     show_default=True,
-    help="Decode in overlapping tiles of this many pixels (0: whole images; tiling decoders only).",
+    help="Decode in overlapping tiles of this many pixels (0: whole images, or the decoder's own tiles on "
+    "large ones, e.g. cdiff above 1024x1024; tiling decoders only).",
 )
 @click.option(
     "--tile-overlap", default=32, show_default=True, help="Pixels shared by neighbouring tiles (with --tile)."
+)
+@click.option(
+    "--keep-going",
+    is_flag=True,
+    help="Decode and write every intact image of a damaged file, one error line per damaged one, exit 2 "
+    "(default: a damaged file writes nothing).",
 )
 def decompress(
     file: Path,
@@ -210,19 +217,21 @@ def decompress(
     batch_size: int,
     tile: int,
     tile_overlap: int,
+    keep_going: bool,
 ) -> None:
     """Decode FILE.rdp with any registered decoder into DIR/<stem>.png."""
     # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from tqdm import tqdm
 
-    from rdpflex.bitstream import read_rdp
+    from rdpflex.bitstream import read_rdp, read_rdp_salvaging
     from rdpflex.decoders import parse_options
     from rdpflex.images import save_png
-    from rdpflex.pipeline import check_compatible, decode_latents, latents
+    from rdpflex.pipeline import check_compatible, decode_indexed, latents, salvaged_latents
     from rdpflex.plugins import get_decoder_class
 
     options = parse_options(get_decoder_class(decoder), list(settings))  # validate before any work
-    rdp = read_rdp(file)
+    salvaged = read_rdp_salvaging(file) if keep_going else None  # a damaged header is still refused
+    rdp = salvaged.rdp if salvaged else read_rdp(file)
     system = load_system(system_dir, device)
     check_compatible(rdp, system, str(file))
     # load (and check) the decoder's weights, then its weight-specific option bounds, before writing anything
@@ -238,15 +247,23 @@ def decompress(
             "mismatch cannot be detected",
             err=True,
         )
-    lats = list(latents(rdp, system, str(file)))  # every latent entropy-decoded and checked before anything is written
+    # every latent entropy-decoded and checked before anything is written (--keep-going: every intact one)
+    if salvaged is None:
+        lats, lost = list(enumerate(latents(rdp, system, str(file)))), []
+    else:
+        lats, lost = salvaged_latents(salvaged, system, str(file))
     written = []
-    with tqdm(total=len(stems), desc=f"decode ({decoder})", unit="img", disable=len(stems) < 2, file=sys.stderr) as bar:
-        for stem, img in decode_latents(
+    with tqdm(total=len(lats), desc=f"decode ({decoder})", unit="img", disable=len(lats) < 2, file=sys.stderr) as bar:
+        for stem, img in decode_indexed(
             lats, system, decoder, options, seed, batch_size, tile_spec(system, tile, tile_overlap)
         ):
             written.append(save_png(img, output / f"{stem}.png"))
             bar.update()
     click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")
+    for line in lost:
+        click.echo(f"error: {line}", err=True)
+    if lost:
+        sys.exit(2)  # after the lines above (click returns, not exits, on its Exit here)
 
 
 def tile_spec(system, tile: int, overlap: int):

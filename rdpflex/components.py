@@ -9,41 +9,23 @@
       adapter/...                        any other ModelMixin + ConfigMixin part, same layout
       scheduler/scheduler_config.json    a diffusers scheduler config (JSON only)
 
-Loading always passes ``use_safetensors=True``: a ``*.bin`` / ``*.pkl`` / ``*.pt`` file placed in
-the folder is never read (it is reported, and a component that has only a pickle is refused).
+Loading always passes ``use_safetensors=True``, and a folder that holds a pickle (``*.bin``, ``*.pkl``,
+``*.pt`` ...) is refused with one line naming the file, never opened: the one rule of
+:func:`rdpflex.weights.refuse_pickles` for every weights folder (docs/reliability.md section 5).
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, TypeVar
 
 from rdpflex.errors import RdpflexError
-from rdpflex.weights import read_json
+from rdpflex.weights import read_json, refuse_pickles
 
-#: files that torch or pickle would unpickle; rdpflex never opens them
-PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")
 SAFETENSORS_SUFFIX = ".safetensors"
 SCHEDULER_CONFIG = "scheduler_config.json"
 
 T = TypeVar("T")
-
-
-def pickle_files(folder: Path) -> list[Path]:
-    """Every pickle-format file below ``folder`` (what :func:`load_component` will not touch)."""
-    folder = Path(folder)
-    return (
-        sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
-        if folder.is_dir()
-        else []
-    )
-
-
-def warn_pickles(folder: Path) -> None:
-    """One note on stderr per pickle file found in a decoder folder (they are ignored)."""
-    for p in pickle_files(folder):
-        print(f"note: ignoring {p}: rdpflex loads safetensors only and never unpickles", file=sys.stderr)
 
 
 def save_component(module: Any, folder: Path, name: str) -> Path:
@@ -54,15 +36,13 @@ def save_component(module: Any, folder: Path, name: str) -> Path:
 
 
 def load_component(cls: type[T], folder: Path, name: str, **kwargs: Any) -> T:
-    """``cls.from_pretrained(folder / name, use_safetensors=True)``; one-line errors, never a pickle."""
+    """``cls.from_pretrained(folder / name, use_safetensors=True)``; one-line errors; refuses a folder with a pickle."""
     path = Path(folder) / name
     if not (path / "config.json").is_file():
         raise RdpflexError(f"{path} is incomplete: config.json is missing (component {name!r})")
+    refuse_pickles(path)
     if not any(p.suffix == SAFETENSORS_SUFFIX for p in path.iterdir()):
-        found = ", ".join(p.name for p in pickle_files(path)) or "nothing"
-        raise RdpflexError(
-            f"{path} has no .safetensors weights (found: {found}); rdpflex loads safetensors only, never a pickle"
-        )
+        raise RdpflexError(f"{path} has no .safetensors weights (component {name!r}); rdpflex loads safetensors only")
     try:
         return cls.from_pretrained(str(path), use_safetensors=True, **kwargs)  # type: ignore[attr-defined]
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:

@@ -49,3 +49,12 @@ class EntropyMismatchError(BitstreamError):
 
 class ForeignFileError(FingerprintMismatchError, BitstreamError):
     """A ``.rdp`` file written by another codec than the system's: both a bitstream and a fingerprint error."""
+
+
+class DamagedImagesError(BitstreamError):
+    """``keep_going``: the intact images of a file were decoded, these were not; ``lines`` names each, one line per
+    image (the command line prints them as ``error: ...`` lines and exits 2)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = list(lines)
+        super().__init__(f"{len(self.lines)} damaged image(s) not decoded: " + " | ".join(self.lines))

@@ -30,10 +30,10 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor
 
-from rdpflex.bitstream import EncodedImage, RdpFile
+from rdpflex.bitstream import EncodedImage, RdpFile, Salvaged
 from rdpflex.codecs import Codec
 from rdpflex.decoders import decode_batch, parse_options
-from rdpflex.errors import BitstreamError, ForeignFileError, RdpflexError
+from rdpflex.errors import BitstreamError, DamagedImagesError, ForeignFileError, RdpflexError
 from rdpflex.images import check_size, load_image, save_png
 from rdpflex.images import psnr as psnr  # re-export: 8-bit PSNR, one helper for all of rdpflex
 from rdpflex.images import to_uint8 as to_uint8  # re-export: the one 8-bit conversion (PNG files, PSNR)
@@ -172,30 +172,63 @@ def latents(
     codec = system.codec
     cap = pixel_cap(max_pixels)
     for i, im in enumerate(rdp.images):
-        if im.padded_size[0] * im.padded_size[1] > cap:
-            raise BitstreamError(pixel_cap_message(f"image {i} ({im.stem!r}) of {source}", *im.padded_size, cap))
+        _check_size(i, im, source, cap)
     for i, im in enumerate(rdp.images):
-        if len(im.streams) != codec.num_streams:
-            raise BitstreamError(
-                f"image {i} ({im.stem!r}) has {len(im.streams)} streams; codec {codec.arch} writes {codec.num_streams}"
-            )
-        if tuple(im.padded_size) != codec.padded_size(im.image_size):
-            raise BitstreamError(
-                f"image {i} ({im.stem!r}): padded size {im.padded_size} inconsistent with {im.image_size}"
-            )
-        if tuple(im.latent_shape) != codec.latent_shape(im.padded_size):
-            raise BitstreamError(
-                f"image {i} ({im.stem!r}): latent shape {im.latent_shape} does not fit codec {codec.arch}"
-            )
+        _check_geometry(i, im, codec)
     for (_, im), y_hat in _entropy_decoded(rdp, codec):
-        yield Latent(
-            y_hat,
-            (im.image_size[0], im.image_size[1]),
-            (im.padded_size[0], im.padded_size[1]),
-            im.stem,
-            tuple(im.streams),
-            rdp.exact,
+        yield _latent(im, y_hat, rdp.exact)
+
+
+def _latent(im: EncodedImage, y_hat: Tensor, exact: bool) -> Latent:
+    return Latent(
+        y_hat,
+        (im.image_size[0], im.image_size[1]),
+        (im.padded_size[0], im.padded_size[1]),
+        im.stem,
+        tuple(im.streams),
+        exact,
+    )
+
+
+def _check_size(i: int, im: EncodedImage, source: str, cap: int) -> None:
+    """Refuse a record whose padded size is above the pixel cap, before anything is allocated for it."""
+    if im.padded_size[0] * im.padded_size[1] > cap:
+        raise BitstreamError(pixel_cap_message(f"image {i} ({im.stem!r}) of {source}", *im.padded_size, cap))
+
+
+def _check_geometry(i: int, im: EncodedImage, codec: Codec) -> None:
+    """Refuse a record whose streams or sizes do not fit the codec."""
+    if len(im.streams) != codec.num_streams:
+        raise BitstreamError(
+            f"image {i} ({im.stem!r}) has {len(im.streams)} streams; codec {codec.arch} writes {codec.num_streams}"
         )
+    if tuple(im.padded_size) != codec.padded_size(im.image_size):
+        raise BitstreamError(f"image {i} ({im.stem!r}): padded size {im.padded_size} inconsistent with {im.image_size}")
+    if tuple(im.latent_shape) != codec.latent_shape(im.padded_size):
+        raise BitstreamError(f"image {i} ({im.stem!r}): latent shape {im.latent_shape} does not fit codec {codec.arch}")
+
+
+def salvaged_latents(
+    salvaged: Salvaged, system: SystemLike = None, source: str = "file", max_pixels: int | None = None
+) -> tuple[list[tuple[int, Latent]], list[str]]:
+    """``keep_going``: ``(position, latent)`` of every intact record that passes the checks of :func:`latents` and
+    entropy-decodes exactly, and one line per image that does not (damaged records included), in file order.
+
+    A file of another codec is still refused whole (:class:`ForeignFileError`)."""
+    system = as_system(system)
+    rdp, codec, cap = salvaged.rdp, system.codec, pixel_cap(max_pixels)
+    check_compatible(rdp, system, source)
+    lost: list[tuple[int, str]] = [(-1 if i is None else i, why) for i, why in salvaged.damaged]
+    good: list[tuple[int, Latent]] = []
+    for i, im in zip(salvaged.positions, rdp.images):
+        try:
+            _check_size(i, im, source, cap)
+            _check_geometry(i, im, codec)
+            good.append((i, _latent(im, _decode_one(codec, rdp.exact, i, im), rdp.exact)))
+        except BitstreamError as exc:
+            lost.append((i, str(exc)))
+    lines = [f"{source}: {why}" for i, why in sorted(lost, key=lambda p: (p[0] < 0, p[0]))]
+    return good, lines
 
 
 #: images entropy-decoded per call on the exact path (consecutive in the file, one padded size)
@@ -323,6 +356,7 @@ def decode_images(
     seed: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     tile: TileSpec | None = None,
+    keep_going: bool = False,
 ) -> Iterator[tuple[str, Tensor]]:
     """``(stem, image)`` for every image of the file, same-size images decoded in batches of up to
     ``batch_size`` (yielded batch by batch, so not necessarily in file order). Image ``i`` is sampled
@@ -330,12 +364,31 @@ def decode_images(
 
     Every latent is entropy-decoded and checked before the first image is yielded, so a file that
     does not decode exactly (:class:`~rdpflex.errors.EntropyMismatchError`) yields nothing.
+    ``keep_going=True`` (``rdpflex decompress --keep-going``) instead yields every intact image, the same
+    pixels as from an undamaged file, and then raises :class:`~rdpflex.errors.DamagedImagesError` naming each
+    damaged one (a damaged header or a file of another codec is still refused before anything is yielded).
 
     ``rdp``: an :class:`RdpFile` or a ``.rdp`` path; ``system``: a System, a directory or ``None`` (the
     default system); ``options``: a dict validated by the decoder's ``Options`` (one-line OptionsError).
     """
     system = as_system(system)
-    return decode_latents(list(latents(rdp, system)), system, decoder, options, seed, batch_size, tile)
+    if not keep_going:
+        return decode_latents(list(latents(rdp, system)), system, decoder, options, seed, batch_size, tile)
+    if isinstance(rdp, (str, Path)):
+        from rdpflex.bitstream import read_rdp_salvaging
+
+        salvaged, source = read_rdp_salvaging(rdp), str(rdp)
+    else:
+        rdp = _as_rdp(rdp)
+        salvaged, source = Salvaged(rdp, list(range(len(rdp.images))), []), "file"
+    good, lost = salvaged_latents(salvaged, system, source)
+    return _then_raise(decode_indexed(good, system, decoder, options, seed, batch_size, tile), lost)
+
+
+def _then_raise(images: Iterator[tuple[str, Tensor]], lost: list[str]) -> Iterator[tuple[str, Tensor]]:
+    yield from images
+    if lost:
+        raise DamagedImagesError(lost)
 
 
 def decode_latents(
@@ -349,9 +402,23 @@ def decode_latents(
 ) -> Iterator[tuple[str, Tensor]]:
     """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses
     seed ``seed + i``."""
+    return decode_indexed(list(enumerate(lats)), system, decoder, options, seed, batch_size, tile)
+
+
+def decode_indexed(
+    indexed: Sequence[tuple[int, Latent]],
+    system: SystemLike,
+    decoder: str = "mse",
+    options: BaseModel | dict | None = None,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    tile: TileSpec | None = None,
+) -> Iterator[tuple[str, Tensor]]:
+    """``(stem, image)`` for ``(position, latent)`` pairs; the latent at position ``i`` of its file uses seed
+    ``seed + i`` (so an image decodes to the same pixels whether or not its neighbours could be decoded)."""
     system = as_system(system)
     _, opts = _resolve(decoder, system, options)
-    for group in batches(enumerate(lats), 1 if tile is not None else batch_size):
+    for group in batches(indexed, 1 if tile is not None else batch_size):
         for (_, lat), x in zip(group, decode_group(group, system, decoder, opts, seed, tile)):
             yield lat.stem, x
 

@@ -60,8 +60,15 @@ PICKLE_SUFFIXES = (".bin", ".pkl", ".pickle", ".pt", ".pth", ".ckpt")
 
 
 def refuse_pickles(directory: Path) -> None:
-    """One-line error if a weights folder holds a pickle file: rdpflex reads safetensors only, and says so."""
-    found = sorted(p.name for p in Path(directory).rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
+    """One-line error naming every pickle file in a weights folder (sub-folders included), never opened.
+
+    The one rule for pickles: a system's codec folder, ``model.safetensors`` decoder folders
+    (:func:`load_weights`) and component folders (:func:`rdpflex.components.load_component`, the ``cdiff`` and
+    ``idempotence`` folders) all refuse them rather than ignore them, so a user who dropped
+    ``pytorch_model.bin`` next to the weights learns that it is not used, and why."""
+    directory = Path(directory)
+    pickles = (p for p in directory.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
+    found = sorted(str(p.relative_to(directory)) for p in pickles)
     if found:
         raise RdpflexError(
             f"{directory} holds pickle file(s) {', '.join(found)}: rdpflex loads safetensors only "

@@ -65,6 +65,7 @@ def files(tmp_path_factory, tiny_system_dir, other_system_dir):
     data = (d / "good.rdp").read_bytes()
     (d / "flipped.rdp").write_bytes(data[:70] + bytes([data[70] ^ 4]) + data[71:])
     (d / "truncated.rdp").write_bytes(data[: len(data) // 2])
+    (d / "header.rdp").write_bytes(data[:10] + bytes([data[10] ^ 1]) + data[11:])  # inside the fingerprint
     (d / "empty.rdp").write_bytes(b"")
     (d / "foreign.rdp").write_bytes((d / "good.png").read_bytes())
     (d / "junk.png").write_bytes(b"hello, not an image")
@@ -117,6 +118,24 @@ CASES = [
         "decompress F/good.rdp -o T/out --system S --decoder nerf",
         2,
         r"unknown decoder 'nerf'; installed decoders: .*mse",
+    ),
+    (
+        "damaged header, --keep-going",
+        "decompress F/header.rdp -o T/out --system S --keep-going",
+        2,
+        r"header\.rdp': CRC mismatch in header: file is corrupted",
+    ),
+    (
+        "tile not a multiple of the codec stride",
+        "decompress F/good.rdp -o T/out --system S --tile 100",
+        2,
+        r"tile=100, overlap=32 not allowed: tile must be a positive multiple of 16 px",
+    ),
+    (
+        "tile overlap as large as the tile",
+        "decompress F/good.rdp -o T/out --system S --tile 64 --tile-overlap 64",
+        2,
+        r"tile=64, overlap=64 not allowed: .*0 <= overlap < tile",
     ),
     (
         "unknown option",
@@ -281,6 +300,62 @@ def test_disk_full_while_compressing_keeps_the_old_file(files, tiny_system_dir, 
             "command": "rdpflex compress F/good.png -o T/x.rdp",
             "exit": 2,
             "message": err.replace(str(tmp_path), "T"),
+        }
+    )
+    table = os.environ.get("RDPFLEX_BAD_INPUT_TABLE")
+    if table:
+        Path(table).write_text(json.dumps(ROWS, indent=1))
+
+
+def test_keep_going_writes_what_is_intact_and_names_the_damaged_image(files, tiny_system_dir, tmp_path, capsys):
+    """The corrupted-.rdp row again, with --keep-going: the intact image is written, the damaged one named."""
+    from rdpflex.bitstream import RdpFile, dumps, loads
+
+    data = bytearray((files / "good.rdp").read_bytes())
+    rdp = loads(bytes(data))
+    first = len(dumps(RdpFile(rdp.fingerprint, rdp.images[:1], rdp.arch, rdp.exact, rdp.version)))
+    data[first - 9] ^= 4  # the last stream byte of image 1 (its record CRC fails, its lengths are intact)
+    (tmp_path / "flipped.rdp").write_bytes(data)
+    out = tmp_path / "out"
+    args = ("decompress", tmp_path / "flipped.rdp", "-o", out, "--system", tiny_system_dir, "--keep-going")
+    code, err = run(capsys, *args)
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert code == 2 and "Traceback" not in err and len(errors) == 1, err
+    assert re.fullmatch(r"error: .*flipped\.rdp: CRC mismatch in image 1 \('good'\): file is corrupted", errors[0])
+    assert sorted(p.name for p in out.iterdir()) == ["second.png"]
+    ROWS.append(
+        {
+            "input": "corrupted .rdp, --keep-going",
+            "command": "rdpflex decompress T/flipped.rdp -o T/out --system S --keep-going",
+            "exit": 2,
+            "message": errors[0].replace(str(tmp_path), "T") + " (second.png written)",
+        }
+    )
+
+
+def test_idempotence_above_its_budget_is_refused_naming_it(files, tiny_system_dir, tmp_path, capsys):
+    """An image above the 2^22 padded pixels idempotence samples whole: one line naming the budget and --tile."""
+    import shutil
+
+    from rdpflex.system import BUNDLED_DEMO_SYSTEM
+
+    system = tmp_path / "sys"
+    shutil.copytree(tiny_system_dir, system)
+    shutil.copytree(BUNDLED_DEMO_SYSTEM / "decoders" / "idempotence", system / "decoders" / "idempotence")
+    Image.fromarray(np.zeros((2064, 2064, 3), np.uint8)).save(tmp_path / "wide.png")
+    main(["compress", str(tmp_path / "wide.png"), "-o", str(tmp_path / "wide.rdp"), "--system", str(system)])
+    capsys.readouterr()
+    args = ("decompress", tmp_path / "wide.rdp", "-o", tmp_path / "out", "--system", system, "--decoder", "idempotence")
+    code, err = run(capsys, *args)
+    assert code == 2 and "Traceback" not in err and not (tmp_path / "out").exists(), err
+    budget = r"error: idempotence: image 'wide' is 2112x2112 = 4460544 pixels \(padded\), above the 4194304 pixels "
+    assert re.fullmatch(budget + r"sampled whole; decode it in tiles \(--tile 512\)", err.strip()), err
+    ROWS.append(
+        {
+            "input": "image above idempotence's untiled budget (2064x2064)",
+            "command": "rdpflex decompress T/wide.rdp -o T/out --decoder idempotence",
+            "exit": 2,
+            "message": err.strip(),
         }
     )
     table = os.environ.get("RDPFLEX_BAD_INPUT_TABLE")

@@ -6,7 +6,7 @@ from typing import ClassVar
 import pytest
 import torch
 
-from rdpflex.components import load_component, pickle_files, save_component
+from rdpflex.components import load_component, save_component
 from rdpflex.decoders import Capabilities, DecoderBase, capabilities, decode_batch, describe
 from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.latent import Latent
@@ -139,13 +139,14 @@ def test_component_folder_round_trip_never_unpickles(tmp_path):
     )
     save_component(unet, tmp_path, "unet")
     marker = tmp_path / "UNPICKLED"
-    for name in ("unet/diffusion_pytorch_model.bin", "model.pkl"):
-        (tmp_path / name).write_bytes(pickle.dumps(_Payload(str(marker))))
+    (tmp_path / "unet" / "diffusion_pytorch_model.bin").write_bytes(pickle.dumps(_Payload(str(marker))))
+    with pytest.raises(RdpflexError, match=r"holds pickle file\(s\) diffusion_pytorch_model\.bin: .*safetensors only"):
+        load_component(UNet2DModel, tmp_path, "unet")  # one rule for every weights folder: refused, never opened
+    assert not marker.exists()
+    (tmp_path / "unet" / "diffusion_pytorch_model.bin").unlink()
     loaded = load_component(UNet2DModel, tmp_path, "unet")
     assert all(torch.equal(a, b) for a, b in zip(unet.state_dict().values(), loaded.state_dict().values()))
-    assert not marker.exists()
-    assert len(pickle_files(tmp_path)) == 2
     (tmp_path / "unet" / "diffusion_pytorch_model.safetensors").unlink()
-    with pytest.raises(RdpflexError, match="safetensors only, never a pickle"):
+    with pytest.raises(RdpflexError, match="no .safetensors weights"):
         load_component(UNet2DModel, tmp_path, "unet")
     assert not marker.exists()

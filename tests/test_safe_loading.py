@@ -98,6 +98,12 @@ def _one_line(exc_info) -> str:
     (lambda d: torch.save({}, d / "codec" / "optimizer.bin"), "system", r"codec holds pickle file\(s\) optimizer\.bin: rdpflex loads safetensors only"),
     (lambda d: torch.save({}, d / "decoders" / "multirealism" / "pytorch_model.bin"), "multirealism",
      r"multirealism holds pickle file\(s\) pytorch_model\.bin: rdpflex loads safetensors only"),
+    # one rule for pickles: component folders (cdiff, the idempotence prior) refuse them too, naming the file
+    (lambda d: torch.save({}, d / "decoders" / "cdiff" / "unet" / "diffusion_pytorch_model.bin"), "cdiff",
+     r"cdiff holds pickle file\(s\) unet/diffusion_pytorch_model\.bin: rdpflex loads safetensors only"),
+    (lambda d: torch.save({}, d / "decoders" / "cdiff" / "model.pt"), "cdiff", r"cdiff holds pickle file\(s\) model\.pt: "),
+    (lambda d: torch.save({}, d / "decoders" / "idempotence" / "prior" / "prior.ckpt"), "idempotence",
+     r"idempotence holds pickle file\(s\) prior/prior\.ckpt: rdpflex loads safetensors only"),
     (lambda d: (d / "decoders" / "multirealism" / "model.safetensors").unlink(), "multirealism", r"multirealism is incomplete: model\.safetensors is missing"),
     (lambda d: _reshape(d / "decoders" / "multirealism" / "model.safetensors"), "multirealism", r"model\.safetensors does not match its config: size mismatch for "),
     (lambda d: _set_fingerprint(d / "decoders" / "multirealism" / "config.json"), "multirealism", r"was trained on codec 0000000000000000, not on this system's codec"),

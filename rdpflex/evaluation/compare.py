@@ -35,6 +35,7 @@ from rdpflex.bitstream import RdpFile, dumps, loads, record_bytes
 from rdpflex.decoders import capabilities
 from rdpflex.errors import ImageError, RdpflexError
 from rdpflex.evaluation.baselines import DEFAULT_QUALITIES, available_baselines, encode_baseline
+from rdpflex.evaluation.borrowed import borrowed
 from rdpflex.evaluation.knobs import flat_knob_notes
 from rdpflex.evaluation.reencode import REENCODE_COLUMNS, mse_reconstruction
 from rdpflex.evaluation.reencode import reencode as reencode_output
@@ -310,6 +311,48 @@ def compare(
     :param warmup: before timing, decode one 64x64-pixel corner of a latent once per decoder family
         (one-time initialisation then does not count in ``decode_ms_per_mp``).
     """
+    with borrowed(system):  # the caller's System ends on its own device, dtype and train/eval mode
+        return _compare(
+            images,
+            system,
+            decoders,
+            metrics,
+            out_dir,
+            seed=seed,
+            baselines=baselines,
+            qualities=qualities,
+            baseline_metrics=baseline_metrics,
+            mixed_precision=mixed_precision,
+            cpu=cpu,
+            accelerator=accelerator,
+            crop_size=crop_size,
+            progress=progress,
+            warmup=warmup,
+            batch_size=batch_size,
+            reencode=reencode,
+        )
+
+
+def _compare(
+    images: Any,
+    system: Any,
+    decoders: Sequence[str | DecoderSpec] | None,
+    metrics: str | Sequence[str] | None,
+    out_dir: str | Path | None,
+    *,
+    seed: int,
+    baselines: bool,
+    qualities: Sequence[int],
+    baseline_metrics: Sequence[str],
+    mixed_precision: str,
+    cpu: bool,
+    accelerator: Any,
+    crop_size: int,
+    progress: bool,
+    warmup: bool,
+    batch_size: int,
+    reencode: bool,
+) -> CompareResult:
     t_start = time.perf_counter()
     acc = accelerator if accelerator is not None else make_accelerator(mixed_precision, cpu)
     run = _validate(

@@ -20,6 +20,7 @@ from torch import Tensor
 from rdpflex.bitstream import EncodedImage
 from rdpflex.images import psnr
 from rdpflex.latent import Latent
+from rdpflex.tiling import analyse, synthesize
 
 __all__ = ["Reencoding", "reencode", "mse_reconstruction", "REENCODE_COLUMNS"]
 
@@ -47,7 +48,7 @@ def reencode(
     """
     device = next(codec.parameters()).device
     x = codec.pad(image.to(device).clamp(0, 1))
-    out = codec.compress(x, exact=exact)
+    out = codec.entropy_encode(analyse(codec.g_a, x, codec.latent_stride), exact)  # tiled: bounded memory
     y_file = latent.y_hat.to(device)
     y_new = out["y_hat"]
     # the same quantisation bin: the re-encoded means (from the output's own side information) shift
@@ -65,6 +66,7 @@ def reencode(
 
 @torch.no_grad()
 def mse_reconstruction(latent: Latent, codec) -> Tensor:
-    """g_s(ŷ) cropped to the image size, in [0, 1]."""
+    """g_s(ŷ) cropped to the image size, in [0, 1] (tiled on large latents, as the ``mse`` decoder)."""
     H, W = latent.image_size
-    return codec.g_s(latent.y_hat.to(next(codec.parameters()).device))[..., :H, :W].clamp(0, 1)
+    y_hat = latent.y_hat.to(next(codec.parameters()).device)
+    return synthesize(codec.g_s, y_hat, codec.latent_stride)[..., :H, :W].clamp(0, 1)

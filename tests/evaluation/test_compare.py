@@ -173,3 +173,40 @@ def test_in_memory_images_and_no_output(eval_system_dir):
     assert res.files == {} and res.out_dir is None
     assert [r["image"] for r in res.rows_for("mse")] == ["one", "two"]
     assert {r["decoder"] for r in res.rows} == {"mse", "jpeg", "webp"}
+
+
+def test_compare_leaves_the_callers_system_alone(eval_image_dir, eval_system_dir):
+    """compare() decodes in eval mode and hands the System back on its own device, dtype and train/eval mode."""
+    import torch
+
+    from rdpflex.system import System
+
+    system = System.load(eval_system_dir)
+    noisy = system.decoder("noisy")
+    system.codec.train()
+    system.codec.g_s.eval()  # a mixed state: each sub-module must get its own flag back
+    before = [(m, m.training) for m in system.codec.modules()]
+    seen: list[bool] = []
+    hook = system.codec.g_a.register_forward_pre_hook(lambda m, args: seen.append(m.training))
+    try:
+        compare(eval_image_dir, system, decoders=["mse", "noisy"], metrics="psnr", baselines=False, progress=False)
+    finally:
+        hook.remove()
+    assert seen and not any(seen)  # encoded in eval mode (train mode would add noise to the rate estimate)
+    assert [(m, m.training) for m in system.codec.modules()] == before
+    assert {p.device for p in system.codec.parameters()} == {torch.device("cpu")}
+    assert {p.dtype for p in system.codec.parameters()} == {torch.float32}
+    assert system.decoder("noisy") is noisy
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a GPU: compare moves the system there")
+def test_compare_hands_a_gpu_system_back_on_the_gpu(eval_image_dir, eval_system_dir):
+
+    from rdpflex.system import System
+
+    system = System.load(eval_system_dir).to("cuda")
+    compare(eval_image_dir, system, decoders=["mse"], metrics="psnr", baselines=False, progress=False)
+    assert {p.device.type for p in system.codec.parameters()} == {"cuda"}
+    system.to("cpu")
+    compare(eval_image_dir, system, decoders=["mse"], metrics="psnr", baselines=False, progress=False)
+    assert {p.device.type for p in system.codec.parameters()} == {"cpu"}  # not left on the GPU it ran on

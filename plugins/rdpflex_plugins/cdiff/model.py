@@ -28,6 +28,8 @@ from diffusers import ModelMixin, UNet2DModel
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from torch import Tensor, nn
 
+from rdpflex.tiling import MARGIN, Window
+
 Target = Literal["image", "residual"]
 #: residuals x − x_mse are scaled by this before diffusion (so they use the same [-1, 1] range as images)
 RESIDUAL_SCALE = 2.0
@@ -123,6 +125,21 @@ class ConditionalDenoiser(nn.Module):
         if self.condition_on_mse:
             assert x_mse is not None, "this denoiser is conditioned on the MSE reconstruction"
             cond = torch.cat([cond, x_mse.to(cond.dtype) * 2 - 1], dim=1)
+        return cond
+
+    def condition_window(self, y_hat: Tensor, x_mse: Tensor | None, win: Window, margin: int = MARGIN) -> Tensor:
+        """:meth:`condition` cropped to the image window ``win`` (aligned to the adapter's stride), computed from
+        the latent under the window plus ``margin`` latent units: the adapter sees 2 units (two 3x3 convs) and its
+        bilinear upsampling 1, so this equals the crop of the whole planes while holding one window's worth."""
+        s = int(self.adapter.config.stride)
+        top, bottom, left, right = win
+        i0, j0 = max(0, top // s - margin), max(0, left // s - margin)
+        i1, j1 = min(y_hat.shape[-2], bottom // s + margin), min(y_hat.shape[-1], right // s + margin)
+        feats = self.adapter(y_hat[..., i0:i1, j0:j1])
+        cond = feats[..., top - i0 * s : bottom - i0 * s, left - j0 * s : right - j0 * s]
+        if self.condition_on_mse:
+            assert x_mse is not None, "this denoiser is conditioned on the MSE reconstruction"
+            cond = torch.cat([cond, x_mse[..., top:bottom, left:right].to(cond.dtype) * 2 - 1], dim=1)
         return cond
 
     def forward(

@@ -31,12 +31,12 @@ from pydantic import BaseModel, ValidationError
 from torch import Tensor, nn
 
 from rdpflex.codecs import Codec
-from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler, warn_pickles
+from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.latent import Latent
-from rdpflex.tiling import TileSpec, decode_in_tiles
-from rdpflex.weights import read_json, write_json
+from rdpflex.tiling import TileSpec, synthesize
+from rdpflex.weights import read_json, refuse_pickles, write_json
 from rdpflex_plugins.cdiff.hooks import DECODER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser, LatentAdapter
 from rdpflex_plugins.cdiff.options import SCHEDULERS_OF, CDiffOptions, Objective, options_for
@@ -57,6 +57,10 @@ class CDiffDecoder(DecoderBase, nn.Module):
     supports_tiling: ClassVar[bool] = True
     #: the sweep `rdpflex compare` / `rdpflex demo` use by default (kept cheap: 40 UNet calls per image)
     sweep: ClassVar[dict[str, list]] = DECODER.sweep
+    #: images above this many padded pixels (1024 x 1024) are sampled in ``auto_tile`` tiles without asking, so
+    #: memory follows the tile (docs/reliability.md section 4; ``--tile`` picks other tiles); below, whole as always
+    auto_tile_pixels: ClassVar[int] = 1 << 20
+    auto_tile: ClassVar[TileSpec] = TileSpec(256, 32)
 
     def __init__(
         self, denoiser: ConditionalDenoiser, scheduler_config: dict[str, Any], objective: Objective = "diffusion"
@@ -98,7 +102,7 @@ class CDiffDecoder(DecoderBase, nn.Module):
         if path is None:
             raise RdpflexError("the cdiff decoder needs trained weights (a decoders/cdiff/ folder)")
         path = Path(path)
-        warn_pickles(path)
+        refuse_pickles(path)  # the whole folder: one rule for pickles (docs/reliability.md section 5)
         cfg = read_json(path / "config.json")
         if int(cfg.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
             raise RdpflexError(
@@ -144,22 +148,30 @@ class CDiffDecoder(DecoderBase, nn.Module):
     def decode_batch(
         self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
     ) -> Tensor:
-        """(B, 3, Hp, Wp) in [0, 1]; image i's noise comes from ``generators[i]`` only."""
+        """(B, 3, Hp, Wp) in [0, 1]; image i's noise comes from ``generators[i]`` only. Images above
+        :attr:`auto_tile_pixels` (padded) are sampled in :attr:`auto_tile` tiles, so memory stays bounded."""
+        H, W = latents[0].padded_size
+        if H * W > self.auto_tile_pixels:
+            return torch.cat(
+                [self.decode_tiled(lat, codec, options, g, self.auto_tile) for lat, g in zip(latents, generators)]
+            )
         y_hat = torch.cat([lat.y_hat for lat in latents])
-        x_mse = codec.synthesize(y_hat).clamp(0, 1) if self.denoiser.needs_mse else None
-        return self._sample(y_hat, x_mse, options, generators, None)
+        return self._sample(y_hat, self._mse(y_hat, codec), options, generators, None)
 
     def decode_tiled(
         self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: TileSpec
     ) -> Tensor:
-        """Tiles blended at every denoising step (consistent seams); the MSE image is itself decoded in tiles."""
+        """Tiles blended at every denoising step (consistent seams, MultiDiffusion); the conditioning planes are
+        computed per tile and the MSE image by exact tiled synthesis, so nothing is held at full resolution but
+        the image itself, the MSE image and the blending weights."""
         tile.check(codec.latent_stride)
-        x_mse = (
-            decode_in_tiles(lambda sub: codec.synthesize(sub.y_hat).clamp(0, 1), latent, codec, tile)
-            if self.denoiser.needs_mse
-            else None
-        )
-        return self._sample(latent.y_hat, x_mse, options, [generator], tile)
+        return self._sample(latent.y_hat, self._mse(latent.y_hat, codec), options, [generator], tile)
+
+    def _mse(self, y_hat: Tensor, codec: Codec) -> Tensor | None:
+        """The MSE reconstruction the denoiser is conditioned on (exactly tiled on large latents), if it needs one."""
+        if not self.denoiser.needs_mse:
+            return None
+        return synthesize(codec.synthesize, y_hat, codec.latent_stride).clamp(0, 1)
 
     def _sample(
         self,
@@ -173,13 +185,15 @@ class CDiffDecoder(DecoderBase, nn.Module):
         p = next(self.denoiser.parameters())
         y_hat = y_hat.to(p.device, p.dtype)
         x_mse = x_mse.to(p.device, p.dtype) if x_mse is not None else None
-        cond = self.denoiser.condition(y_hat, x_mse)
+        stride = int(self.denoiser.adapter.config.stride)
+        height, width = y_hat.shape[-2] * stride, y_hat.shape[-1] * stride
         scheduler = make_scheduler(opts.scheduler, self.scheduler_config, opts.steps)
-        shape = (y_hat.shape[0], 3, *cond.shape[-2:])
         x0 = sample(
-            tiled_denoiser(self.denoiser, cond, tile),
+            tiled_denoiser(
+                self.denoiser, lambda win: self.denoiser.condition_window(y_hat, x_mse, win), height, width, tile
+            ),
             scheduler,
-            shape,
+            (y_hat.shape[0], 3, height, width),
             generators,
             p.device,
             p.dtype,

@@ -91,17 +91,25 @@ Denoise = Callable[[Tensor, Tensor], Tensor]
 MAX_DDIM_ETA = 0.999
 
 
-def tiled_denoiser(denoiser: Any, cond: Tensor, tile: TileSpec | None) -> Denoise:
-    """(x_t, t) -> model output over the whole image, or blended over overlapping tiles (bounded activations)."""
+#: the conditioning planes under an image window (``ConditionalDenoiser.condition_window``)
+WindowCondition = Callable[[Window], Tensor]
+
+
+def tiled_denoiser(denoiser: Any, cond: WindowCondition, height: int, width: int, tile: TileSpec | None) -> Denoise:
+    """(x_t, t) -> model output over the whole ``height x width`` image, or blended over overlapping tiles.
+
+    ``cond`` gives the conditioning planes of a window: computed once for the whole image, per window when
+    tiled (then never held whole, so memory follows the tile)."""
     if tile is None:
-        return lambda x, t: denoiser(x, t, cond)
+        whole = cond((0, height, 0, width))
+        return lambda x, t: denoiser(x, t, whole)
 
     def run(x: Tensor, t: Tensor) -> Tensor:
         def window(win: Window) -> Tensor:
             top, bottom, left, right = win
-            return denoiser(x[..., top:bottom, left:right], t, cond[..., top:bottom, left:right])
+            return denoiser(x[..., top:bottom, left:right], t, cond(win))
 
-        return blend(window, x.shape[-2], x.shape[-1], tile)
+        return blend(window, height, width, tile)
 
     return run
 

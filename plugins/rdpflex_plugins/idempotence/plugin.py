@@ -27,7 +27,7 @@ from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError
 from rdpflex.latent import Latent
 from rdpflex.tiling import TileSpec, analyse, blend, synthesize
-from rdpflex.weights import read_json, write_json
+from rdpflex.weights import read_json, refuse_pickles, write_json
 
 from .guidance import Constraint, guided_sample, make_constraint
 from .hooks import DECODER
@@ -62,6 +62,7 @@ class IdempotenceDecoder(DecoderBase):
 
     @classmethod
     def from_pretrained(cls, path: Path | None, codec: Codec) -> "IdempotenceDecoder":
+        refuse_pickles(Path(path))  # the whole folder, bundled prior included (docs/reliability.md section 5)
         cfg = read_json(Path(path) / "config.json")
         reference = str(cfg.get("prior", "prior"))
         unet, sched = load_prior(reference, base=Path(path))

@@ -116,16 +116,24 @@ class _Payload:
         return (open, (self.marker, "w"))
 
 
-def test_a_pickle_in_the_decoder_folder_is_never_loaded(tmp_path, system, decoder, capsys):
+def test_a_pickle_in_the_decoder_folder_is_refused_never_loaded(tmp_path, system, decoder):
+    """The one rule for pickles (docs/reliability.md section 5): refused with one line naming every file."""
+    from rdpflex.errors import RdpflexError
+
     root = System(system.codec).save(tmp_path / "sys")
     System.load(root).add_decoder(decoder)
     folder = root / "decoders" / "cdiff"
     marker = tmp_path / "UNPICKLED"
     for name in ("unet/diffusion_pytorch_model.bin", "adapter/diffusion_pytorch_model.bin", "ema.pkl", "model.pt"):
         (folder / name).write_bytes(pickle.dumps(_Payload(str(marker))))
-    System.load(root).decoder("cdiff")
+    with pytest.raises(RdpflexError) as err:
+        System.load(root).decoder("cdiff")
     assert not marker.exists()
-    assert "never unpickles" in capsys.readouterr().err
+    msg = str(err.value)
+    assert "\n" not in msg and "adapter/diffusion_pytorch_model.bin, ema.pkl, model.pt, unet/" in msg, msg
+    for name in ("unet/diffusion_pytorch_model.bin", "adapter/diffusion_pytorch_model.bin", "ema.pkl", "model.pt"):
+        (folder / name).unlink()
+    System.load(root).decoder("cdiff")  # without them, the folder loads
 
 
 def test_decoding_through_the_pipeline_with_seed_option(system, decoder, lats):
@@ -147,3 +155,42 @@ def test_unknown_latent_width_is_refused(tmp_path, system, decoder):
     elic = System.tiny("elic")
     with pytest.raises(RdpflexError, match="latent channels"):
         type(decoder).from_pretrained(root / "decoders" / "cdiff", elic.codec)
+
+
+def test_the_conditioning_of_a_window_equals_the_crop_of_the_whole(system):
+    """Tiled sampling computes the conditioning planes per tile (memory of one tile): the same values as the crop
+    of the whole planes, the MSE image included."""
+    from rdpflex.tiling import windows
+
+    dec = tiny_cdiff(system.codec.latent_channels, condition_on_mse=True, target="residual")
+    (lat,) = random_latents(system, 1, size=256)
+    x_mse = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        whole = dec.denoiser.condition(lat.y_hat, x_mse)
+        for t, b, left, r in windows(256, 256, TileSpec(96, 32)):
+            part = dec.denoiser.condition_window(lat.y_hat, x_mse, (t, b, left, r))
+            assert (part - whole[..., t:b, left:r]).abs().max() < 1e-5
+
+
+def test_large_images_are_sampled_in_tiles_without_asking(system):
+    """The path users run (``decode_latent``, as ``rdpflex decompress`` and ``compare``): above ``auto_tile_pixels``
+    the UNet only ever sees tiles, without ``--tile``; at or below it, the whole image, as before. (The defaults,
+    1024^2 pixels and 256 px tiles, are exercised through the command line by tests/test_memory.py.)"""
+    from rdpflex.pipeline import decode_latent
+
+    dec = tiny_cdiff(system.codec.latent_channels, condition_on_mse=True, target="residual")
+    dec.auto_tile_pixels, dec.auto_tile = 128 * 128, TileSpec(64, 16)  # the same rule, scaled down
+    local = System(system.codec)
+    local.add_decoder(dec)
+    seen = []
+    hook = dec.denoiser.unet.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        for side, largest in ((128, 128), (160, 64)):
+            seen.clear()
+            (lat,) = random_latents(system, 1, size=side)
+            x = decode_latent(lat, local, "cdiff", {"steps": 1}, seed=0)
+            assert x.shape == (1, 3, side, side) and torch.isfinite(x).all()
+            assert max(max(s) for s in seen) == largest, (side, seen)
+    finally:
+        hook.remove()
+    assert type(dec).auto_tile_pixels == 1 << 20 and type(dec).auto_tile == TileSpec(256, 32)
