@@ -330,6 +330,7 @@ def compare(
             warmup=warmup,
             batch_size=batch_size,
             reencode=reencode,
+            viewer_images=viewer_images,
         )
 
 
@@ -352,6 +353,7 @@ def _compare(
     warmup: bool,
     batch_size: int,
     reencode: bool,
+    viewer_images: str,
 ) -> CompareResult:
     t_start = time.perf_counter()
     acc = accelerator if accelerator is not None else make_accelerator(mixed_precision, cpu)
