@@ -25,7 +25,7 @@ from safetensors.torch import load_file, save_file
 
 from rdpflex.bitstream import read_rdp, write_rdp
 from rdpflex.errors import EntropyMismatchError
-from rdpflex.pipeline import compress_images
+from rdpflex.pipeline import compress_images, latents
 from rdpflex.system import System
 
 __all__ = ["Outcome", "run_check", "main"]
@@ -64,23 +64,35 @@ def _worker(argv: list[str]) -> None:
     rdp = read_rdp(rdp_path)
     for n in threads:
         torch.set_num_threads(n)
-        _decode_all(system.codec, rdp, Path(out_dir) / str(n))
+        _decode_all(system, rdp, Path(out_dir) / str(n))
 
 
-def _decode_all(codec, rdp, out: Path) -> None:
-    """Entropy-decode every image (checked) and synthesise it; save latents, pixels and failures."""
+def _decode_all(system: System, rdp, out: Path) -> None:
+    """Entropy-decode every image (checked) and synthesise it; save latents, pixels and failures.
+
+    Latents come from :func:`rdpflex.pipeline.latents`, the path ``decompress``, ``compare`` and
+    ``decode_images`` take (same-size neighbours share one entropy-decode call); when a checksum fails
+    there, the images are decoded one by one to name each one that fails."""
     out.mkdir(parents=True, exist_ok=True)
+    codec = system.codec
     tensors, failed = {}, []
     with torch.no_grad():
-        for im in rdp.images:
-            try:
-                y_hat = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
-            except EntropyMismatchError:
-                failed.append(im.stem)
-                continue
-            H, W = im.image_size
-            tensors[f"{im.stem}/y_hat"] = y_hat.contiguous()
-            tensors[f"{im.stem}/x_hat"] = (codec.g_s(y_hat)[..., :H, :W].clamp(0, 1) * 255).contiguous()
+        try:
+            decoded = [(lat.stem, lat.y_hat) for lat in latents(rdp, system)]
+        except EntropyMismatchError:
+            decoded = []
+            for im in rdp.images:
+                try:
+                    y = codec.decompress_latent(list(im.streams), tuple(im.padded_size), rdp.exact, im.symbols_crc)
+                except EntropyMismatchError:
+                    failed.append(im.stem)
+                    continue
+                decoded.append((im.stem, y))
+        sizes = {im.stem: im.image_size for im in rdp.images}
+        for stem, y_hat in decoded:
+            H, W = sizes[stem]
+            tensors[f"{stem}/y_hat"] = y_hat.contiguous()
+            tensors[f"{stem}/x_hat"] = (codec.g_s(y_hat)[..., :H, :W].clamp(0, 1) * 255).contiguous()
     save_file(tensors, str(out / "latents.safetensors"))
     (out / "failed.json").write_text(json.dumps(failed))
 

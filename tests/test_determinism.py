@@ -20,8 +20,15 @@ from rdpflex.determinism import run_check
 from rdpflex.registry import build_codec
 from rdpflex.system import System
 
-#: (H, W) crops of awkward sizes, from different photographs
-CROPS = {"astronaut": (17, 23), "coffee": (70, 33), "chelsea": (96, 128), "rocket": (129, 97)}
+#: (H, W) crops of awkward sizes, from different photographs; chelsea and immunohistochemistry are neighbours that
+#: pad to the same size, so the decode takes the batched entropy path users take (pipeline.latents)
+CROPS = {
+    "astronaut": (17, 23),
+    "coffee": (70, 33),
+    "chelsea": (96, 128),
+    "immunohistochemistry": (100, 110),
+    "rocket": (129, 97),
+}
 
 
 @pytest.fixture(scope="module")
