@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rdpflex.decoders import decode_batch, parse_options
-from rdpflex.errors import OptionsError, WeightsMissingError
+from rdpflex.errors import OptionsError, RdpflexError, WeightsMissingError
 from rdpflex.pipeline import compress_images, latents
 from rdpflex.system import System
 from rdpflex_plugins.idempotence.guidance import guided_sample, make_constraint
@@ -145,11 +145,14 @@ def test_prior_round_trip_through_from_pretrained(setup, tmp_path):
     folder = root / "decoders" / "idempotence"
     assert json.loads((folder / "config.json").read_text())["prior"] == "prior"
     assert "codec_fingerprint" not in json.loads((folder / "config.json").read_text())  # codec-independent
-    (folder / "prior" / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"not a pickle to be loaded")
     loaded = System.load(root).decoder("idempotence")
     for p, q in zip(loaded.unet.parameters(), dec.unet.parameters()):
         assert torch.equal(p, q)
     assert loaded.num_train_timesteps == 50
+    # one rule for pickles (docs/reliability.md): a pickle beside the safetensors refuses the folder, naming it
+    (folder / "prior" / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"not a pickle to be loaded")
+    with pytest.raises(RdpflexError, match=r"pickle file\(s\) prior/unet/diffusion_pytorch_model.bin"):
+        System.load(root).decoder("idempotence")
 
 
 def test_prior_is_shared_across_codecs(setup, tmp_path):
