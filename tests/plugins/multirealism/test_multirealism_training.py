@@ -4,9 +4,11 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from accelerate import Accelerator
+from PIL import Image
 
 from rdpflex.errors import RecipeError
 from rdpflex.system import System
@@ -68,6 +70,9 @@ def test_joint_recipe_trains_and_decodes_at_beta(tmp_path, image_paths):
         )
         assert r.returncode == 0, r.stderr
     assert len(list((tmp_path / "b2.56").glob("*.png"))) == len(image_paths)
+    # the knob reaches the pixels: beta 0 and beta_max decode the same file differently
+    low, high = ({p.name: np.asarray(Image.open(p)) for p in (tmp_path / b).glob("*.png")} for b in ("b0", "b2.56"))
+    assert low.keys() == high.keys() and any(not np.array_equal(low[k], high[k]) for k in low)
     r = run(
         "decompress",
         tmp_path / "s.rdp",
