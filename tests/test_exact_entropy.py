@@ -159,6 +159,22 @@ def test_flipped_symbol_checksum_is_refused(photo, tmp_path):
         list(decode_images(read_rdp(path), system))
 
 
+def test_every_latent_is_checked_before_the_first_png_is_written(photo, tmp_path, capsys):
+    """Only the last image's checksum is wrong: a decompress that wrote images one by one would leave the first
+    two behind; the strict default writes none and names the third."""
+    system = System.load(None)
+    x = load_image(photo)
+    rdp = compress_images([("first", x), ("second", x), ("third", x)], system, estimate=False).rdp
+    rdp.images[2].symbols_crc ^= 0x00010000  # a valid file (record CRC recomputed) whose last image fails
+    path, out = tmp_path / "last-bad.rdp", tmp_path / "out"
+    write_rdp(path, rdp)
+    with pytest.raises(SystemExit) as ei:
+        cli.main(["decompress", str(path), "-o", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert ei.value.code == 2 and "\n" not in err and "image 2 ('third')" in err
+    assert not out.exists() or not list(out.glob("*.png"))
+
+
 @pytest.mark.parametrize("arch", ["msh", "elic"])
 def test_batched_entropy_decode_equals_image_by_image(arch, monkeypatch):
     """Same-size neighbours share one latent-codec call on the exact path; each latent and symbol CRC is

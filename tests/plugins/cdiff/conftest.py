@@ -1,11 +1,12 @@
 """Fixtures of the cdiff tests: the tiny test codec, a tiny untrained cdiff decoder, latents from a file."""
 
 import pytest
-from cdiff_helpers import random_latents, tiny_cdiff
 
 from rdpflex.latent import Latent
 from rdpflex.system import System
 from rdpflex_plugins.cdiff import CDiffDecoder
+
+from .cdiff_helpers import random_latents, tiny_cdiff
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import pickle
 
 import pytest
 import torch
-from cdiff_helpers import random_latents, tiny_cdiff
 
 from rdpflex.decoders import decode_batch, parse_options
 from rdpflex.errors import FingerprintMismatchError, OptionsError
@@ -12,6 +11,8 @@ from rdpflex.system import System
 from rdpflex.tiling import TileSpec
 from rdpflex_plugins.cdiff import make_scheduler
 from rdpflex_plugins.cdiff.options import SCHEDULERS_OF
+
+from .cdiff_helpers import random_latents, tiny_cdiff
 
 
 def gens(*seeds):

@@ -5,7 +5,6 @@ import json
 import pytest
 import torch
 from accelerate import Accelerator
-from cdiff_helpers import losses_on_a_fixed_cycle, random_latents, tiny_cdiff
 from diffusers.utils.torch_utils import randn_tensor
 
 from rdpflex.decoders import decode_batch, parse_options
@@ -20,6 +19,8 @@ from rdpflex_plugins.cdiff.options import ALL_SCHEDULERS, CDiffOptions
 from rdpflex_plugins.cdiff.sampling import SCHEDULER_NAMES
 from rdpflex_plugins.cdiff.settings import CDiffSettings
 from rdpflex_plugins.cdiff.training import CDiffTrainer
+
+from .cdiff_helpers import losses_on_a_fixed_cycle, random_latents, tiny_cdiff
 
 FLOW = ["decoder.settings.objective=flow", "decoder.settings.validation.scheduler=flow-euler"]
 

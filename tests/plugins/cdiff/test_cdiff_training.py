@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from cdiff_helpers import losses_on_a_fixed_cycle
 
 from rdpflex.errors import RecipeError
 from rdpflex.system import System
@@ -12,6 +11,8 @@ from rdpflex.train.recipe import RECIPES_DIR, load_recipe, validate_recipe
 from rdpflex_plugins.cdiff.schedules import alpha_bar_at, scheduler_config, shifted_cosine_betas
 from rdpflex_plugins.cdiff.settings import CDiffSettings
 from rdpflex_plugins.cdiff.training import CDiffTrainer, predicted_x0
+
+from .cdiff_helpers import losses_on_a_fixed_cycle
 
 
 def tiny_recipe(system_dir, **settings):
