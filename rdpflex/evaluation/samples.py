@@ -19,7 +19,7 @@ DEMO_MAX_SIDE = 512
 DEMO_QUALITIES = (5, 10, 20, 35, 50, 75, 95)
 #: the demo's decoder grid: every family, one chain along its main knob, sized to keep `make demo` near
 #: two minutes on 2 CPU cores (the families' own `sweep`s, used by `rdpflex compare`, are wider)
-DEMO_DECODERS = ("mse", "multirealism:beta=0,0.64,1.28,2.56", "cdiff:steps=1,2,4,8", "idempotence:zeta=0,5,20")
+DEMO_DECODERS = ("mse", "multirealism:beta=0,0.64,1.28,2.56", "cdiff:steps=1,2,4", "idempotence:zeta=0,5,20")
 
 
 def demo_decoders(system: Any, installed: dict[str, type]) -> tuple[list[Any], list[str]]:
