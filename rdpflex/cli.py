@@ -234,6 +234,7 @@ def decompress(
     rdp = salvaged.rdp if salvaged else read_rdp(file)
     system = load_system(system_dir, device)
     check_compatible(rdp, system, str(file))
+    tiles = tile_spec(system, tile, tile_overlap)  # --tile checked against the codec's stride before any work
     # load (and check) the decoder's weights, then its weight-specific option bounds, before writing anything
     options = parse_options(system.decoder(decoder), list(settings))
     if output.exists() and not output.is_dir():
@@ -254,9 +255,7 @@ def decompress(
         lats, lost = salvaged_latents(salvaged, system, str(file))
     written = []
     with tqdm(total=len(lats), desc=f"decode ({decoder})", unit="img", disable=len(lats) < 2, file=sys.stderr) as bar:
-        for stem, img in decode_indexed(
-            lats, system, decoder, options, seed, batch_size, tile_spec(system, tile, tile_overlap)
-        ):
+        for stem, img in decode_indexed(lats, system, decoder, options, seed, batch_size, tiles):
             written.append(save_png(img, output / f"{stem}.png"))
             bar.update()
     click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")
