@@ -234,6 +234,8 @@ def test_bad_input(name, args, code, pattern, files, tiny_system_dir, other_syst
     assert got == code, err
     if code:
         assert len([ln for ln in lines if ln.startswith("error:")]) == 1 and "Traceback" not in err, err
+        # nothing continues the error on another line (``error: foo\nbar``): other lines are notes or warnings
+        assert all(ln.startswith(("error:", "note:", "warning:")) for ln in lines if ln.strip()), err
         assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing written
     assert re.search(pattern, err), err
     message = next((ln for ln in lines if ln.startswith(("error:", "note:"))), err)

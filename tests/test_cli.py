@@ -17,11 +17,19 @@ def rdpflex(*args, env=None):
     )
 
 
+#: what else may share stderr with the error: notes and warnings, each one line of its own
+OTHER_LINES = ("note:", "warning:")
+
+
 def one_line_error(r, *needles):
+    """Exactly one ``error:`` line and nothing that continues it: every other line of stderr is a note or a
+    warning of its own (``error: foo\nbar`` fails)."""
     assert r.returncode != 0
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1, r.stderr
     assert "Traceback" not in r.stderr
+    stray = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith(("error:", *OTHER_LINES))]
+    assert not stray, f"lines beside the error: {stray}"
     for n in needles:
         assert n in lines[0], lines[0]
     return lines[0]
