@@ -312,7 +312,10 @@ def compare(
         (one-time initialisation then does not count in ``decode_ms_per_mp``).
     """
     with borrowed(system):  # the caller's System ends on its own device, dtype and train/eval mode
-        return _compare(
+        t_start = time.perf_counter()
+        acc = accelerator if accelerator is not None else make_accelerator(mixed_precision, cpu)
+        run = _validate(
+            acc,
             images,
             system,
             decoders,
@@ -322,9 +325,6 @@ def compare(
             baselines=baselines,
             qualities=qualities,
             baseline_metrics=baseline_metrics,
-            mixed_precision=mixed_precision,
-            cpu=cpu,
-            accelerator=accelerator,
             crop_size=crop_size,
             progress=progress,
             warmup=warmup,
@@ -332,81 +332,38 @@ def compare(
             reencode=reencode,
             viewer_images=viewer_images,
         )
-
-
-def _compare(
-    images: Any,
-    system: Any,
-    decoders: Sequence[str | DecoderSpec] | None,
-    metrics: str | Sequence[str] | None,
-    out_dir: str | Path | None,
-    *,
-    seed: int,
-    baselines: bool,
-    qualities: Sequence[int],
-    baseline_metrics: Sequence[str],
-    mixed_precision: str,
-    cpu: bool,
-    accelerator: Any,
-    crop_size: int,
-    progress: bool,
-    warmup: bool,
-    batch_size: int,
-    reencode: bool,
-    viewer_images: str,
-) -> CompareResult:
-    t_start = time.perf_counter()
-    acc = accelerator if accelerator is not None else make_accelerator(mixed_precision, cpu)
-    run = _validate(
-        acc,
-        images,
-        system,
-        decoders,
-        metrics,
-        out_dir,
-        seed=seed,
-        baselines=baselines,
-        qualities=qualities,
-        baseline_metrics=baseline_metrics,
-        crop_size=crop_size,
-        progress=progress,
-        warmup=warmup,
-        batch_size=batch_size,
-        reencode=reencode,
-        viewer_images=viewer_images,
-    )
-    payload, failure = _encode(run) if run.main else (None, None)
-    enc = _broadcast(run, payload, failure)
-    local = _Local(timing={"encode_s": enc.encode_s})
-    with acc.split_between_processes(list(range(len(run.pairs)))) as mine:
-        mine = list(mine)
-        lats = _entropy_decode(run, enc, mine, local)
-        run.system.to(run.device)
-        try:
-            _decode(run, enc, mine, lats, local)
-            _baselines(run, enc, mine, local)
-        finally:
-            run.system.to("cpu")
-    rows, crops, decoded, timings = _gather(run, local)
-    views = gather_object(local.views) if run.viewer_images == "full" else []
-    summary, set_metrics_s = _summary(run, enc, rows, decoded)
-    info = _info(run, enc, timings, set_metrics_s, t_start)
-    result = CompareResult(
-        rows=rows,
-        summary=summary,
-        metrics=_metric_info(run, rows + summary),
-        settings=run.settings,
-        notes=run.notes,
-        info=info,
-        out_dir=run.out,
-        viewer_images=run.viewer_images,
-    )
-    if run.main:
-        result.crops = dict(crops)
-        result.views = dict(views)
-        _report(run, result, t_start)
-    acc.wait_for_everyone()
-    return result
+        payload, failure = _encode(run) if run.main else (None, None)
+        enc = _broadcast(run, payload, failure)
+        local = _Local(timing={"encode_s": enc.encode_s})
+        with acc.split_between_processes(list(range(len(run.pairs)))) as mine:
+            mine = list(mine)
+            lats = _entropy_decode(run, enc, mine, local)
+            run.system.to(run.device)
+            try:
+                _decode(run, enc, mine, lats, local)
+                _baselines(run, enc, mine, local)
+            finally:
+                run.system.to("cpu")
+        rows, crops, decoded, timings = _gather(run, local)
+        views = gather_object(local.views) if run.viewer_images == "full" else []
+        summary, set_metrics_s = _summary(run, enc, rows, decoded)
+        info = _info(run, enc, timings, set_metrics_s, t_start)
+        result = CompareResult(
+            rows=rows,
+            summary=summary,
+            metrics=_metric_info(run, rows + summary),
+            settings=run.settings,
+            notes=run.notes,
+            info=info,
+            out_dir=run.out,
+            viewer_images=run.viewer_images,
+        )
+        if run.main:
+            result.crops = dict(crops)
+            result.views = dict(views)
+            _report(run, result, t_start)
+        acc.wait_for_everyone()
+        return result
 
 
 # ----------------------------------------------------------------------------------------- steps
