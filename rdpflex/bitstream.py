@@ -41,10 +41,14 @@ import secrets
 import stat
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from rdpflex.errors import BitstreamError
+
+T = TypeVar("T")
 
 __all__ = [
     "MAGIC",
@@ -550,19 +554,20 @@ def _read_bytes(path: str | os.PathLike[str]) -> bytes:
         raise BitstreamError(f"cannot read {p}: {e.strerror or e}") from None
 
 
-def read_rdp(path: str | os.PathLike[str]) -> RdpFile:
-    """Read and parse ``path``; a missing, unreadable, oversized or bad file is a BitstreamError."""
+def _parse_file(path: str | os.PathLike[str], parse: Callable[[bytes], T]) -> T:
+    """``parse`` the bytes of ``path``; its BitstreamError is prefixed with the path."""
     data = _read_bytes(path)
     try:
-        return loads(data)
+        return parse(data)
     except BitstreamError as e:
         raise BitstreamError(f"{_show(path)}: {e}") from None
+
+
+def read_rdp(path: str | os.PathLike[str]) -> RdpFile:
+    """Read and parse ``path``; a missing, unreadable, oversized or bad file is a BitstreamError."""
+    return _parse_file(path, loads)
 
 
 def read_rdp_salvaging(path: str | os.PathLike[str]) -> Salvaged:
     """:func:`salvage` of the file at ``path`` (``--keep-going``): every intact record, and what is lost."""
-    data = _read_bytes(path)
-    try:
-        return salvage(data)
-    except BitstreamError as e:
-        raise BitstreamError(f"{_show(path)}: {e}") from None
+    return _parse_file(path, salvage)
