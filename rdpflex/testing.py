@@ -88,7 +88,7 @@ def conformance_system(arch: str = "msh", seed: int = 0) -> System:
         if last.bias is not None:
             last.bias.mul_(LATENT_GAIN)
     system.codec.update(force=True)
-    return System(system.codec, info=system.info)
+    return System(system.codec, info=system.info)  # a new System: its fingerprint is of the scaled weights
 
 
 def check_batch_equals_one_at_a_time(

@@ -83,19 +83,18 @@ def corpus():
                     continue
                 x = pipeline.decode_latent(Latent(y, im.padded_size, im.padded_size), demo, "mse")
                 refs.setdefault((tuple(im.padded_size), flag), []).append((y, x))
+
     # record the size of every entropy decode, image by image or a batch of same-size neighbours (the path
     # pipeline.latents takes), on this test's own System instance
-    one, batch = demo.codec.decompress_latent, demo.codec.decompress_latents
+    def counting(decode):
+        def counted(streams, padded_hw, *args, **kwargs):
+            MAX_REQUESTED[0] = max(MAX_REQUESTED[0], padded_hw[0] * padded_hw[1])
+            return decode(streams, padded_hw, *args, **kwargs)
 
-    def counting_one(streams, padded_hw, *args, **kwargs):
-        MAX_REQUESTED[0] = max(MAX_REQUESTED[0], padded_hw[0] * padded_hw[1])
-        return one(streams, padded_hw, *args, **kwargs)
+        return counted
 
-    def counting_batch(streams, padded_hw, *args, **kwargs):
-        MAX_REQUESTED[0] = max(MAX_REQUESTED[0], padded_hw[0] * padded_hw[1])
-        return batch(streams, padded_hw, *args, **kwargs)
-
-    demo.codec.decompress_latent, demo.codec.decompress_latents = counting_one, counting_batch
+    demo.codec.decompress_latent = counting(demo.codec.decompress_latent)
+    demo.codec.decompress_latents = counting(demo.codec.decompress_latents)
     yield demo, [exact, floaty, foreign, older], refs
     del demo.codec.decompress_latent, demo.codec.decompress_latents
     report = os.environ.get("RDPFLEX_FUZZ_REPORT")
