@@ -71,7 +71,9 @@ def test_old_file_decodes_to_the_same_latents_and_reencodes_to_the_same_bytes(fn
     if rdp.fingerprint != system.fingerprint:  # only the seed-built systems can differ (another torch RNG)
         pytest.skip(f"{want['system']} rebuilt from its seed differs from the one that wrote {fname}")
     assert rdp.exact == want["exact"]
-    assert [_sha(lat.y_hat) for lat in latents(rdp, system)] == want["latent_sha256"]
+    decoded = latents(rdp, system)  # the symbols' CRCs are checked on the way: the same symbols were read
+    if want["exact"]:  # the float path's means, hence y_hat, differ in their last bits between CPUs (AVX2, AVX-512)
+        assert [_sha(lat.y_hat) for lat in decoded] == want["latent_sha256"]
     again = compress_images([DATA / f"{s}.png" for s in STEMS], system, estimate=False, exact=want["exact"]).rdp
     assert [im.symbols_crc for im in again.images] == want["symbols_crc"]
     assert hashlib.sha256(dumps(again)).hexdigest() == want["file_sha256"]
