@@ -96,9 +96,9 @@ def encode_image(
 ) -> tuple[EncodedImage, float, Tensor]:
     """Entropy-code one image (1, 3, H, W) in [0, 1]. Returns (record, estimated bits, y_hat).
 
-    ``estimate`` also runs the entropy model's forward pass for the model's own bit estimate
-    (reported beside the bpp from file bytes); without it the estimate is NaN and encoding does
-    exactly CompressAI's work. ``exact`` selects the entropy-parameter path (see
+    ``estimate`` also sums the model's own bits for what was coded, under the entropy parameters the
+    coder used (reported beside the bpp from file bytes; an elementwise pass, no second network
+    run); without it the estimate is NaN. ``exact`` selects the entropy-parameter path (see
     :meth:`rdpflex.codecs.Codec.compress`): exact fixed-point (decodes identically everywhere) or
     compressai's float path (byte-identical to CompressAI's strings).
     """
@@ -109,11 +109,8 @@ def encode_image(
     device = next(codec.parameters()).device
     xp = codec.pad(x.to(device))
     y = analyse(codec.g_a, xp, codec.latent_stride)  # tiled on large images (bounded memory)
-    out = codec.entropy_encode(y, exact)
-    bits = math.nan
-    if estimate:
-        est = codec.latent_codec(y)["likelihoods"]
-        bits = float(sum((-torch.log2(v)).sum() for v in est.values()))
+    out = codec.entropy_encode(y, exact, estimate)
+    bits = out.get("estimated_bits", math.nan)
     record = EncodedImage(
         stem=stem,
         image_size=(int(H), int(W)),

@@ -27,7 +27,7 @@ import torch
 from compressai.entropy_models import GaussianConditional
 from torch import Tensor
 
-from rdpflex.codecs.entropy_coder import FLOAT_NETWORKS, EntropyCoder
+from rdpflex.codecs.entropy_coder import FLOAT_NETWORKS, EntropyCoder, gaussian_bits
 
 #: bits of the entropy coder's integer CDFs (compressai's ``entropy_coder_precision``)
 PRECISION = 16
@@ -54,14 +54,6 @@ def coded_bits(model: Any, symbols: Tensor, indexes: Tensor) -> tuple[float, int
     chunks = torch.ceil(nbits / BYPASS_BITS)
     bits += float((BYPASS_BITS * (torch.floor(chunks / 15) + 1 + chunks)).sum())
     return bits, int(escaped.sum())
-
-
-def gaussian_bits(model: GaussianConditional, y_hat: Tensor, scales: Tensor, means: Tensor | None) -> float:
-    """-log2 of the model's (lower-bounded) Gaussian likelihoods at ``scales``."""
-    lik = model._likelihood(y_hat, scales, means)
-    if model.use_likelihood_bound:
-        lik = model.likelihood_lower_bound(lik)
-    return float((-torch.log2(lik.double())).sum())
 
 
 def observed(codec: Any, y: Tensor) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from compressai.latent_codecs import RasterScanLatentCodec
 from compressai.models import CompressionModel
 from torch import Tensor
 
-from rdpflex.codecs.entropy_coder import FLOAT_NETWORKS, EntropyCoder
+from rdpflex.codecs.entropy_coder import FLOAT_NETWORKS, EntropyCoder, RateEstimate, StreamObserver
 from rdpflex.codecs.exact import EXACT_NETWORKS, ExactPathError
 from rdpflex.errors import BitstreamError, EntropyMismatchError
 
@@ -97,18 +97,23 @@ class Codec(CompressionModel):
         return self.entropy_encode(self.g_a(x), exact)
 
     @torch.no_grad()
-    def entropy_encode(self, y: Tensor, exact: bool = True) -> dict[str, Any]:
-        """Entropy-code the latent ``y`` of a padded batch (see :meth:`compress`)."""
+    def entropy_encode(self, y: Tensor, exact: bool = True, estimate: bool = False) -> dict[str, Any]:
+        """Entropy-code the latent ``y`` of a padded batch (see :meth:`compress`). With ``estimate`` the result
+        also holds ``estimated_bits``: the model's own bits for what was coded (:class:`RateEstimate`)."""
+        rate = RateEstimate() if estimate else None
         try:
-            strings, y_hat, crc = self.entropy_coder(exact).compress(y)
+            strings, y_hat, crc = self.entropy_coder(exact, rate).compress(y)
         except ExactPathError as exc:
             raise BitstreamError(f"cannot encode: {exc}") from exc
-        return {"strings": strings, "y_hat": y_hat, "symbols_crc": crc}
+        return {"strings": strings, "y_hat": y_hat, "symbols_crc": crc} | (
+            {"estimated_bits": rate.bits} if rate is not None else {}
+        )
 
-    def entropy_coder(self, exact: bool = True) -> EntropyCoder:
+    def entropy_coder(self, exact: bool = True, observe: StreamObserver | None = None) -> EntropyCoder:
         """The entropy coder of this codec on the exact or float path: composed around the latent codec,
-        which it never changes (one codec can code in several threads at once)."""
-        return EntropyCoder(self.latent_codec, EXACT_NETWORKS if exact else FLOAT_NETWORKS)
+        which it never changes (one codec can code in several threads at once); ``observe`` sees every
+        coded stream."""
+        return EntropyCoder(self.latent_codec, EXACT_NETWORKS if exact else FLOAT_NETWORKS, observe)
 
     def decompress_latent(
         self, streams: list[bytes], padded_hw: tuple[int, int], exact: bool = True, symbols_crc: int | None = None

@@ -41,7 +41,16 @@ from rdpflex.codecs.charm import ChannelSlicesLatentCodec
 from rdpflex.codecs.checksum import SymbolChecksum
 from rdpflex.errors import BitstreamError
 
-__all__ = ["EntropyCoder", "FLOAT_NETWORKS", "FloatNetworks", "ParameterNetworks", "StreamObserver", "scale_indexes"]
+__all__ = [
+    "EntropyCoder",
+    "FLOAT_NETWORKS",
+    "FloatNetworks",
+    "ParameterNetworks",
+    "RateEstimate",
+    "StreamObserver",
+    "gaussian_bits",
+    "scale_indexes",
+]
 
 
 class ParameterNetworks(Protocol):
@@ -70,6 +79,42 @@ FLOAT_NETWORKS = FloatNetworks()
 
 #: called once per coded stream: (entropy model, inputs, CDF indexes, means, scales, strings); for measurements
 StreamObserver = Callable[[EntropyModel, Tensor, Tensor, Tensor | None, Tensor | None, list[bytes]], None]
+
+
+class RateEstimate:
+    """A :data:`StreamObserver` summing the model's own bits for what is coded: -log2 of the (lower-bounded)
+    likelihoods of the coded values under the very entropy parameters the coder used (the rate term of
+    Ballé, Minnen, Singh, Hwang, Johnston, "Variational image compression with a scale hyperprior",
+    arXiv:1802.01436, Eq. 1).
+
+    It costs one elementwise pass over the coded values, not a second run of the parameter networks.
+    One instance per call: it accumulates.
+    """
+
+    def __init__(self) -> None:
+        self.bits = 0.0
+
+    def __call__(
+        self,
+        model: EntropyModel,
+        inputs: Tensor,
+        indexes: Tensor,
+        means: Tensor | None,
+        scales: Tensor | None,
+        strings: list[bytes],
+    ) -> None:
+        if isinstance(model, GaussianConditional):
+            self.bits += gaussian_bits(model, model.quantize(inputs, "dequantize", means), cast(Tensor, scales), means)
+        else:  # the hyper-latent's factorized prior: its eval-mode forward rounds around its medians
+            self.bits += float(-torch.log2(model(inputs, training=False)[1].double()).sum())
+
+
+def gaussian_bits(model: GaussianConditional, y_hat: Tensor, scales: Tensor, means: Tensor | None) -> float:
+    """-log2 of the model's (lower-bounded) Gaussian likelihoods of ``y_hat`` at ``scales``."""
+    likelihoods = model._likelihood(y_hat, scales, means)
+    if model.use_likelihood_bound:
+        likelihoods = model.likelihood_lower_bound(likelihoods)
+    return float((-torch.log2(likelihoods.double())).sum())
 
 
 # ---------------------------------------------------------------------------------- CDF tables
@@ -271,6 +316,7 @@ class EntropyCoder:
             y_hat = F.pad(y[i : i + 1], (pad, pad, pad, pad))
             symbols_list: list[int] = []
             indexes_list: list[int] = []
+            seen: list[tuple[Tensor, Tensor, Tensor]] = []  # (indexes, means, scales) per position, when observed
             for h in range(y.shape[2]):
                 for w in range(y.shape[3]):
                     y_crop = y_hat[:, :, h : h + k, w : w + k]
@@ -282,9 +328,14 @@ class EntropyCoder:
                     y_hat[:, :, h + pad, w + pad] = symbols + means
                     symbols_list.extend(symbols.squeeze().tolist())
                     indexes_list.extend(indexes.squeeze().tolist())
+                    if self.observe is not None:
+                        seen.append((indexes, means, scales))
             encoder = BufferedRansEncoder()
             encoder.encode_with_indexes(symbols_list, indexes_list, cdf, lengths, offsets)
             strings.append(encoder.flush())
+            if self.observe is not None:
+                maps = [torch.stack(t, dim=-1).reshape(1, -1, *y.shape[2:]) for t in zip(*seen)]
+                self.observe(gc, y[i : i + 1], maps[0], maps[1], maps[2], strings[-1:])
             y_hats.append(y_hat[:, :, pad : pad + y.shape[2], pad : pad + y.shape[3]])
         return strings, torch.cat(y_hats)
 
