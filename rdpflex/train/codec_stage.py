@@ -31,7 +31,7 @@ from rdpflex.train.builtin import CODEC
 from rdpflex.train.configs import CodecSource, CodecStageConfig
 from rdpflex.train.evaluate import codec_metrics
 from rdpflex.train.recipe import Recipe
-from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
 
 
 def trainable_codec(source: CodecSource, accelerator: Any) -> nn.Module:
@@ -134,7 +134,7 @@ class CodecStage:
 
     def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
         """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""
-        src = self.accelerator.unwrap_model(self.codec) if self.accelerator is not None else self.codec
+        src = unwrapped(self.accelerator, self.codec)
         return snapshot_codec(src, device)
 
     def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:

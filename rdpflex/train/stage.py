@@ -118,7 +118,7 @@ class StepContext:
 
     def unwrap(self, name: str) -> nn.Module:
         """The bare module ``name`` (no DDP/compile wrapper), e.g. for ``aux_loss()`` or sampling."""
-        return self.accelerator.unwrap_model(self.modules[name])
+        return unwrapped(self.accelerator, self.modules[name])
 
     def backward_step(
         self, name: str, loss: Tensor, *, clip: bool = True, reduce: bool = False, max_norm: float | None = None
@@ -154,6 +154,11 @@ class StepContext:
         opt.step()
         opt.zero_grad(set_to_none=True)
         return norm
+
+
+def unwrapped(accelerator: "Accelerator | None", module: nn.Module) -> nn.Module:
+    """``module`` without its DDP/compile wrapper (``accelerator.unwrap_model``); as is without an accelerator."""
+    return accelerator.unwrap_model(module) if accelerator is not None else module
 
 
 def _clip(acc: "Accelerator", opt: torch.optim.Optimizer, params: list[Tensor], max_norm: float) -> float:
@@ -193,4 +198,4 @@ def describe_stage(stage: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["Stage", "StepContext", "make_optimizer", "describe_stage", "OPTIONAL_MEMBERS"]
+__all__ = ["Stage", "StepContext", "make_optimizer", "unwrapped", "describe_stage", "OPTIONAL_MEMBERS"]
