@@ -2,7 +2,7 @@
 
 ::
 
-    recipe.yaml ─load_recipe (2-pass pydantic)─► LoadedRecipe ─Trainer─► Stage (codec | plugin stages)
+    recipe.yaml ─load_recipe (2-pass pydantic)─► LoadedRecipe ─TrainingRun─► Stage (codec | plugin stages)
                                                                   └─► OUTPUT/{checkpoints,logs,metrics.jsonl,system}
 
 Public API: :func:`load_recipe`, :func:`train`, :class:`Stage`, :class:`StepContext`,

@@ -95,8 +95,8 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-class Trainer:
-    """Runs one recipe. ``Trainer(loaded, output=None, resume=False).run() -> Path`` (the export)."""
+class TrainingRun:
+    """Runs one recipe. ``TrainingRun(loaded, output=None, resume=False).run() -> Path`` (the export)."""
 
     def __init__(self, loaded: LoadedRecipe, output: str | Path | None = None, resume: bool = False) -> None:
         self.loaded = loaded
@@ -409,4 +409,4 @@ def train(
     stopped early)."""
     loaded = recipe if isinstance(recipe, LoadedRecipe) else load_recipe(recipe, overrides)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    return Trainer(loaded, output, resume).run()
+    return TrainingRun(loaded, output, resume).run()
