@@ -233,12 +233,12 @@ def forced_weights_only() -> Iterator[None]:
         kwargs["weights_only"] = True
         return original(*args, **kwargs)
 
-    torch.load = load  # type: ignore[assignment]
+    torch.load = load
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             yield
     finally:
-        torch.load = original  # type: ignore[assignment]
+        torch.load = original
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

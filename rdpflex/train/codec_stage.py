@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rdpflex.codecs import Codec
 from rdpflex.images import psnr_from_mse
 from rdpflex.metrics import mean_rows
 from rdpflex.registry import build_codec
@@ -34,7 +35,7 @@ from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
 
 
-def trainable_codec(source: CodecSource, accelerator: Any) -> nn.Module:
+def trainable_codec(source: CodecSource, accelerator: Any) -> Codec:
     """The codec to train, in train mode, entropy tables built, entropy model in fp32 under mixed precision."""
     if source.init:
         codec = System.load(source.init).codec
@@ -56,7 +57,7 @@ def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
         return type(self).forward(self, y.float(), *args, **kwargs)
 
 
-def snapshot_codec(src: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+def snapshot_codec(src: Codec, device: torch.device | str = "cpu") -> Codec:
     """A float32 eval-mode copy of a (bare) codec with its entropy tables rebuilt (``update(force=True)``)."""
     codec = build_codec(src.arch, **src.config)
     codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
@@ -121,21 +122,20 @@ class CodecStage:
         mse = F.mse_loss(out["x_hat"].float(), batch)
         loss = ctx.lambda_scale * bpp + self.config.lmbda * 255**2 * mse
         ctx.backward_step("main", loss)
-        aux = ctx.unwrap("codec").aux_loss()
+        aux = self.codec.aux_loss()  # the bare codec: ctx.modules["codec"] wraps this same module
         ctx.backward_step("aux", aux, clip=False, reduce=True)
         mse_f = float(mse.detach())
         return {
             "loss": float(loss.detach()),
-            "bpp": float(bpp.detach()),
+            "bpp": float(bpp),
             "mse": mse_f,
             "psnr": psnr_from_mse(max(mse_f, 1e-10), peak=1.0),
             "aux": float(aux.detach()),
         }
 
-    def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
+    def snapshot(self, device: torch.device | str = "cpu") -> Codec:
         """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""
-        src = unwrapped(self.accelerator, self.codec)
-        return snapshot_codec(src, device)
+        return snapshot_codec(unwrapped(self.accelerator, self.codec), device)
 
     def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:
         codec = self.snapshot(ctx.device)

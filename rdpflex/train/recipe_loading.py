@@ -96,7 +96,7 @@ def validate_recipe(raw: Any, source: str = "<recipe>", overrides: list[str] | N
         try:
             config = Config.model_validate(section)
         except ValidationError as exc:
-            errors += format_errors(exc, Config, prefix=name)
+            errors += format_errors(exc, Config, prefix=card.name)
         if recipe is not None and config is not None and card.check_recipe is not None:
             errors += [f"{loc}: {msg}" for loc, msg in card.check_recipe(recipe, config)]
     if errors:

@@ -29,53 +29,54 @@ class DataConfig(Strict):
     """Training images and the held-out validation images."""
 
     dataset: Literal["samples", "folder"] = Field(
-        "samples",
+        default="samples",
         description="`samples`: photographs shipped inside installed wheels (see `samples`); `folder`: "
         "PNG/JPEG files below `path` (recursive).",
     )
     path: str | None = Field(
-        None, description="Image folder (dataset: folder). Relative paths are relative to the working directory."
+        default=None,
+        description="Image folder (dataset: folder). Relative paths are relative to the working directory.",
     )
     samples: list[str] | None = Field(
-        None,
+        default=None,
         description="dataset 'samples': which photographs (names in rdpflex.samples.NAMES); default: the 8 "
         "colour photographs of scikit-image.",
     )
     holdout: list[str] | None = Field(
-        None,
+        default=None,
         description="Names (sample names or relative paths) held out for validation, instead of the "
         "`val_fraction` split; never trained on.",
     )
     val_path: str | None = Field(
-        None,
+        default=None,
         description="Separate folder of validation images; default: hold out `val_fraction` of the training images.",
     )
     val_fraction: float = Field(
-        0.25,
+        default=0.25,
         ge=0,
         lt=1,
         description="Fraction held out for validation, chosen deterministically by the sha1 of each image's "
         "relative path.",
     )
-    val_max_images: int | None = Field(None, ge=1, description="Validate on at most this many held-out images.")
+    val_max_images: int | None = Field(default=None, ge=1, description="Validate on at most this many held-out images.")
     val_crop: int | None = Field(
-        256,
+        default=256,
         ge=16,
         description="Centre-crop validation images to at most this many pixels per side (null: whole images).",
     )
-    crop: int = Field(256, ge=16, description="Side of the square training crops (pixels).")
+    crop: int = Field(default=256, ge=16, description="Side of the square training crops (pixels).")
     resize: tuple[int, int] | None = Field(
-        None,
+        default=None,
         description="[min, max]: before cropping, resize the shorter side to a random size in this range "
         "(null: no resize). Images whose shorter side is below `crop` are always upsampled to it.",
     )
-    hflip: bool = Field(True, description="Random horizontal flips.")
+    hflip: bool = Field(default=True, description="Random horizontal flips.")
     unreadable: Literal["skip", "error"] = Field(
-        "skip",
+        default="skip",
         description="An image that cannot be decoded: `skip` it with a warning naming the file, or stop with an error.",
     )
-    cache: bool = Field(False, description="Keep decoded training images in memory (small folders only).")
-    workers: int = Field(0, ge=0, description="DataLoader worker processes per training process.")
+    cache: bool = Field(default=False, description="Keep decoded training images in memory (small folders only).")
+    workers: int = Field(default=0, ge=0, description="DataLoader worker processes per training process.")
 
     @model_validator(mode="after")
     def _check(self) -> "DataConfig":
@@ -101,21 +102,23 @@ class TrainConfig(Strict):
 
     steps: int = Field(..., gt=0, description="Optimiser steps in the whole run.")
     batch_size: int = Field(
-        8, gt=0, description="Images per batch per process (global batch = batch_size x processes x grad_accum)."
+        default=8,
+        gt=0,
+        description="Images per batch per process (global batch = batch_size x processes x grad_accum).",
     )
-    grad_accum: int = Field(1, gt=0, description="Batches accumulated per optimiser step.")
+    grad_accum: int = Field(default=1, gt=0, description="Batches accumulated per optimiser step.")
     mixed_precision: Literal["no", "bf16", "fp16"] = Field(
-        "no", description="Accelerate's mixed precision (entropy models always run in float32)."
+        default="no", description="Accelerate's mixed precision (entropy models always run in float32)."
     )
     clip_grad_norm: float | None = Field(
-        1.0, gt=0, description="Clip the main optimisers' gradient norm (null: no clipping)."
+        default=1.0, gt=0, description="Clip the main optimisers' gradient norm (null: no clipping)."
     )
     device: Literal["auto", "cpu"] = Field(
-        "auto", description="`auto`: GPUs when present (Accelerate decides), else CPU; `cpu`: force CPU."
+        default="auto", description="`auto`: GPUs when present (Accelerate decides), else CPU; `cpu`: force CPU."
     )
-    cpu_threads: int | None = Field(None, gt=0, description="torch.set_num_threads per process (CPU runs).")
+    cpu_threads: int | None = Field(default=None, gt=0, description="torch.set_num_threads per process (CPU runs).")
     stop_at: int | None = Field(
-        None,
+        default=None,
         gt=0,
         description="End this invocation with a checkpoint once this many steps are done, without export "
         "(time-limited jobs; continue with --resume).",
@@ -126,10 +129,10 @@ class OptimConfig(Strict):
     """The main optimiser(s) of the stage (a stage may override some settings in its own section)."""
 
     name: Literal["adam", "adamw"] = "adam"
-    lr: float = Field(1e-4, gt=0, description="Base learning rate (before the schedule).")
+    lr: float = Field(default=1e-4, gt=0, description="Base learning rate (before the schedule).")
     betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = Field(1e-8, gt=0)
-    weight_decay: float = Field(0.0, ge=0)
+    eps: float = Field(default=1e-8, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
 
     @field_validator("betas")
     @classmethod
@@ -143,39 +146,39 @@ class ScheduleConfig(Strict):
     """The papers' schedule tools (HiFiC / multi-realism): a rate-weight boost early, a learning-rate drop late."""
 
     lambda_factor: float = Field(
-        10.0,
+        default=10.0,
         gt=0,
         description="Multiplier of the rate term's weight (`ctx.lambda_scale`) during the first "
         "`lambda_fraction` of the steps.",
     )
-    lambda_fraction: float = Field(0.15, ge=0, le=1)
+    lambda_fraction: float = Field(default=0.15, ge=0, le=1)
     lr_factor: float = Field(
-        0.1, gt=0, description="Learning-rate multiplier during the last `lr_fraction` of the steps."
+        default=0.1, gt=0, description="Learning-rate multiplier during the last `lr_fraction` of the steps."
     )
-    lr_fraction: float = Field(0.15, ge=0, le=1)
-    warmup_steps: int = Field(0, ge=0, description="Linear learning-rate warm-up over this many steps.")
+    lr_fraction: float = Field(default=0.15, ge=0, le=1)
+    warmup_steps: int = Field(default=0, ge=0, description="Linear learning-rate warm-up over this many steps.")
 
 
 class CheckpointConfig(Strict):
     every: int = Field(
-        1000, gt=0, description="Save `accelerator.save_state` every N steps (and at the end / at `stop_at`)."
+        default=1000, gt=0, description="Save `accelerator.save_state` every N steps (and at the end / at `stop_at`)."
     )
-    keep: int | None = Field(2, gt=0, description="Keep the newest N checkpoints (null: all).")
+    keep: int | None = Field(default=2, gt=0, description="Keep the newest N checkpoints (null: all).")
 
 
 class LogConfig(Strict):
-    every: int = Field(50, gt=0, description="Log training metrics (averaged) every N steps.")
+    every: int = Field(default=50, gt=0, description="Log training metrics (averaged) every N steps.")
     tensorboard: bool = Field(
-        True, description="Write TensorBoard events to OUTPUT/logs through Accelerate's trackers."
+        default=True, description="Write TensorBoard events to OUTPUT/logs through Accelerate's trackers."
     )
-    project: str = Field("rdpflex", min_length=1, description="Tracker project (run) name.")
+    project: str = Field(default="rdpflex", min_length=1, description="Tracker project (run) name.")
 
 
 class ValidationConfig(Strict):
-    every: int | None = Field(1000, gt=0, description="Validate every N steps (null: only at the end).")
-    at_start: bool = Field(False, description="Also validate the untrained model at step 0.")
+    every: int | None = Field(default=1000, gt=0, description="Validate every N steps (null: only at the end).")
+    at_start: bool = Field(default=False, description="Also validate the untrained model at step 0.")
     card: bool = Field(
-        True,
+        default=True,
         description="At export, measure bpp, PSNR and ST-LPIPS of every decoder of the exported system on the "
         "held-out images for its model card (README.md); false: a card without figures.",
     )
@@ -185,9 +188,11 @@ class Recipe(Strict):
     """The common sections of every recipe (pass 1)."""
 
     stage: str = Field(..., description="The stage to run; its own section is the key of the same name.")
-    description: str = Field("", description="One line shown by `rdpflex recipes ls`.")
-    output: str | None = Field(None, description="Output directory (default runs/<stage>); `--output` overrides.")
-    seed: int = Field(0, ge=0)
+    description: str = Field(default="", description="One line shown by `rdpflex recipes ls`.")
+    output: str | None = Field(
+        default=None, description="Output directory (default runs/<stage>); `--output` overrides."
+    )
+    seed: int = Field(default=0, ge=0)
     data: DataConfig = Field(default_factory=DataConfig)
     train: TrainConfig
     optim: OptimConfig = Field(default_factory=OptimConfig)

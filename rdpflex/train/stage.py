@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 import torch
 from pydantic import BaseModel
@@ -156,9 +156,18 @@ class StepContext:
         return norm
 
 
-def unwrapped(accelerator: "Accelerator | None", module: nn.Module) -> nn.Module:
-    """``module`` without its DDP/compile wrapper (``accelerator.unwrap_model``); as is without an accelerator."""
-    return accelerator.unwrap_model(module) if accelerator is not None else module
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def unwrapped(accelerator: "Accelerator | None", module: ModuleT) -> ModuleT:
+    """``module`` without its DDP/compile wrapper (``accelerator.unwrap_model``); as is without an accelerator.
+
+    Typed for what stages pass: a network they built (returned as is) or a prepared one typed ``nn.Module``.
+    """
+    if accelerator is None:
+        return module
+    # unwrap_model is typed nn.Module; a bare module comes back itself, a wrapper's inner one is an nn.Module too
+    return cast(ModuleT, accelerator.unwrap_model(module))
 
 
 def _clip(acc: "Accelerator", opt: torch.optim.Optimizer, params: list[Tensor], max_norm: float) -> float:
