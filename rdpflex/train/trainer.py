@@ -14,8 +14,8 @@
 
 :class:`TrainingRun` reads as its steps: :meth:`~TrainingRun.setup` (data, stage, prepared modules and
 optimisers, resume), :meth:`~TrainingRun.loop` (the optimiser steps, with logs, checkpoints and validation
-at their cadence) and :meth:`~TrainingRun.finish` (last checkpoint, validation, export); checkpoints are
-:mod:`rdpflex.train.checkpoints`, logs :mod:`rdpflex.train.logs`.
+at their cadence, ending with a checkpoint) and :meth:`~TrainingRun.finish` (final validation, replica
+check, export); checkpoints are :mod:`rdpflex.train.checkpoints`, logs :mod:`rdpflex.train.logs`.
 
 One process or many: the same code runs under ``accelerate launch`` / ``torchrun``; every process
 reads its own shard of a deterministic sample stream (:class:`~rdpflex.train.data.StreamSampler`),
