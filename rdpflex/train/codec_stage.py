@@ -118,7 +118,8 @@ class CodecStage:
     def train_step(self, batch: Tensor, ctx: StepContext) -> dict[str, float]:
         out = ctx.modules["codec"](batch)
         n, _, h, w = batch.shape
-        bpp = sum(torch.log(lik.float()).sum() for lik in out["likelihoods"].values()) / (-math.log(2) * n * h * w)
+        log_lik = torch.as_tensor(sum(torch.log(lik.float()).sum() for lik in out["likelihoods"].values()))
+        bpp = log_lik / (-math.log(2) * n * h * w)
         mse = F.mse_loss(out["x_hat"].float(), batch)
         loss = ctx.lambda_scale * bpp + self.config.lmbda * 255**2 * mse
         ctx.backward_step("main", loss)
@@ -127,7 +128,7 @@ class CodecStage:
         mse_f = float(mse.detach())
         return {
             "loss": float(loss.detach()),
-            "bpp": float(bpp),
+            "bpp": float(bpp.detach()),
             "mse": mse_f,
             "psnr": psnr_from_mse(max(mse_f, 1e-10), peak=1.0),
             "aux": float(aux.detach()),
