@@ -27,7 +27,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -72,8 +72,53 @@ def import_target(target: str, what: str) -> Any:
         raise RdpflexError(f"{what}: cannot import its implementation {target!r}: {exc}") from exc
 
 
+def target_of(cls: type) -> str:
+    """``"package.module:ClassName"`` of a class (what :func:`import_target` imports back)."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+class _Card:
+    """What the plugin cards share: :meth:`of` (the card of a class registered directly) and :meth:`load`
+    (that class, or the ``implementation`` imported and checked against the card).
+
+    A card subclass (a frozen dataclass with ``implementation`` and ``cls`` fields) says what it reads from
+    a class (:meth:`_fields_of`), how it names itself in errors (:meth:`_label`) and what it checks
+    (:meth:`_refusal`).
+    """
+
+    implementation: str
+    cls: type | None
+
+    @classmethod
+    def _fields_of(cls, impl: Any) -> dict[str, Any]:
+        """The card's fields (other than ``implementation`` and ``cls``) read from the class ``impl``."""
+        raise NotImplementedError
+
+    def _label(self) -> str:
+        raise NotImplementedError
+
+    def _refusal(self, impl: Any) -> str | None:
+        """Why the imported class ``impl`` contradicts this card (None: it agrees)."""
+        raise NotImplementedError
+
+    @classmethod
+    def of(cls, impl: type) -> Self:
+        """The card of a class registered directly (no import needed to load it)."""
+        return cls(**(cls._fields_of(impl) | {"implementation": target_of(impl), "cls": impl}))
+
+    def load(self) -> type:
+        """The class (imports the implementation); refuses one that contradicts this card."""
+        if self.cls is not None:
+            return self.cls
+        impl: type = import_target(self.implementation, self._label())
+        refusal = self._refusal(impl)
+        if refusal:
+            raise RdpflexError(refusal)
+        return impl
+
+
 @dataclass(frozen=True)
-class DecoderCard:
+class DecoderCard(_Card):
     """A decoder family's metadata; its class (``implementation``) is imported only by :meth:`load`."""
 
     name: str
@@ -88,29 +133,23 @@ class DecoderCard:
     cls: type | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, decoder_cls: type) -> "DecoderCard":
-        """The card of a decoder class registered directly."""
-        return cls(
-            name=decoder_cls.name,
-            description=getattr(decoder_cls, "description", ""),
-            implementation=f"{decoder_cls.__module__}:{decoder_cls.__qualname__}",
-            Options=decoder_cls.Options,
-            capabilities=capabilities(decoder_cls),
-            sweep=dict(getattr(decoder_cls, "sweep", None) or {}),
-            cls=decoder_cls,
-        )
+    def _fields_of(cls, impl: Any) -> dict[str, Any]:
+        return {
+            "name": impl.name,
+            "description": getattr(impl, "description", ""),
+            "Options": impl.Options,
+            "capabilities": capabilities(impl),
+            "sweep": dict(getattr(impl, "sweep", None) or {}),
+        }
 
-    def load(self) -> type:
-        """The decoder class (imports the implementation); refuses one that contradicts this card."""
-        if self.cls is not None:
-            return self.cls
-        decoder_cls = import_target(self.implementation, f"decoder {self.name!r}")
-        problems = card_mismatches(self, decoder_cls)
+    def _label(self) -> str:
+        return f"decoder {self.name!r}"
+
+    def _refusal(self, impl: Any) -> str | None:
+        problems = card_mismatches(self, impl)
         if problems:
-            raise RdpflexError(
-                f"decoder {self.name!r}: card and class {self.implementation} disagree: {'; '.join(problems)}"
-            )
-        return decoder_cls
+            return f"{self._label()}: card and class {self.implementation} disagree: {'; '.join(problems)}"
+        return None
 
 
 def card_mismatches(card: DecoderCard, decoder_cls: type) -> list[str]:
@@ -128,7 +167,7 @@ def card_mismatches(card: DecoderCard, decoder_cls: type) -> list[str]:
 
 
 @dataclass(frozen=True)
-class StageCard:
+class StageCard(_Card):
     """A training stage's metadata: ``name`` (the recipe's ``stage:``) and the pydantic ``Config`` of its section.
 
     ``check_recipe(recipe, config) -> [(dotted path, message)]`` (optional) adds cross-section checks
@@ -143,27 +182,25 @@ class StageCard:
     cls: type | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, stage_cls: type) -> "StageCard":
-        return cls(
-            name=stage_cls.name,
-            description=getattr(stage_cls, "description", ""),
-            implementation=f"{stage_cls.__module__}:{stage_cls.__qualname__}",
-            Config=stage_cls.Config,
-            check_recipe=getattr(stage_cls, "check_recipe", None),
-            cls=stage_cls,
-        )
+    def _fields_of(cls, impl: Any) -> dict[str, Any]:
+        return {
+            "name": impl.name,
+            "description": getattr(impl, "description", ""),
+            "Config": impl.Config,
+            "check_recipe": getattr(impl, "check_recipe", None),
+        }
 
-    def load(self) -> type:
-        if self.cls is not None:
-            return self.cls
-        stage_cls = import_target(self.implementation, f"stage {self.name!r}")
-        if getattr(stage_cls, "name", None) != self.name or getattr(stage_cls, "Config", None) is not self.Config:
-            raise RdpflexError(f"stage {self.name!r}: card and class {self.implementation} disagree on name or Config")
-        return stage_cls
+    def _label(self) -> str:
+        return f"stage {self.name!r}"
+
+    def _refusal(self, impl: Any) -> str | None:
+        if getattr(impl, "name", None) != self.name or getattr(impl, "Config", None) is not self.Config:
+            return f"{self._label()}: card and class {self.implementation} disagree on name or Config"
+        return None
 
 
 @dataclass(frozen=True)
-class TrainerCard:
+class TrainerCard(_Card):
     """A trainer of the generic ``decoder`` stage for one decoder ``family``; ``Config`` validates
     ``decoder.settings``."""
 
@@ -178,22 +215,16 @@ class TrainerCard:
         return self.family
 
     @classmethod
-    def of(cls, trainer_cls: type) -> "TrainerCard":
-        return cls(
-            family=trainer_cls.family,
-            implementation=f"{trainer_cls.__module__}:{trainer_cls.__qualname__}",
-            Config=trainer_cls.Config,
-            description=getattr(trainer_cls, "description", ""),
-            cls=trainer_cls,
-        )
+    def _fields_of(cls, impl: Any) -> dict[str, Any]:
+        return {"family": impl.family, "Config": impl.Config, "description": getattr(impl, "description", "")}
 
-    def load(self) -> type:
-        if self.cls is not None:
-            return self.cls
-        trainer_cls = import_target(self.implementation, f"trainer of {self.family!r}")
-        if getattr(trainer_cls, "Config", None) is not self.Config:
-            raise RdpflexError(f"trainer of {self.family!r}: {self.implementation}.Config is not the card's Config")
-        return trainer_cls
+    def _label(self) -> str:
+        return f"trainer of {self.family!r}"
+
+    def _refusal(self, impl: Any) -> str | None:
+        if getattr(impl, "Config", None) is not self.Config:
+            return f"{self._label()}: {self.implementation}.Config is not the card's Config"
+        return None
 
 
 @dataclass(frozen=True)
@@ -208,19 +239,15 @@ class CodecCard:
     implementation: str
 
     @classmethod
-    def of(cls, codec_cls: type) -> "CodecCard":
+    def of(cls, codec_cls: Any) -> "CodecCard":
+        """The card of a codec class (``arch``, ``downsample``, constructor arguments)."""
         import inspect
 
         params = inspect.signature(codec_cls.__init__).parameters
         names = (
             None if any(p.kind is p.VAR_KEYWORD for p in params.values()) else tuple(n for n in params if n != "self")
         )
-        return cls(
-            codec_cls.arch,
-            names,
-            int(getattr(codec_cls, "downsample", 1)),
-            f"{codec_cls.__module__}:{codec_cls.__qualname__}",
-        )
+        return cls(codec_cls.arch, names, int(getattr(codec_cls, "downsample", 1)), target_of(codec_cls))
 
 
 #: rdpflex's own codec architectures (rdpflex.codecs.BUILTIN_CODECS), described without importing compressai;
@@ -309,4 +336,5 @@ __all__ = [
     "describe",
     "option_range",
     "import_target",
+    "target_of",
 ]

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from rdpflex.bitstream import read_rdp, write_rdp
+from rdpflex.bitstream import RdpFile, read_rdp, write_rdp
 from rdpflex.errors import EntropyMismatchError
 from rdpflex.pipeline import compress_images, latents
 from rdpflex.system import System
@@ -67,7 +67,7 @@ def _worker(argv: list[str]) -> None:
         _decode_all(system, rdp, Path(out_dir) / str(n))
 
 
-def _decode_all(system: System, rdp, out: Path) -> None:
+def _decode_all(system: System, rdp: RdpFile, out: Path) -> None:
     """Entropy-decode every image (checked) and synthesise it; save latents, pixels and failures.
 
     Latents come from :func:`rdpflex.pipeline.latents`, the path ``decompress``, ``compare`` and

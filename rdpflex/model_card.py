@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from rdpflex.hub import ASSETS, BUNDLED_PREFIX
 from rdpflex.weights import read_json, write_json
+
+if TYPE_CHECKING:
+    from rdpflex.decoders import Decoder
 
 CARD_FILE = "README.md"
 DEFAULT_LICENSE = "apache-2.0"
@@ -38,7 +41,7 @@ def _knobs(name: str) -> str:
     from rdpflex.plugins import get_decoder_class
 
     try:
-        cls = get_decoder_class(name)
+        cls: type[Decoder] = get_decoder_class(name)
     except Exception:  # noqa: BLE001 - a card is still written when a family's plugin is not installed
         return "(plugin not installed)"
     fields = cls.Options.model_fields

@@ -53,7 +53,7 @@ import torch
 
 from rdpflex.bitstream import read_rdp, write_rdp
 from rdpflex.cards import DecoderCard, capabilities, card_mismatches, parse_options
-from rdpflex.decoders import decode_batch
+from rdpflex.decoders import Decoder, decode_batch
 from rdpflex.errors import FingerprintMismatchError, ForeignFileError, OptionsError
 from rdpflex.latent import Latent
 from rdpflex.pipeline import compress_images, decode_images, decode_latents, latents
@@ -192,7 +192,7 @@ class DecoderConformance:
         assert torch.isfinite(x).all() and x.min() >= 0 and x.max() <= 1
 
     def test_options_validation(self, system: System) -> None:
-        cls = get_decoder_class(self.decoder_name)
+        cls: type[Decoder] = get_decoder_class(self.decoder_name)
         json.dumps(cls.Options.model_json_schema())
         parse_options(cls, {})  # every option has a default
         parse_options(system.decoder(self.decoder_name), dict(self.options))

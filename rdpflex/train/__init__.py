@@ -2,11 +2,11 @@
 
 ::
 
-    recipe.yaml ─load_recipe (2-pass pydantic)─► LoadedRecipe ─Trainer─► Stage (codec | plugin stages)
+    recipe.yaml ─load_recipe (2-pass pydantic)─► LoadedRecipe ─TrainingRun─► Stage (codec | plugin stages)
                                                                   └─► OUTPUT/{checkpoints,logs,metrics.jsonl,system}
 
 Public API: :func:`load_recipe`, :func:`train`, :class:`Stage`, :class:`StepContext`,
-:func:`make_optimizer`, :class:`Strict` (base of a stage's ``Config``).
+:func:`make_optimizer`, :func:`unwrapped`, :class:`Strict` (base of a stage's ``Config``).
 """
 
 import importlib
@@ -16,7 +16,7 @@ from typing import Any
 # which must not pull in torch through this package's __init__.
 _EXPORTS = {
     **dict.fromkeys(["LoadedRecipe", "Recipe", "Strict", "load_recipe", "validate_recipe"], "rdpflex.train.recipe"),
-    **dict.fromkeys(["Stage", "StepContext", "make_optimizer"], "rdpflex.train.stage"),
+    **dict.fromkeys(["Stage", "StepContext", "make_optimizer", "unwrapped"], "rdpflex.train.stage"),
     "train": "rdpflex.train.trainer",
 }
 __all__ = list(_EXPORTS)

@@ -7,12 +7,15 @@ validate`` needs no more.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rdpflex.cards import StageCard
 from rdpflex.hookspecs import hookimpl
 from rdpflex.train.configs import CodecStageConfig, DecoderStageConfig, decoder_stage_problems
+from rdpflex.train.recipe_models import Recipe
 
 
-def _codec_problems(recipe, config):
+def _codec_problems(recipe: Recipe, config: CodecStageConfig) -> list[tuple[str, str]]:
     return config.crop_problems(recipe)
 
 
@@ -34,6 +37,6 @@ DECODER = StageCard(
 
 
 @hookimpl
-def register_stages(register):
+def register_stages(register: Callable[[StageCard], None]) -> None:
     register(CODEC)
     register(DECODER)

@@ -1,6 +1,7 @@
 """Crash-safe, code-free checkpoints: atomic directories, ``weights_only`` loading, recipe checks on resume.
 
-::
+The engine calls :func:`save_checkpoint` every ``checkpoint.every`` steps and :func:`load_checkpoint`
+on ``--resume``::
 
     checkpoints/.tmp-step-00000400/          save_state writes here, then trainer_state.json, fsync
         └─ os.replace ─► checkpoints/step-00000400/     (a latest checkpoint is complete or absent)
@@ -17,16 +18,28 @@ asks for ``weights_only=False``). A checkpoint directory someone handed you cann
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+import yaml
 
 from rdpflex.errors import RdpflexError
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+    from rdpflex.train.recipe import LoadedRecipe
+
+#: the engine's own state in every checkpoint (step, process count, stage, the resolved recipe)
+TRAINER_STATE = "trainer_state.json"
+#: checkpoint directories are ``checkpoints/step-00000400``
+CKPT_PREFIX = "step-"
 
 #: files Accelerate writes with torch.save
 PICKLE_SUFFIXES = (".bin", ".pkl", ".pt", ".pth")
@@ -45,6 +58,92 @@ RESUMABLE_CHANGES = (
     "log.",
     "validation.",
 )
+
+
+def checkpoint_dirs(output: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints of a run (those with ``trainer_state.json``), oldest first."""
+    root = Path(output) / "checkpoints"
+    found = []
+    for d in root.glob(f"{CKPT_PREFIX}*") if root.is_dir() else []:
+        if (d / TRAINER_STATE).is_file():
+            try:
+                found.append((int(json.loads((d / TRAINER_STATE).read_text())["step"]), d))
+            except (ValueError, KeyError, json.JSONDecodeError):
+                continue
+    return sorted(found)
+
+
+def latest_checkpoint(output: Path) -> tuple[int, Path] | None:
+    dirs = checkpoint_dirs(output)
+    return dirs[-1] if dirs else None
+
+
+def save_checkpoint(acc: "Accelerator", output: Path, step: int, loaded: "LoadedRecipe") -> None:
+    """Write the checkpoint of ``step`` into a temporary directory, then publish it with one rename (crash-safe);
+    keep the newest ``checkpoint.keep``. Every process calls it."""
+    recipe = loaded.recipe
+    d = output / "checkpoints" / f"{CKPT_PREFIX}{step:08d}"
+    tmp = temp_dir(d)
+    if acc.is_main_process:
+        clean_stale(d.parent)  # temporaries of a killed run
+    acc.wait_for_everyone()
+    acc.save_state(str(tmp))
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        state = {
+            "step": step,
+            "total_steps": recipe.train.steps,
+            "num_processes": acc.num_processes,
+            "recipe_sha256": loaded.digest(),
+            "stage": recipe.stage,
+            "recipe": loaded.raw,
+        }
+        (tmp / TRAINER_STATE).write_text(json.dumps(state, indent=2, default=str) + "\n")
+        publish(tmp, d)
+        keep = recipe.checkpoint.keep
+        if keep:
+            for _, old in checkpoint_dirs(output)[:-keep]:
+                discard(old)
+    acc.wait_for_everyone()
+
+
+def load_checkpoint(acc: "Accelerator", output: Path, found: tuple[int, Path], loaded: "LoadedRecipe") -> int:
+    """Restore the checkpoint ``found`` (step, directory) into ``acc``'s prepared objects and return its step;
+    refuses one of another process count or stage, of an incompatibly changed recipe, or holding more
+    than tensors."""
+    step, d = found
+    state = json.loads((d / TRAINER_STATE).read_text())
+    if state.get("num_processes") != acc.num_processes:
+        raise RdpflexError(
+            f"checkpoint {d} was written by {state.get('num_processes')} process(es); "
+            f"resume it with the same number (this run has {acc.num_processes})"
+        )
+    if state.get("stage") != loaded.recipe.stage:
+        raise RdpflexError(
+            f"checkpoint {d} belongs to a {state.get('stage')!r} run, this recipe's stage is {loaded.recipe.stage!r}"
+        )
+    prev = output / "recipe.yaml"
+    old = state.get("recipe") or (yaml.safe_load(prev.read_text()) or {} if prev.is_file() else None)
+    if old is not None:
+        changed = incompatible_changes(
+            json.loads(json.dumps(old, default=str)), json.loads(json.dumps(loaded.raw, default=str))
+        )
+        if changed:
+            resumable = ", ".join(p.rstrip(".") + (".*" if p.endswith(".") else "") for p in RESUMABLE_CHANGES)
+            raise RdpflexError(
+                f"cannot resume from {d}: the recipe changed incompatibly ({'; '.join(changed)}); "
+                f"only {resumable} may change on --resume"
+            )
+    verify_pickles(d)  # every pickle opens with weights_only=True, or the resume is refused
+    try:
+        with forced_weights_only():
+            acc.load_state(str(d))
+    except (RuntimeError, KeyError, ValueError, FileNotFoundError) as exc:
+        raise RdpflexError(
+            f"cannot resume from {d}: {str(exc).splitlines()[0]} (did the recipe's model change?)"
+        ) from exc
+    acc.print(f"resumed from {d} (step {step})")
+    return step
 
 
 def _safe_globals() -> list[Any]:
@@ -66,7 +165,7 @@ def _fsync(path: Path) -> None:
 
 def temp_dir(final: Path) -> Path:
     """The sibling of ``final`` every process writes into
-    (:func:`~rdpflex.train.trainer.checkpoint_dirs` never lists it)."""
+    (:func:`checkpoint_dirs` never lists it)."""
     return final.with_name(f".tmp-{final.name}")
 
 
@@ -134,12 +233,12 @@ def forced_weights_only() -> Iterator[None]:
         kwargs["weights_only"] = True
         return original(*args, **kwargs)
 
-    torch.load = load  # type: ignore[assignment]
+    torch.load = load
     try:
         with torch.serialization.safe_globals(_safe_globals()):
             yield
     finally:
-        torch.load = original  # type: ignore[assignment]
+        torch.load = original
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rdpflex.codecs import Codec
 from rdpflex.images import psnr_from_mse
 from rdpflex.metrics import mean_rows
 from rdpflex.registry import build_codec
@@ -31,10 +32,10 @@ from rdpflex.train.builtin import CODEC
 from rdpflex.train.configs import CodecSource, CodecStageConfig
 from rdpflex.train.evaluate import codec_metrics
 from rdpflex.train.recipe import Recipe
-from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
 
 
-def trainable_codec(source: CodecSource, accelerator: Any) -> nn.Module:
+def trainable_codec(source: CodecSource, accelerator: Any) -> Codec:
     """The codec to train, in train mode, entropy tables built, entropy model in fp32 under mixed precision."""
     if source.init:
         codec = System.load(source.init).codec
@@ -56,7 +57,7 @@ def _fp32_forward(self: nn.Module, y: Tensor, *args: Any, **kwargs: Any) -> Any:
         return type(self).forward(self, y.float(), *args, **kwargs)
 
 
-def snapshot_codec(src: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
+def snapshot_codec(src: Codec, device: torch.device | str = "cpu") -> Codec:
     """A float32 eval-mode copy of a (bare) codec with its entropy tables rebuilt (``update(force=True)``)."""
     codec = build_codec(src.arch, **src.config)
     codec.load_state_dict({k: v.detach().float() if v.is_floating_point() else v for k, v in src.state_dict().items()})
@@ -117,11 +118,12 @@ class CodecStage:
     def train_step(self, batch: Tensor, ctx: StepContext) -> dict[str, float]:
         out = ctx.modules["codec"](batch)
         n, _, h, w = batch.shape
-        bpp = sum(torch.log(lik.float()).sum() for lik in out["likelihoods"].values()) / (-math.log(2) * n * h * w)
+        log_lik = torch.as_tensor(sum(torch.log(lik.float()).sum() for lik in out["likelihoods"].values()))
+        bpp = log_lik / (-math.log(2) * n * h * w)
         mse = F.mse_loss(out["x_hat"].float(), batch)
         loss = ctx.lambda_scale * bpp + self.config.lmbda * 255**2 * mse
         ctx.backward_step("main", loss)
-        aux = ctx.unwrap("codec").aux_loss()
+        aux = self.codec.aux_loss()  # the bare codec: ctx.modules["codec"] wraps this same module
         ctx.backward_step("aux", aux, clip=False, reduce=True)
         mse_f = float(mse.detach())
         return {
@@ -132,10 +134,9 @@ class CodecStage:
             "aux": float(aux.detach()),
         }
 
-    def snapshot(self, device: torch.device | str = "cpu") -> nn.Module:
+    def snapshot(self, device: torch.device | str = "cpu") -> Codec:
         """A float32 eval-mode copy of the codec with entropy tables built (``update(force=True)``)."""
-        src = self.accelerator.unwrap_model(self.codec) if self.accelerator is not None else self.codec
-        return snapshot_codec(src, device)
+        return snapshot_codec(unwrapped(self.accelerator, self.codec), device)
 
     def validate(self, images: list[Tensor], ctx: StepContext) -> dict[str, float]:
         codec = self.snapshot(ctx.device)

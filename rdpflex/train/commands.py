@@ -44,7 +44,7 @@ def train_command(recipe: str, overrides: tuple[str, ...], resume: bool, output:
     One CPU or GPU as is; several processes with `accelerate launch $(which rdpflex) train RECIPE`
     or `torchrun --nproc_per_node N -m rdpflex.train.launch RECIPE`.
     """
-    from rdpflex.train.recipe import load_recipe
+    from rdpflex.train.recipe_loading import load_recipe
     from rdpflex.train.trainer import train
 
     loaded = load_recipe(recipe, overrides)
@@ -66,7 +66,7 @@ def recipes_group() -> None:
 def recipes_ls(as_json: bool) -> None:
     """List the shipped recipes (package data), by the names `train`, `show`, `validate` and `cp` take."""
     from rdpflex.errors import RecipeError
-    from rdpflex.train.recipe import RECIPES_DIR, list_recipes
+    from rdpflex.train.recipe_loading import RECIPES_DIR, list_recipes
 
     rows = list_recipes()
     if not rows:
@@ -85,7 +85,7 @@ def recipes_ls(as_json: bool) -> None:
 @click.argument("name")
 def recipes_show(name: str) -> None:
     """Print a recipe's YAML (NAME: a shipped recipe such as quick/codec, or a file)."""
-    from rdpflex.train.recipe import resolve_recipe_path
+    from rdpflex.train.recipe_loading import resolve_recipe_path
 
     click.echo(resolve_recipe_path(name).read_text(), nl=False)
 
@@ -95,7 +95,7 @@ def recipes_show(name: str) -> None:
 @set_option
 def recipes_validate(file: str, overrides: tuple[str, ...]) -> None:
     """Validate FILE (or a shipped recipe name): prints "ok", or every error with its path (exit 2)."""
-    from rdpflex.train.recipe import load_recipe
+    from rdpflex.train.recipe_loading import load_recipe
 
     load_recipe(file, overrides)
     click.echo("ok")
@@ -106,7 +106,7 @@ def recipes_validate(file: str, overrides: tuple[str, ...]) -> None:
 @click.argument("dest", type=click.Path(path_type=Path))
 def recipes_cp(name: str, dest: Path) -> None:
     """Copy the shipped recipe NAME to DEST (a file, or a folder) to edit it; never overwrites."""
-    from rdpflex.train.recipe import copy_recipe
+    from rdpflex.train.recipe_loading import copy_recipe
 
     click.echo(f"copied {name} to {copy_recipe(name, dest)}")
 

@@ -24,6 +24,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from torch.utils.data import Dataset, Sampler
 
 from rdpflex import samples
 from rdpflex.errors import ImageError, RdpflexError
+
+if TYPE_CHECKING:
+    from rdpflex.train.recipe_models import DataConfig
 
 #: file suffixes read from image folders (case-insensitive)
 TRAIN_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -118,9 +122,13 @@ def holdout_refs(refs: list[ImageRef], names: list[str]) -> tuple[list[ImageRef]
     return [r for r in refs if r.name not in held], [by_name[n] for n in names]
 
 
-def build_refs(data) -> tuple[list[ImageRef], list[ImageRef]]:
+def build_refs(data: "DataConfig") -> tuple[list[ImageRef], list[ImageRef]]:
     """(train, val) images of a recipe's ``data`` section."""
-    refs = sample_refs(data.samples) if data.dataset == "samples" else folder_refs(data.path, data.unreadable)
+    if data.dataset == "samples":
+        refs = sample_refs(data.samples)
+    else:
+        assert data.path is not None  # DataConfig requires it with dataset 'folder'
+        refs = folder_refs(data.path, data.unreadable)
     if data.val_path:
         train, val = refs, folder_refs(data.val_path, data.unreadable)
     elif data.holdout:
@@ -168,7 +176,7 @@ def random_crop(
     else:
         fx, fy = w / sw, h / sh
         box = (left * fx, top * fy, (left + crop) * fx, (top + crop) * fy)
-        patch = img.resize((crop, crop), Image.BICUBIC, box=box)
+        patch = img.resize((crop, crop), Image.Resampling.BICUBIC, box=box)
     arr = np.asarray(patch, dtype=np.uint8)
     if hflip and rng.random() < 0.5:
         arr = arr[:, ::-1]
@@ -245,7 +253,7 @@ class StreamSampler(Sampler):
         return np.random.default_rng([self.seed, epoch, 0x5EED]).permutation(self.n)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch, perm = -1, None
+        epoch, perm = -1, np.empty(0, dtype=np.int64)  # computed at the first key
         b = self.start_batch
         while True:
             for j in range(self.batch_size):

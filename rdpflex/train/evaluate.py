@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from rdpflex.codecs import Codec
 from rdpflex.errors import RdpflexError
 from rdpflex.images import psnr, to_uint8
 from rdpflex.registry import build_codec
@@ -28,7 +29,7 @@ from rdpflex.train.data import folder_refs, load_val_images, sample_refs, split_
 
 
 @torch.no_grad()
-def codec_metrics(codec, x: Tensor, real_bytes: bool = True) -> dict[str, float]:
+def codec_metrics(codec: Codec, x: Tensor, real_bytes: bool = True) -> dict[str, float]:
     """bpp/PSNR of one image (1, 3, H, W) for an eval-mode codec whose entropy tables are built.
 
     ``bpp_est``/``psnr_est``: the model's likelihoods and rounded latent (``forward`` in eval mode);
@@ -45,7 +46,7 @@ def codec_metrics(codec, x: Tensor, real_bytes: bool = True) -> dict[str, float]
         enc = codec.compress(xp)
         streams = [s[0] for s in enc["strings"]]
         nbytes = sum(len(s) for s in streams)
-        y_hat = codec.decompress_latent(streams, tuple(xp.shape[-2:]))
+        y_hat = codec.decompress_latent(streams, (xp.shape[-2], xp.shape[-1]))
         rec = codec.synthesize(y_hat)[..., :H, :W]
         res |= {"bpp": 8 * nbytes / (H * W), "psnr": psnr(ref, to_uint8(rec))}
     return res
@@ -74,11 +75,11 @@ def jpeg_at_bpp(img: np.ndarray, target_bpp: float) -> dict[str, float]:
     return min(cands, key=lambda m: abs(m["bpp"] - target_bpp))
 
 
-def compare_with_jpeg(codec, images: list[tuple[str, Tensor]]) -> dict[str, Any]:
+def compare_with_jpeg(codec: Codec, images: list[tuple[str, Tensor]]) -> dict[str, Any]:
     """Per-image and mean codec metrics next to JPEG at the codec's real bpp."""
     codec = codec.eval()
     codec.update(force=True)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, x in images:
         m = codec_metrics(codec, x)
         j = jpeg_at_bpp(to_uint8(x), m["bpp"])
@@ -130,7 +131,15 @@ def main(argv: list[str] | None = None) -> None:
     @click.option("--crop", default=256, show_default=True, help="Centre-crop side (0: whole images).")
     @click.option("--seed", default=0, show_default=True)
     @click.option("--json", "as_json", is_flag=True)
-    def cmd(system_dir, untrained, data, val_fraction, crop, seed, as_json):
+    def cmd(
+        system_dir: str | None,
+        untrained: str | None,
+        data: str,
+        val_fraction: float,
+        crop: int,
+        seed: int,
+        as_json: bool,
+    ) -> None:
         """Codec vs JPEG on the held-out images of a dataset (the training split)."""
         if untrained:
             torch.manual_seed(seed)

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from rdpflex.train.recipe import Recipe, _model_in
+from rdpflex.train.recipe_loading import _model_in
+from rdpflex.train.recipe_models import Recipe
 
 BEGIN, END = "<!-- schema:begin -->", "<!-- schema:end -->"
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 import torch
 from pydantic import BaseModel
@@ -118,7 +118,7 @@ class StepContext:
 
     def unwrap(self, name: str) -> nn.Module:
         """The bare module ``name`` (no DDP/compile wrapper), e.g. for ``aux_loss()`` or sampling."""
-        return self.accelerator.unwrap_model(self.modules[name])
+        return unwrapped(self.accelerator, self.modules[name])
 
     def backward_step(
         self, name: str, loss: Tensor, *, clip: bool = True, reduce: bool = False, max_norm: float | None = None
@@ -154,6 +154,20 @@ class StepContext:
         opt.step()
         opt.zero_grad(set_to_none=True)
         return norm
+
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def unwrapped(accelerator: "Accelerator | None", module: ModuleT) -> ModuleT:
+    """``module`` without its DDP/compile wrapper (``accelerator.unwrap_model``); as is without an accelerator.
+
+    Typed for what stages pass: a network they built (returned as is) or a prepared one typed ``nn.Module``.
+    """
+    if accelerator is None:
+        return module
+    # unwrap_model is typed nn.Module; a bare module comes back itself, a wrapper's inner one is an nn.Module too
+    return cast(ModuleT, accelerator.unwrap_model(module))
 
 
 def _clip(acc: "Accelerator", opt: torch.optim.Optimizer, params: list[Tensor], max_norm: float) -> float:
@@ -193,4 +207,4 @@ def describe_stage(stage: Any) -> dict[str, Any]:
     }
 
 
-__all__ = ["Stage", "StepContext", "make_optimizer", "describe_stage", "OPTIONAL_MEMBERS"]
+__all__ = ["Stage", "StepContext", "make_optimizer", "unwrapped", "describe_stage", "OPTIONAL_MEMBERS"]

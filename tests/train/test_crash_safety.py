@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from rdpflex.errors import RdpflexError
 from rdpflex.train import train
+from rdpflex.train.checkpoints import checkpoint_dirs, latest_checkpoint
 from rdpflex.train.recipe import RECIPES_DIR
-from rdpflex.train.trainer import checkpoint_dirs, latest_checkpoint
 
 from .conftest import TINY
 

@@ -184,7 +184,7 @@ def test_recipes_cp_copies_a_shipped_recipe_and_never_overwrites(tmp_path, capsy
 
 
 def test_recipes_ls_without_recipes_says_why(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("rdpflex.train.recipe.RECIPES_DIR", tmp_path / "missing")
+    monkeypatch.setattr("rdpflex.train.recipe_loading.RECIPES_DIR", tmp_path / "missing")
     code, out, err = run_cli(["recipes", "ls"], capsys)
     assert (code, out) == (2, "") and f"no shipped recipes found in {tmp_path / 'missing'}" in err
 

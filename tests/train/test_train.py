@@ -11,8 +11,9 @@ from safetensors.torch import load_file
 
 from rdpflex.errors import RdpflexError
 from rdpflex.train import load_recipe, train
+from rdpflex.train.checkpoints import checkpoint_dirs
 from rdpflex.train.recipe import apply_overrides, validate_recipe
-from rdpflex.train.trainer import checkpoint_dirs, lambda_scale, lr_scale
+from rdpflex.train.trainer import lambda_scale, lr_scale
 from tests.conftest import run_two_processes
 
 from .conftest import TINY

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from rdpflex.metrics import mean_rows
 from rdpflex.train.recipe import Recipe
-from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
 from rdpflex_plugins.cdiff.hooks import TRAINER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser
 from rdpflex_plugins.cdiff.objectives import make_objective, predicted_x0
@@ -121,7 +121,7 @@ class CDiffTrainer:
 
     def export_decoder(self) -> CDiffDecoder:
         """A decoder with the EMA weights (what sampling uses), on the CPU."""
-        bare = self.accelerator.unwrap_model(self.denoiser) if self.accelerator is not None else self.denoiser
+        bare = unwrapped(self.accelerator, self.denoiser)
         denoiser = copy.deepcopy(bare).float().cpu().eval()
         self.ema.copy_to(denoiser.parameters())
         return CDiffDecoder(denoiser, self.scheduler_config, self.settings.objective).eval()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rdpflex.train.recipe import Recipe
-from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
 
 from .hooks import PRIOR
 from .prior import build_prior, build_scheduler, save_prior
@@ -96,7 +96,7 @@ class PriorStage:
 
         from .plugin import IdempotenceDecoder
 
-        unet = self._ema_unet(self.accelerator.unwrap_model(self.unet) if self.accelerator else self.unet).cpu().float()
+        unet = self._ema_unet(unwrapped(self.accelerator, self.unet)).cpu().float()
         prior = save_prior(unet, self.scheduler, Path(output_dir) / "prior")
         if self.config.system is None:
             return prior

@@ -34,7 +34,7 @@ from rdpflex.train.codec_stage import (
     trainable_codec,
 )
 from rdpflex.train.recipe import Recipe
-from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
 from rdpflex_plugins.multirealism.hooks import JOINT, TRAINER
 from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
 from rdpflex_plugins.multirealism.plugin import MultiRealismDecoder
@@ -269,10 +269,6 @@ def conditioning_active_fraction(generator: nn.Module, beta_max: float, points: 
     return float(((units.amax(dim=0) - units.amin(dim=0)) > 1e-4).float().mean())
 
 
-def _unwrapped(accelerator: Any, module: nn.Module) -> nn.Module:
-    return accelerator.unwrap_model(module) if accelerator is not None else module
-
-
 def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
     return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
 
@@ -318,8 +314,8 @@ class JointStage:
         return logs
 
     def _snapshot(self, device: Any) -> tuple[Any, MultiRealismDecoder]:
-        codec = snapshot_codec(_unwrapped(self.accelerator, self.codec), device)
-        gen = copy.deepcopy(_unwrapped(self.accelerator, self.decoder.generator))
+        codec = snapshot_codec(unwrapped(self.accelerator, self.codec), device)
+        gen = copy.deepcopy(unwrapped(self.accelerator, self.decoder.generator))
         dec = MultiRealismDecoder(gen.float().eval(), beta_max=self.decoder.beta_max)
         return codec, dec.to(device)
 
@@ -371,7 +367,7 @@ class MultiRealismTrainer:
         return self.gan.step(ctx, x, y_hat, None, None)
 
     def export_decoder(self) -> MultiRealismDecoder:
-        gen = copy.deepcopy(_unwrapped(self.accelerator, self.decoder.generator))
+        gen = copy.deepcopy(unwrapped(self.accelerator, self.decoder.generator))
         return MultiRealismDecoder(gen.float().cpu().eval(), beta_max=self.decoder.beta_max)
 
     def validate(self, images: list[Tensor], codec: Any, ctx: StepContext) -> dict[str, float]:

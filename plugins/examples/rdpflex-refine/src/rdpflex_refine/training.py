@@ -13,7 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from rdpflex.train import make_optimizer
+from rdpflex.train import make_optimizer, unwrapped
 from rdpflex_refine.decoder import RefineDecoder, Refiner
 from rdpflex_refine.hooks import TRAINER
 from rdpflex_refine.options import RefineOptions
@@ -57,5 +57,5 @@ class RefineTrainer:
         return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
 
     def export_decoder(self) -> RefineDecoder:
-        bare = self.accelerator.unwrap_model(self.refiner) if self.accelerator is not None else self.refiner
+        bare = unwrapped(self.accelerator, self.refiner)
         return RefineDecoder(copy.deepcopy(bare).float().cpu().eval())
