@@ -39,7 +39,7 @@ from rdpflex.tiling import TileSpec, synthesize
 from rdpflex.weights import read_json, refuse_pickles, write_json
 from rdpflex_plugins.cdiff.hooks import DECODER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser, LatentAdapter
-from rdpflex_plugins.cdiff.options import SCHEDULERS_OF, CDiffOptions, Objective, options_for
+from rdpflex_plugins.cdiff.options import SCHEDULERS_OF, Objective, options_for
 from rdpflex_plugins.cdiff.sampling import make_scheduler, sample, tiled_denoiser
 
 #: the newest format read; written: 1 for a diffusion decoder (as before objectives), 2 for a flow one
@@ -47,16 +47,9 @@ FORMAT_VERSION = 2
 FORMAT_OF: dict[str, int] = {"diffusion": 1, "flow": 2}
 
 
-class CDiffDecoder(DecoderBase, nn.Module):
+class CDiffDecoder(DecoderBase, nn.Module, card=DECODER):
     """The ``cdiff`` family: sample x ~ p(x | y_hat [, x_mse]) with a diffusers scheduler (diffusion or flow)."""
 
-    name: ClassVar[str] = DECODER.name
-    description: ClassVar[str] = DECODER.description
-    Options: ClassVar[type[BaseModel]] = CDiffOptions
-    stochastic: ClassVar[bool] = True
-    supports_tiling: ClassVar[bool] = True
-    #: the sweep `rdpflex compare` / `rdpflex demo` use by default (kept cheap: 40 UNet calls per image)
-    sweep: ClassVar[dict[str, list]] = DECODER.sweep
     #: images above this many padded pixels (1024 x 1024) are sampled in ``auto_tile`` tiles without asking, so
     #: memory follows the tile (docs/reliability.md section 4; ``--tile`` picks other tiles); below, whole as always
     auto_tile_pixels: ClassVar[int] = 1 << 20

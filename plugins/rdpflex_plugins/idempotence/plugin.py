@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from pydantic import BaseModel
@@ -39,17 +39,8 @@ from .projection import project
 MAX_UNTILED_PIXELS = 1 << 22
 
 
-class IdempotenceDecoder(DecoderBase):
+class IdempotenceDecoder(DecoderBase, card=DECODER):
     """Inverts an unconditional diffusion prior so that the output re-encodes to the file's latent."""
-
-    name: ClassVar[str] = DECODER.name
-    description: ClassVar[str] = DECODER.description
-    Options: ClassVar[type[BaseModel]] = IdempotenceOptions
-    stochastic: ClassVar[bool] = True
-    needs_grad: ClassVar[bool] = True
-    trained_on_codec: ClassVar[bool] = False
-    supports_tiling: ClassVar[bool] = True
-    sweep: ClassVar[dict[str, list[Any]]] = DECODER.sweep
 
     def __init__(self, unet: Any, scheduler_config: dict[str, Any], reference: str | None = None) -> None:
         self.unet = unet.eval().requires_grad_(False)

@@ -36,25 +36,21 @@ from rdpflex_plugins.multirealism.conditioning import BETA_TRAIN_MAX, COND_HIDDE
 from rdpflex_plugins.multirealism.discriminator import HIFIC_CHANNELS, ConditionalPatchDiscriminator
 from rdpflex_plugins.multirealism.generator import MultiRealismGenerator, build_generator_for
 from rdpflex_plugins.multirealism.hooks import DECODER
-from rdpflex_plugins.multirealism.options import PAPER_BETA_MAX, MultiRealismOptions, options_for
+from rdpflex_plugins.multirealism.options import PAPER_BETA_MAX, options_for
 
 FORMAT_VERSION = 1
 
 
-class MultiRealismDecoder(DecoderBase, nn.Module):
+class MultiRealismDecoder(DecoderBase, nn.Module, card=DECODER):
     """The ``multirealism`` decoder family: G(y_hat, beta) (+ an optional training-time D).
 
     Build a fresh one for a codec with :meth:`for_codec`; load trained weights with
     :meth:`from_pretrained` (``System.decoder("multirealism")`` does it).
     """
 
-    name: ClassVar[str] = DECODER.name
-    description: ClassVar[str] = DECODER.description
-    Options: ClassVar[type[BaseModel]] = MultiRealismOptions
-    #: G is deterministic and fully convolutional (trained on the codec, needs weights: the defaults)
-    supports_tiling: ClassVar[bool] = True
-    #: the knob sweep `rdpflex compare` uses by default (the paper's evaluation betas)
-    sweep: ClassVar[dict[str, list[float]]] = DECODER.sweep
+    #: name, description, Options, capability flags and sweep: the card's (hooks.DECODER). A loaded decoder's
+    #: Options is its own beta range's model (:func:`options_for`, built at run time: no static field types)
+    Options: ClassVar[type[Any]]
 
     def __init__(
         self,
