@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rdpflex.images import psnr_from_mse
+from rdpflex.metrics import mean_rows
 from rdpflex.train.codec_stage import (
     aux_optimizer,
     ddp_ignore_quantiles,
@@ -273,10 +274,6 @@ def _unwrapped(accelerator: Any, module: nn.Module) -> nn.Module:
     return accelerator.unwrap_model(module) if accelerator is not None else module
 
 
-def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
-
-
 class JointStage:
     """``stage: joint`` — E + entropy model + beta-conditional G + D from scratch (Agustsson, Minnen, Toderici,
     Mentzer 2023, "Multi-Realism Image Compression with a Conditional Generator", CVPR 2023, arXiv:2212.13824)."""
@@ -327,7 +324,7 @@ class JointStage:
         from rdpflex.train.evaluate import codec_metrics
 
         codec, dec = self._snapshot(ctx.device)
-        return _mean_rows([codec_metrics(codec, x) | self.gan.generator_psnrs(dec.generator, codec, x) for x in images])
+        return mean_rows([codec_metrics(codec, x) | self.gan.generator_psnrs(dec.generator, codec, x) for x in images])
 
     def export(self, output_dir: Path) -> Path:
         from rdpflex.system import System
@@ -376,4 +373,4 @@ class MultiRealismTrainer:
 
     def validate(self, images: list[Tensor], codec: Any, ctx: StepContext) -> dict[str, float]:
         dec = self.export_decoder().to(ctx.device)
-        return _mean_rows([self.gan.generator_psnrs(dec.generator, codec, x) for x in images])
+        return mean_rows([self.gan.generator_psnrs(dec.generator, codec, x) for x in images])
