@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rdpflex.codecs import Codec
 from rdpflex.images import psnr_from_mse
 from rdpflex.metrics import mean_rows
 from rdpflex.train.codec_stage import (
@@ -36,6 +38,7 @@ from rdpflex.train.codec_stage import (
 )
 from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
+from rdpflex_plugins.multirealism.discriminator import ConditionalPatchDiscriminator
 from rdpflex_plugins.multirealism.hooks import JOINT, TRAINER
 from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
 from rdpflex_plugins.multirealism.plugin import MultiRealismDecoder
@@ -44,25 +47,16 @@ from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSetti
 log = logging.getLogger("rdpflex.train")
 
 
-def build_decoder(settings: MultiRealismSettings, codec: Any) -> MultiRealismDecoder:
-    """A fresh G, and HiFiC's D for training, for ``codec`` from the settings."""
-    g, d = settings.generator, settings.discriminator
-    return MultiRealismDecoder.for_codec(
-        codec,
-        N=g.N,
-        blocks=g.blocks,
-        cond=g.cond,
-        cond_hidden=g.cond_hidden,
-        table_bins=g.table_bins,
-        cond_activation=g.cond_activation,
-        fourier_scale=g.fourier_scale if g.fourier_scale is not None else 1.0 / settings.beta_train_max,
-        beta_train_max=settings.beta_train_max,
-        beta_max=settings.fixed_beta if settings.fixed_beta is not None else settings.beta_max,
-        discriminator=True,
-        disc_channels=d.channels,
-        disc_latent_features=d.latent_features,
-        disc_input_scale=d.input_scale,
+def build_gan(
+    settings: MultiRealismSettings, codec: Codec
+) -> tuple[MultiRealismDecoder, ConditionalPatchDiscriminator]:
+    """A fresh G (the decoder) and HiFiC's D (training only) for ``codec``, on the codec's device."""
+    decoder = MultiRealismDecoder.for_codec(codec, settings)
+    d = settings.discriminator
+    disc = ConditionalPatchDiscriminator(
+        codec.latent_channels, d.channels, latent_features=d.latent_features, input_scale=d.input_scale
     )
+    return decoder, disc.to(next(decoder.parameters()).device)
 
 
 def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
@@ -195,7 +189,11 @@ class GanSteps:
         return out | ({"cond_active": active} if active is not None else {})
 
     def optimizers(
-        self, decoder: MultiRealismDecoder, optim: Any, extra_main: list[Any] = ()
+        self,
+        decoder: MultiRealismDecoder,
+        discriminator: ConditionalPatchDiscriminator,
+        optim: Any,
+        extra_main: Sequence[Tensor] = (),
     ) -> dict[str, torch.optim.Optimizer]:
         """``main`` (G, plus ``extra_main`` parameters) and ``disc`` (D, at ``discriminator.lr`` when set)."""
         s = self.settings
@@ -209,7 +207,7 @@ class GanSteps:
                 p.requires_grad_(False)
         return {
             "main": make_optimizer(groups, optim),
-            "disc": make_optimizer(decoder.discriminator.parameters(), optim, lr=d.lr, betas=tuple(d.betas)),
+            "disc": make_optimizer(discriminator.parameters(), optim, lr=d.lr, betas=tuple(d.betas)),
         }
 
 
@@ -285,7 +283,8 @@ class JointStage:
     def __init__(self, recipe: Recipe, config: JointConfig, accelerator: Any) -> None:
         self.recipe, self.config, self.accelerator = recipe, config, accelerator
         self.codec = trainable_codec(config.codec, accelerator)
-        self.decoder = build_decoder(config.multirealism, self.codec).train()
+        self.decoder, self.discriminator = build_gan(config.multirealism, self.codec)
+        self.decoder.train()
         self.gan = GanSteps(config.multirealism, perceptual_fn(config.multirealism))
 
     @classmethod
@@ -296,12 +295,12 @@ class JointStage:
         return {
             "codec": ddp_ignore_quantiles(self.codec),
             "generator": self.decoder.generator,
-            "discriminator": self.decoder.discriminator,
+            "discriminator": self.discriminator,
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         main, aux = split_quantiles(self.codec)
-        return self.gan.optimizers(self.decoder, self.recipe.optim, extra_main=main) | {
+        return self.gan.optimizers(self.decoder, self.discriminator, self.recipe.optim, extra_main=main) | {
             "aux": aux_optimizer(aux, self.config.codec.aux_lr)
         }
 
@@ -352,17 +351,17 @@ class MultiRealismTrainer:
 
     def __init__(self, recipe: Recipe, settings: MultiRealismSettings, accelerator: Any, codec: Any) -> None:
         self.recipe, self.settings, self.accelerator = recipe, settings, accelerator
-        self.decoder = build_decoder(settings, codec)
+        self.decoder, self.discriminator = build_gan(settings, codec)
         if settings.init is not None:
             warm_start(self.decoder, settings.init)
         self.decoder.train()
         self.gan = GanSteps(settings, perceptual_fn(settings))
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.decoder.generator, "discriminator": self.decoder.discriminator}
+        return {"generator": self.decoder.generator, "discriminator": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self.gan.optimizers(self.decoder, self.recipe.optim)
+        return self.gan.optimizers(self.decoder, self.discriminator, self.recipe.optim)
 
     def train_step(self, x: Tensor, y_hat: Tensor, ctx: StepContext) -> dict[str, float]:
         return self.gan.step(ctx, x, y_hat, None, None)
