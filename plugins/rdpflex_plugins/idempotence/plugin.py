@@ -24,7 +24,7 @@ from torch import Tensor
 
 from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
-from rdpflex.errors import OptionsError
+from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.latent import Latent
 from rdpflex.tiling import TileSpec, analyse, blend, synthesize
 from rdpflex.weights import read_json, refuse_pickles, write_json
@@ -53,6 +53,8 @@ class IdempotenceDecoder(DecoderBase, card=DECODER):
 
     @classmethod
     def from_pretrained(cls, path: Path | None, codec: Codec) -> "IdempotenceDecoder":
+        if path is None:
+            raise RdpflexError("the idempotence decoder needs its prior (a decoders/idempotence/ folder)")
         refuse_pickles(Path(path))  # the whole folder, bundled prior included (docs/reliability.md section 5)
         cfg = read_json(Path(path) / "config.json")
         reference = str(cfg.get("prior", "prior"))

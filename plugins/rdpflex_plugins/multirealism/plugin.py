@@ -75,7 +75,7 @@ class MultiRealismDecoder(DecoderBase, nn.Module, card=DECODER):
         ``fourier_scale`` unset encodes beta / beta_train_max. The decoder offers beta up to
         ``settings.beta_max``; a GAN baseline (``generator.cond: none``) only its ``fixed_beta``.
         """
-        s = settings if settings is not None else MultiRealismSettings()
+        s = settings if settings is not None else MultiRealismSettings.model_validate({})  # the defaults
         g = s.generator
         fourier_scale = g.fourier_scale if g.fourier_scale is not None else 1.0 / s.beta_train_max
         gen = build_generator_for(

@@ -39,10 +39,11 @@ from rdpflex.train.codec_stage import (
 from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer
 from rdpflex_plugins.multirealism.discriminator import ConditionalPatchDiscriminator
+from rdpflex_plugins.multirealism.generator import MultiRealismGenerator
 from rdpflex_plugins.multirealism.hooks import JOINT, TRAINER
 from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
 from rdpflex_plugins.multirealism.plugin import MultiRealismDecoder
-from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSettings
+from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSettings, joint_problems
 
 log = logging.getLogger("rdpflex.train")
 
@@ -83,7 +84,7 @@ def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
                 proj.weight.zero_()
 
 
-def conditioning_split(generator: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+def conditioning_split(generator: MultiRealismGenerator) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """G's parameters as (beta conditioning: the embedding and every conditional offset, the rest)."""
     cond_modules = [generator.embedding, *generator.conditional_offsets()]
     cond_ids = {id(p) for m in cond_modules for p in m.parameters()}
@@ -199,7 +200,8 @@ class GanSteps:
         s = self.settings
         d = s.discriminator
         cond, body = conditioning_split(decoder.generator)
-        groups = [{"params": [*extra_main, *(body if s.train_body else [])]}] if extra_main or s.train_body else []
+        main = [*extra_main, *(body if s.train_body else [])]
+        groups: list[dict[str, Any]] = [{"params": main}] if extra_main or s.train_body else []
         if cond:
             groups.append({"params": cond, "lr": optim.lr * s.cond_lr_factor})
         if not s.train_body:
@@ -283,13 +285,14 @@ class JointStage:
     def __init__(self, recipe: Recipe, config: JointConfig, accelerator: Any) -> None:
         self.recipe, self.config, self.accelerator = recipe, config, accelerator
         self.codec = trainable_codec(config.codec, accelerator)
+        assert isinstance(self.codec, Codec)  # a bare codec (built or loaded), not yet prepared
         self.decoder, self.discriminator = build_gan(config.multirealism, self.codec)
         self.decoder.train()
         self.gan = GanSteps(config.multirealism, perceptual_fn(config.multirealism))
 
     @classmethod
     def check_recipe(cls, recipe: Recipe, config: JointConfig) -> list[tuple[str, str]]:
-        return JOINT.check_recipe(recipe, config)
+        return joint_problems(recipe, config)
 
     def modules(self) -> dict[str, nn.Module]:
         return {
@@ -308,7 +311,9 @@ class JointStage:
         out = ctx.modules["codec"](batch, detach_synthesis=True)
         ref_mse = F.mse_loss(out["x_hat"].float(), batch) * 255**2 / 100  # g_s: distortion term of Eq. 4 only
         logs = self.gan.step(ctx, batch, out["y_hat"], out["likelihoods"], self.config.lmbda, extra_loss=ref_mse)
-        aux = ctx.unwrap("codec").aux_loss()
+        codec = ctx.unwrap("codec")
+        assert isinstance(codec, Codec)
+        aux = codec.aux_loss()
         ctx.backward_step("aux", aux, clip=False, reduce=True)
         logs.update(aux=float(aux.detach()), psnr_mse=psnr_from_mse(max(float(ref_mse.detach()) * 100, 1e-10)))
         return logs
