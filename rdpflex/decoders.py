@@ -44,7 +44,7 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor
 
-from rdpflex.cards import CAPABILITY_FLAGS, Capabilities, NoOptions, capabilities, describe, parse_options
+from rdpflex.cards import CAPABILITY_FLAGS, Capabilities, DecoderCard, NoOptions, capabilities, describe, parse_options
 from rdpflex.codecs import Codec
 from rdpflex.errors import OptionsError
 from rdpflex.latent import Latent
@@ -93,6 +93,15 @@ class DecoderBase:
     needs_weights: ClassVar[bool] = True
     trained_on_codec: ClassVar[bool] = True
     supports_tiling: ClassVar[bool] = False
+
+    def __init_subclass__(cls, card: DecoderCard | None = None, **kwargs: Any) -> None:
+        """``class MyDecoder(DecoderBase, card=DECODER)`` takes name, description, ``Options``, the capability
+        flags and the sweep from the family's card, so they are declared once and cannot disagree with it."""
+        super().__init_subclass__(**kwargs)
+        if card is not None:
+            attrs = {"name": card.name, "description": card.description, "Options": card.Options, "sweep": card.sweep}
+            for attr, value in (attrs | {f: getattr(card.capabilities, f) for f in CAPABILITY_FLAGS}).items():
+                setattr(cls, attr, value)
 
     @classmethod
     def from_pretrained(cls, path: Path | None, codec: Codec) -> "DecoderBase":

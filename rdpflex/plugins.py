@@ -24,6 +24,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -114,6 +115,21 @@ def reset_plugins() -> None:
 
 
 # -- registries ------------------------------------------------------------------------------------
+def registering(*objs: object) -> Callable[[Callable[[Any], None]], None]:
+    """A ``register_*`` hook implementation that registers ``objs`` (cards or classes), in order::
+
+    register_decoders = registering(DECODER)
+    register_trainers = registering(TRAINER)
+    """
+
+    @hookspecs.hookimpl
+    def hook(register: Callable[[Any], None]) -> None:
+        for obj in objs:
+            register(obj)
+
+    return hook
+
+
 _CARD_OF: dict[str, Any] = {
     "register_decoders": DecoderCard,
     "register_stages": StageCard,

@@ -30,9 +30,11 @@ class TestMultiRealism(DecoderConformance):
         import torch
 
         from rdpflex_plugins.multirealism.plugin import MultiRealismDecoder
+        from rdpflex_plugins.multirealism.settings import MultiRealismSettings
 
         torch.manual_seed(0)
-        return MultiRealismDecoder.for_codec(codec, N=8, blocks=1, cond_hidden=16, discriminator=False).eval()
+        small = {"N": 8, "blocks": 1, "cond_hidden": 16, "cond_activation": "relu", "fourier_scale": 1.0}
+        return MultiRealismDecoder.for_codec(codec, MultiRealismSettings(generator=small, perceptual="none")).eval()
 
 
 class TestCDiff(DecoderConformance):

@@ -7,7 +7,7 @@ Registers the decoder family and the trainer of the generic ``decoder`` stage; :
 from __future__ import annotations
 
 from rdpflex.cards import Capabilities, DecoderCard, TrainerCard
-from rdpflex.hookspecs import hookimpl
+from rdpflex.plugins import registering
 from rdpflex_plugins.cdiff.options import CDiffOptions
 from rdpflex_plugins.cdiff.settings import CDiffSettings
 
@@ -30,11 +30,5 @@ TRAINER = TrainerCard(
 )
 
 
-@hookimpl
-def register_decoders(register):
-    register(DECODER)
-
-
-@hookimpl
-def register_trainers(register):
-    register(TRAINER)
+register_decoders = registering(DECODER)
+register_trainers = registering(TRAINER)

@@ -24,8 +24,11 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from diffusers import ModelMixin, UNet2DModel
+
+# the defining modules, not the package's lazy names: mypy reads those as diffusers' placeholder classes
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.unets.unet_2d import UNet2DModel
 from torch import Tensor, nn
 
 from rdpflex.tiling import MARGIN, Window
@@ -35,7 +38,8 @@ Target = Literal["image", "residual"]
 RESIDUAL_SCALE = 2.0
 
 
-class LatentAdapter(ModelMixin, ConfigMixin):
+# diffusers' ModelMixin and ConfigMixin type config_name differently (str / None); its own models mix them alike
+class LatentAdapter(ModelMixin, ConfigMixin):  # type: ignore[misc]
     """y_hat -> ``cond_channels`` feature maps at image resolution (learned 3x3 convs, bilinear upsampling)."""
 
     @register_to_config
@@ -51,7 +55,7 @@ class LatentAdapter(ModelMixin, ConfigMixin):
 
     def forward(self, y_hat: Tensor) -> Tensor:
         feats = self.net(y_hat)
-        return F.interpolate(feats, scale_factor=self.config.stride, mode="bilinear", align_corners=False)
+        return F.interpolate(feats, scale_factor=self.config["stride"], mode="bilinear", align_corners=False)
 
 
 def build_unet(
@@ -84,10 +88,10 @@ class ConditionalDenoiser(nn.Module):
         super().__init__()
         self.adapter, self.unet = adapter, unet
         self.condition_on_mse, self.target = bool(condition_on_mse), target
-        expected = 3 + adapter.config.cond_channels + (3 if condition_on_mse else 0)
-        if unet.config.in_channels != expected:
+        expected = 3 + adapter.config["cond_channels"] + (3 if condition_on_mse else 0)
+        if unet.config["in_channels"] != expected:
             raise ValueError(
-                f"UNet takes {unet.config.in_channels} input channels; noisy image + adapter + mse need {expected}"
+                f"UNet takes {unet.config['in_channels']} input channels; noisy image + adapter + mse need {expected}"
             )
 
     @classmethod
@@ -131,7 +135,7 @@ class ConditionalDenoiser(nn.Module):
         """:meth:`condition` cropped to the image window ``win`` (aligned to the adapter's stride), computed from
         the latent under the window plus ``margin`` latent units: the adapter sees 2 units (two 3x3 convs) and its
         bilinear upsampling 1, so this equals the crop of the whole planes while holding one window's worth."""
-        s = int(self.adapter.config.stride)
+        s = int(self.adapter.config["stride"])
         top, bottom, left, right = win
         i0, j0 = max(0, top // s - margin), max(0, left // s - margin)
         i1, j1 = min(y_hat.shape[-2], bottom // s + margin), min(y_hat.shape[-1], right // s + margin)
@@ -161,8 +165,14 @@ class ConditionalDenoiser(nn.Module):
     # -- the diffused variable x_0 <-> the image --------------------------------------------------
     def to_x0(self, x: Tensor, x_mse: Tensor | None) -> Tensor:
         """Image in [0, 1] -> the diffused variable (image in [-1, 1], or scaled residual over x_mse)."""
-        return (x - x_mse) * RESIDUAL_SCALE if self.target == "residual" else x * 2 - 1
+        if self.target == "residual":
+            assert x_mse is not None, "a residual denoiser needs the MSE reconstruction"
+            return (x - x_mse) * RESIDUAL_SCALE
+        return x * 2 - 1
 
     def to_image(self, x0: Tensor, x_mse: Tensor | None) -> Tensor:
         """The diffused variable -> image (unclamped)."""
-        return x_mse + x0 / RESIDUAL_SCALE if self.target == "residual" else (x0 + 1) / 2
+        if self.target == "residual":
+            assert x_mse is not None, "a residual denoiser needs the MSE reconstruction"
+            return x_mse + x0 / RESIDUAL_SCALE
+        return (x0 + 1) / 2

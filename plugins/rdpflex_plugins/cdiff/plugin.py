@@ -47,16 +47,12 @@ FORMAT_VERSION = 2
 FORMAT_OF: dict[str, int] = {"diffusion": 1, "flow": 2}
 
 
-class CDiffDecoder(DecoderBase, nn.Module):
+class CDiffDecoder(DecoderBase, nn.Module, card=DECODER):
     """The ``cdiff`` family: sample x ~ p(x | y_hat [, x_mse]) with a diffusers scheduler (diffusion or flow)."""
 
-    name: ClassVar[str] = DECODER.name
-    description: ClassVar[str] = DECODER.description
-    Options: ClassVar[type[BaseModel]] = CDiffOptions
-    stochastic: ClassVar[bool] = True
-    supports_tiling: ClassVar[bool] = True
-    #: the sweep `rdpflex compare` / `rdpflex demo` use by default (kept cheap: 40 UNet calls per image)
-    sweep: ClassVar[dict[str, list]] = DECODER.sweep
+    #: name, description, Options, flags and sweep: the card's (hooks.DECODER); a loaded decoder's Options
+    #: narrows steps and samplers to its own (:func:`options_for`)
+    Options: ClassVar[type[CDiffOptions]]
     #: images above this many padded pixels (1024 x 1024) are sampled in ``auto_tile`` tiles without asking, so
     #: memory follows the tile (docs/reliability.md section 4; ``--tile`` picks other tiles); below, whole as always
     auto_tile_pixels: ClassVar[int] = 1 << 20
@@ -72,7 +68,8 @@ class CDiffDecoder(DecoderBase, nn.Module):
         self.scheduler_config = dict(scheduler_config)
         self.objective: Objective = objective
         self.max_steps = int(self.scheduler_config["num_train_timesteps"])
-        self.Options = options_for(self.max_steps, objective)
+        # per-instance bounds shadow the class's model (mypy forbids assigning a ClassVar through self)
+        self.Options = options_for(self.max_steps, objective)  # type: ignore[misc]
 
     @property
     def config(self) -> dict[str, Any]:
@@ -97,7 +94,7 @@ class CDiffDecoder(DecoderBase, nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: Path | None, codec: Codec) -> "CDiffDecoder":
-        from diffusers import UNet2DModel
+        from diffusers.models.unets.unet_2d import UNet2DModel  # not the package's lazy name (see .model)
 
         if path is None:
             raise RdpflexError("the cdiff decoder needs trained weights (a decoders/cdiff/ folder)")
@@ -127,7 +124,7 @@ class CDiffDecoder(DecoderBase, nn.Module):
         return dec.to(device)
 
     # -- options ---------------------------------------------------------------------------------
-    def resolve(self, options: BaseModel | dict[str, Any] | None) -> BaseModel:
+    def resolve(self, options: BaseModel | dict[str, Any] | None) -> CDiffOptions:
         """Options validated against this decoder's bounds and objective; one-line OptionsError naming the ranges
         (an unset ``scheduler``, e.g. from the class-level model, becomes this decoder's default)."""
         raw = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
@@ -185,8 +182,9 @@ class CDiffDecoder(DecoderBase, nn.Module):
         p = next(self.denoiser.parameters())
         y_hat = y_hat.to(p.device, p.dtype)
         x_mse = x_mse.to(p.device, p.dtype) if x_mse is not None else None
-        stride = int(self.denoiser.adapter.config.stride)
+        stride = int(self.denoiser.adapter.config["stride"])
         height, width = y_hat.shape[-2] * stride, y_hat.shape[-1] * stride
+        assert opts.scheduler is not None  # a loaded decoder's Options fill in its default sampler
         scheduler = make_scheduler(opts.scheduler, self.scheduler_config, opts.steps)
         x0 = sample(
             tiled_denoiser(

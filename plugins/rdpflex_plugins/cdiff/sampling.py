@@ -33,19 +33,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from diffusers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    FlowMatchEulerDiscreteScheduler,
-    FlowMatchHeunDiscreteScheduler,
-)
+
+# the defining modules, not the package's lazy names: mypy reads those as diffusers' placeholder classes
+from diffusers.configuration_utils import ConfigMixin
+from diffusers.schedulers.scheduling_ddim import DDIMScheduler
+from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
+from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+from diffusers.schedulers.scheduling_flow_match_euler_discrete import FlowMatchEulerDiscreteScheduler
+from diffusers.schedulers.scheduling_flow_match_heun_discrete import FlowMatchHeunDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
 from torch import Tensor
 
 from rdpflex.tiling import TileSpec, Window, blend
 
-SCHEDULERS: dict[str, tuple[type, dict[str, Any]]] = {
+SCHEDULERS: dict[str, tuple[type[ConfigMixin], dict[str, Any]]] = {
     "ddpm": (DDPMScheduler, {}),
     "ddim": (DDIMScheduler, {"set_alpha_to_one": True}),
     "dpm-solver": (
@@ -76,6 +77,7 @@ def make_scheduler(name: str, base_config: dict[str, Any], steps: int) -> Any:
     """A fresh scheduler ``name`` from the model's saved config (same betas / T, prediction type), ``steps`` set."""
     cls, extra = SCHEDULERS[name]
     scheduler = cls.from_config(base_config, **extra)
+    assert not isinstance(scheduler, tuple)  # a tuple only with return_unused_kwargs
     if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
         # its default spacing linspace(1, 1/T, steps) would spend one of 2 steps on σ = 1/T -> 0
         scheduler.set_timesteps(sigmas=uniform_sigmas(steps))

@@ -23,18 +23,18 @@ class UNetSettings(Strict):
     """The diffusers UNet2DModel."""
 
     block_out_channels: list[int] = Field(
-        [32, 64, 64],
+        default=[32, 64, 64],
         min_length=1,
         description="Channels per resolution level (Mari et al. 2024 use a DDPM-size UNet; CPU: 16-64).",
     )
-    layers_per_block: int = Field(1, ge=1, description="ResNet layers per level.")
+    layers_per_block: int = Field(default=1, ge=1, description="ResNet layers per level.")
     attention_levels: int = Field(
-        0,
+        default=0,
         ge=0,
         description="Self-attention on this many lowest-resolution levels (Mari et al. 2024: 2). "
         "Memory grows with the image: decode large images with --tile.",
     )
-    norm_num_groups: int = Field(8, ge=1, description="GroupNorm groups (must divide every level's channels).")
+    norm_num_groups: int = Field(default=8, ge=1, description="GroupNorm groups (must divide every level's channels).")
 
     @model_validator(mode="after")
     def _check(self) -> "UNetSettings":
@@ -51,8 +51,8 @@ class UNetSettings(Strict):
 class AdapterSettings(Strict):
     """The latent adapter: y_hat -> conditioning planes at image resolution."""
 
-    hidden: int = Field(64, ge=1, description="Width of the adapter's two 3x3 convs.")
-    cond_channels: int = Field(8, ge=1, description="Conditioning planes concatenated to the UNet input.")
+    hidden: int = Field(default=64, ge=1, description="Width of the adapter's two 3x3 convs.")
+    cond_channels: int = Field(default=8, ge=1, description="Conditioning planes concatenated to the UNet input.")
 
 
 class NoiseSettings(Strict):
@@ -63,48 +63,52 @@ class NoiseSettings(Strict):
     """
 
     schedule: Schedule = Field(
-        "shifted_cosine",
+        default="shifted_cosine",
         description="diffusers' linear / scaled_linear / squaredcos_cap_v2, or HFD's shifted_cosine (detail-focused). "
         "Diffusion only.",
     )
     shift: float = Field(
-        2 * math.log(2),
+        default=2 * math.log(2),
         description="shifted_cosine: added to logSNR "
         "(SNR x e^shift at every t; 2 ln 2 = SNR x 4: alpha_bar(0.5) 0.5 -> 0.8). Diffusion only.",
     )
     num_train_timesteps: int = Field(
-        1000, ge=2, le=1000, description="T, the discrete training timesteps (flow: the timestep scale, sigma x T)."
+        default=1000,
+        ge=2,
+        le=1000,
+        description="T, the discrete training timesteps (flow: the timestep scale, sigma x T).",
     )
     prediction_type: Literal["epsilon", "v_prediction", "sample"] = Field(
-        "epsilon", description="What the UNet predicts (diffusers naming). Diffusion only: a flow predicts eps - x0."
+        default="epsilon",
+        description="What the UNet predicts (diffusers naming). Diffusion only: a flow predicts eps - x0.",
     )
 
 
 class EMASettings(Strict):
     """diffusers' EMAModel over the denoiser's weights (exported and used for sampling)."""
 
-    decay: float = Field(0.999, gt=0, lt=1, description="Maximum EMA decay.")
+    decay: float = Field(default=0.999, gt=0, lt=1, description="Maximum EMA decay.")
     use_warmup: bool = Field(
-        True, description="EMA warm-up: decay grows as 1 - (1 + step)^-power (short runs need it)."
+        default=True, description="EMA warm-up: decay grows as 1 - (1 + step)^-power (short runs need it)."
     )
-    power: float = Field(2 / 3, gt=0, description="Warm-up power (2/3 suits runs of up to ~1M steps).")
-    update_after_step: int = Field(0, ge=0, description="Start averaging after this many steps.")
+    power: float = Field(default=2 / 3, gt=0, description="Warm-up power (2/3 suits runs of up to ~1M steps).")
+    update_after_step: int = Field(default=0, ge=0, description="Start averaging after this many steps.")
 
 
 class ValidationSampler(Strict):
     """How the held-out images are sampled during training (cheap)."""
 
     scheduler: SchedulerName | None = Field(
-        None, description="A sampler of the objective (unset: ddim for diffusion, flow-euler for flow)."
+        default=None, description="A sampler of the objective (unset: ddim for diffusion, flow-euler for flow)."
     )
-    steps: int = Field(4, ge=1)
+    steps: int = Field(default=4, ge=1)
 
 
 class CDiffSettings(Strict):
     """The ``decoder.settings`` of ``family: cdiff``."""
 
     objective: Objective = Field(
-        "diffusion",
+        default="diffusion",
         description="`diffusion` (DDPM noising, epsilon / v / x0 prediction; ddpm, ddim, dpm-solver) or `flow` "
         "(rectified flow, Liu et al. 2023: x_t = (1 - t) x0 + t eps, velocity eps - x0; flow-euler, flow-heun).",
     )
@@ -113,21 +117,22 @@ class CDiffSettings(Strict):
     noise: NoiseSettings = Field(default_factory=NoiseSettings)
     ema: EMASettings = Field(default_factory=EMASettings)
     condition_on_mse: bool = Field(
-        True, description="Also condition on the MSE reconstruction g_s(y_hat) (HFD two-stage)."
+        default=True, description="Also condition on the MSE reconstruction g_s(y_hat) (HFD two-stage)."
     )
     target: Literal["image", "residual"] = Field(
-        "residual", description="Diffuse the image, or the residual x - x_mse over the MSE reconstruction (HFD)."
+        default="residual",
+        description="Diffuse the image, or the residual x - x_mse over the MSE reconstruction (HFD).",
     )
     perceptual: Literal["none", "lpips", "st-lpips"] = Field(
-        "none",
+        default="none",
         description="Perceptual term on the predicted clean image: `lpips` (LPIPS-alex, needs the AlexNet "
         "weights), `st-lpips` (shift-tolerant LPIPS, weights in the stlpips-pytorch wheel: works offline), `none`.",
     )
     lpips_weight: float = Field(
-        0.0, ge=0, description="Weight of the perceptual term (with perceptual: lpips or st-lpips)."
+        default=0.0, ge=0, description="Weight of the perceptual term (with perceptual: lpips or st-lpips)."
     )
     lpips_weights: str | None = Field(
-        None,
+        default=None,
         description="Weight file of the perceptual network (lpips: alexnet-owt-7be5be79.pth from the torch "
         "hub cache; st-lpips: the wheel's alex_shift_tolerant.pth).",
     )

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rdpflex.codecs import Codec
 from rdpflex.metrics import mean_rows
 from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
@@ -69,7 +70,7 @@ class CDiffTrainer:
     family: ClassVar[str] = TRAINER.family
     Config = CDiffSettings
 
-    def __init__(self, recipe: Recipe, settings: CDiffSettings, accelerator: Any, codec) -> None:
+    def __init__(self, recipe: Recipe, settings: CDiffSettings, accelerator: Any, codec: Codec) -> None:
         from diffusers.training_utils import EMAModel
 
         self.recipe, self.settings, self.accelerator, self.codec = recipe, settings, accelerator, codec
@@ -99,6 +100,7 @@ class CDiffTrainer:
 
     def train_step(self, x: Tensor, y_hat: Tensor, ctx: StepContext) -> dict[str, float]:
         net, bare = ctx.modules["denoiser"], ctx.unwrap("denoiser")
+        assert isinstance(bare, ConditionalDenoiser)
         with torch.no_grad():
             x_mse = self.codec.synthesize(y_hat).clamp(0, 1) if bare.needs_mse else None
         x0 = bare.to_x0(x, x_mse)
@@ -126,19 +128,19 @@ class CDiffTrainer:
         self.ema.copy_to(denoiser.parameters())
         return CDiffDecoder(denoiser, self.scheduler_config, self.settings.objective).eval()
 
-    def validate(self, images: list[Tensor], codec, ctx: StepContext) -> dict[str, float]:
+    def validate(self, images: list[Tensor], codec: Codec, ctx: StepContext) -> dict[str, float]:
         """PSNR of the EMA decoder (validation sampler, seed 0) and of g_s on the held-out images."""
         from rdpflex.latent import Latent
         from rdpflex.pipeline import psnr
 
         dec = self.export_decoder().to(ctx.device)
-        opts = {"scheduler": self.settings.validation_scheduler, "steps": self.settings.validation.steps}
+        opts = dec.resolve({"scheduler": self.settings.validation_scheduler, "steps": self.settings.validation.steps})
         rows = []
         for x in images:
             H, W = x.shape[-2:]
             xp = codec.pad(x)
             y_hat = codec.compress(xp)["y_hat"]
-            lat = Latent(y_hat, (H, W), tuple(xp.shape[-2:]))
+            lat = Latent(y_hat, (H, W), (xp.shape[-2], xp.shape[-1]))
             x_hat = dec.decode(lat, codec, opts, torch.Generator(device=ctx.device).manual_seed(0))
             rows.append(
                 {

@@ -112,7 +112,7 @@ def guided_sample(
     constraint: Constraint,
     generators: Sequence[torch.Generator],
     *,
-    zeta: float,
+    zeta: float | Tensor,
     steps: int,
     scheduler: str = "ddim",
     strength: float = 1.0,

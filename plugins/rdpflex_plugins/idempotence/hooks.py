@@ -7,7 +7,7 @@ ICLR 2024, arXiv:2401.08920) and the ``prior`` stage that trains its uncondition
 from __future__ import annotations
 
 from rdpflex.cards import Capabilities, DecoderCard, StageCard
-from rdpflex.hookspecs import hookimpl
+from rdpflex.plugins import registering
 
 from .options import DEFAULT_ZETA, IdempotenceOptions
 from .settings import PriorConfig, prior_problems
@@ -31,11 +31,5 @@ PRIOR = StageCard(
 )
 
 
-@hookimpl
-def register_decoders(register):
-    register(DECODER)
-
-
-@hookimpl
-def register_stages(register):
-    register(PRIOR)
+register_decoders = registering(DECODER)
+register_stages = registering(PRIOR)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from pydantic import BaseModel
@@ -24,7 +24,7 @@ from torch import Tensor
 
 from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
-from rdpflex.errors import OptionsError
+from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.latent import Latent
 from rdpflex.tiling import TileSpec, analyse, blend, synthesize
 from rdpflex.weights import read_json, refuse_pickles, write_json
@@ -39,17 +39,8 @@ from .projection import project
 MAX_UNTILED_PIXELS = 1 << 22
 
 
-class IdempotenceDecoder(DecoderBase):
+class IdempotenceDecoder(DecoderBase, card=DECODER):
     """Inverts an unconditional diffusion prior so that the output re-encodes to the file's latent."""
-
-    name: ClassVar[str] = DECODER.name
-    description: ClassVar[str] = DECODER.description
-    Options: ClassVar[type[BaseModel]] = IdempotenceOptions
-    stochastic: ClassVar[bool] = True
-    needs_grad: ClassVar[bool] = True
-    trained_on_codec: ClassVar[bool] = False
-    supports_tiling: ClassVar[bool] = True
-    sweep: ClassVar[dict[str, list[Any]]] = DECODER.sweep
 
     def __init__(self, unet: Any, scheduler_config: dict[str, Any], reference: str | None = None) -> None:
         self.unet = unet.eval().requires_grad_(False)
@@ -62,6 +53,8 @@ class IdempotenceDecoder(DecoderBase):
 
     @classmethod
     def from_pretrained(cls, path: Path | None, codec: Codec) -> "IdempotenceDecoder":
+        if path is None:
+            raise RdpflexError("the idempotence decoder needs its prior (a decoders/idempotence/ folder)")
         refuse_pickles(Path(path))  # the whole folder, bundled prior included (docs/reliability.md section 5)
         cfg = read_json(Path(path) / "config.json")
         reference = str(cfg.get("prior", "prior"))

@@ -13,24 +13,24 @@ class PriorConfig(Strict):
     """The ``prior:`` section."""
 
     system: str | None = Field(
-        None,
+        default=None,
         description="Attach the trained prior to this system directory as its `idempotence` decoder "
         "(exported to OUTPUT/system).",
     )
     block_out_channels: list[int] = Field(
-        [32, 64, 64], min_length=1, description="Channels per UNet level (no attention: fully convolutional)."
+        default=[32, 64, 64], min_length=1, description="Channels per UNet level (no attention: fully convolutional)."
     )
-    layers_per_block: int = Field(1, ge=1, le=4, description="Residual blocks per UNet level.")
+    layers_per_block: int = Field(default=1, ge=1, le=4, description="Residual blocks per UNet level.")
     norm_num_groups: int = Field(
-        8, ge=1, description="GroupNorm groups (must divide every entry of block_out_channels)."
+        default=8, ge=1, description="GroupNorm groups (must divide every entry of block_out_channels)."
     )
     num_train_timesteps: int = Field(
-        1000, ge=2, le=4000, description="DDPM timesteps T (the reference prior uses 1000)."
+        default=1000, ge=2, le=4000, description="DDPM timesteps T (the reference prior uses 1000)."
     )
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = Field(
-        "linear", description="DDPM noise schedule (diffusers naming)."
+        default="linear", description="DDPM noise schedule (diffusers naming)."
     )
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0, description="EMA decay of the weights used for sampling.")
+    ema_decay: float = Field(default=0.999, ge=0.0, lt=1.0, description="EMA decay of the weights used for sampling.")
 
 
 def prior_problems(recipe: Any, config: PriorConfig) -> list[tuple[str, str]]:

@@ -101,6 +101,7 @@ class PriorStage:
         if self.config.system is None:
             return prior
         src = System.load(self.config.system)  # checks the system before anything is copied
+        assert src.root is not None  # a loaded system has its folder
         root = Path(output_dir) / "system"
         shutil.rmtree(root, ignore_errors=True)
         shutil.copytree(src.root, root, ignore=lambda d, names: ["idempotence"] if Path(d).name == "decoders" else [])

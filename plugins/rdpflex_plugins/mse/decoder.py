@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
 
 import torch
 from pydantic import BaseModel
@@ -16,14 +15,8 @@ from rdpflex.tiling import synthesize
 from rdpflex_plugins.mse.hooks import DECODER
 
 
-class MSEDecoder(DecoderBase):
+class MSEDecoder(DecoderBase, card=DECODER):
     """x_hat = clamp(g_s(y_hat), 0, 1); no options, no weights of its own, deterministic, tileable."""
-
-    name: ClassVar[str] = DECODER.name
-    description: ClassVar[str] = DECODER.description
-    Options: ClassVar[type[BaseModel]] = DECODER.Options
-    needs_weights: ClassVar[bool] = False
-    supports_tiling: ClassVar[bool] = True
 
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         return synthesize(codec.synthesize, latent.y_hat, codec.latent_stride).clamp(0, 1)  # tiled on large images

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rdpflex.cards import Capabilities, DecoderCard, NoOptions
-from rdpflex.hookspecs import hookimpl
+from rdpflex.plugins import registering
 
 DECODER = DecoderCard(
     name="mse",
@@ -14,6 +14,4 @@ DECODER = DecoderCard(
 )
 
 
-@hookimpl
-def register_decoders(register):
-    register(DECODER)
+register_decoders = registering(DECODER)

@@ -81,7 +81,7 @@ def fourier_features(beta: Tensor, L: int = FOURIER_L, scale: float = 1.0) -> Te
 class ConditionalOffset(nn.Module):
     """The beta-dependent modulation applied right after one conv (Fig. 5, right).
 
-    ``offset(x, features)`` == ``offset.apply(x, offset.params(features))``; the split lets the
+    ``offset(x, features)`` == ``offset.modulate(x, offset.params(features))``; the split lets the
     generator precompute :meth:`params` once per beta.
     """
 
@@ -91,7 +91,8 @@ class ConditionalOffset(nn.Module):
         raise NotImplementedError
 
     @staticmethod
-    def apply(x: Tensor, params: OffsetParams) -> Tensor:
+    def modulate(x: Tensor, params: OffsetParams) -> Tensor:
+        """``x * scale + shift`` (either may be absent). Not ``apply``: that is nn.Module's, which it shadowed."""
         scale, shift = params
         if scale is not None:
             x = x * scale
@@ -100,7 +101,7 @@ class ConditionalOffset(nn.Module):
         return x
 
     def forward(self, x: Tensor, features: Tensor | None) -> Tensor:
-        return self.apply(x, self.params(features))
+        return self.modulate(x, self.params(features))
 
 
 class BetaEmbedding(nn.Module):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -69,9 +70,9 @@ class ConditionalResidualBottleneck(nn.Module):
         return (self.off1, self.off2, self.off3)
 
     def forward(self, x: Tensor, offsets: dict[ConditionalOffset, OffsetParams]) -> Tensor:
-        out = torch.relu(ConditionalOffset.apply(self.conv1(x), offsets[self.off1]))
-        out = torch.relu(ConditionalOffset.apply(self.conv2(out), offsets[self.off2]))
-        out = ConditionalOffset.apply(self.conv3(out), offsets[self.off3])
+        out = torch.relu(ConditionalOffset.modulate(self.conv1(x), offsets[self.off1]))
+        out = torch.relu(ConditionalOffset.modulate(self.conv2(out), offsets[self.off2]))
+        out = ConditionalOffset.modulate(self.conv3(out), offsets[self.off3])
         return x + out
 
 
@@ -221,11 +222,11 @@ class MultiRealismGenerator(nn.Module):
         self.clear_cache()
         return super().train(mode)
 
-    def _apply(self, fn, recurse=True):  # .to(), .cuda(), .half() ...
+    def _apply(self, fn: Callable[[Tensor], Tensor], recurse: bool = True) -> MultiRealismGenerator:  # .to(), .half()
         self.clear_cache()
         return super()._apply(fn, recurse)
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         self.clear_cache()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 

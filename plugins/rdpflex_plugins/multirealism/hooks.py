@@ -7,7 +7,7 @@ their implementations (:mod:`.plugin`, :mod:`.training`) are imported when first
 from __future__ import annotations
 
 from rdpflex.cards import Capabilities, DecoderCard, StageCard, TrainerCard
-from rdpflex.hookspecs import hookimpl
+from rdpflex.plugins import registering
 from rdpflex_plugins.multirealism.options import MultiRealismOptions
 from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSettings, joint_problems
 
@@ -38,16 +38,6 @@ TRAINER = TrainerCard(
 )
 
 
-@hookimpl
-def register_decoders(register):
-    register(DECODER)
-
-
-@hookimpl
-def register_stages(register):
-    register(JOINT)
-
-
-@hookimpl
-def register_trainers(register):
-    register(TRAINER)
+register_decoders = registering(DECODER)
+register_stages = registering(JOINT)
+register_trainers = registering(TRAINER)

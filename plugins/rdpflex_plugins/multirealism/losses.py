@@ -21,7 +21,9 @@ backbone.
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -85,7 +87,7 @@ def rate_bpp(likelihoods: Any, num_pixels: int) -> Tensor:
     tensors = _flatten(likelihoods)
     if not tensors:
         raise ValueError("no likelihood tensors")
-    bits = sum(-torch.log2(t.float()).reshape(t.shape[0], -1).sum(dim=1) for t in tensors)
+    bits = functools.reduce(operator.add, (-torch.log2(t.float()).reshape(t.shape[0], -1).sum(dim=1) for t in tensors))
     return bits / num_pixels
 
 

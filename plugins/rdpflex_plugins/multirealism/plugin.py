@@ -13,7 +13,8 @@ only checks ``beta >= 0``; a loaded decoder's ``Options`` (``decoder.Options``) 
 :class:`rdpflex.errors.OptionsError` naming the range.
 
 Saved as ``config.json`` (generator settings incl. conditioning type, ``beta_max``) +
-``model.safetensors`` (generator weights only; the discriminator is a training-time module).
+``model.safetensors`` (generator weights only; the discriminator is a training-time module, held by
+:mod:`.training`).
 """
 
 from __future__ import annotations
@@ -32,36 +33,26 @@ from rdpflex.errors import OptionsError, RdpflexError
 from rdpflex.latent import Latent
 from rdpflex.tiling import synthesize
 from rdpflex.weights import load_error, load_weights, save_weights
-from rdpflex_plugins.multirealism.conditioning import BETA_TRAIN_MAX, COND_HIDDEN
-from rdpflex_plugins.multirealism.discriminator import HIFIC_CHANNELS, ConditionalPatchDiscriminator
 from rdpflex_plugins.multirealism.generator import MultiRealismGenerator, build_generator_for
 from rdpflex_plugins.multirealism.hooks import DECODER
-from rdpflex_plugins.multirealism.options import PAPER_BETA_MAX, MultiRealismOptions, options_for
+from rdpflex_plugins.multirealism.options import PAPER_BETA_MAX, options_for
+from rdpflex_plugins.multirealism.settings import MultiRealismSettings
 
 FORMAT_VERSION = 1
 
 
-class MultiRealismDecoder(DecoderBase, nn.Module):
-    """The ``multirealism`` decoder family: G(y_hat, beta) (+ an optional training-time D).
+class MultiRealismDecoder(DecoderBase, nn.Module, card=DECODER):
+    """The ``multirealism`` decoder family: G(y_hat, beta). HiFiC's D is training-only: the trainers hold it.
 
     Build a fresh one for a codec with :meth:`for_codec`; load trained weights with
     :meth:`from_pretrained` (``System.decoder("multirealism")`` does it).
     """
 
-    name: ClassVar[str] = DECODER.name
-    description: ClassVar[str] = DECODER.description
-    Options: ClassVar[type[BaseModel]] = MultiRealismOptions
-    #: G is deterministic and fully convolutional (trained on the codec, needs weights: the defaults)
-    supports_tiling: ClassVar[bool] = True
-    #: the knob sweep `rdpflex compare` uses by default (the paper's evaluation betas)
-    sweep: ClassVar[dict[str, list[float]]] = DECODER.sweep
+    #: name, description, Options, capability flags and sweep: the card's (hooks.DECODER). A loaded decoder's
+    #: Options is its own beta range's model (:func:`options_for`, built at run time: no static field types)
+    Options: ClassVar[type[Any]]
 
-    def __init__(
-        self,
-        generator: MultiRealismGenerator,
-        beta_max: float = PAPER_BETA_MAX,
-        discriminator: ConditionalPatchDiscriminator | None = None,
-    ) -> None:
+    def __init__(self, generator: MultiRealismGenerator, beta_max: float = PAPER_BETA_MAX) -> None:
         super().__init__()
         beta_max = float(beta_max)
         train_max = generator.config["beta_train_max"]
@@ -70,59 +61,27 @@ class MultiRealismDecoder(DecoderBase, nn.Module):
                 f"multirealism beta_max={beta_max} must lie in [0, {train_max}] (the generator's training range)"
             )
         self.generator = generator
-        self.discriminator = discriminator
         self.beta_max = beta_max
         # a non-conditional G (fixed-beta GAN baseline) has exactly one beta: the one it was trained at
         self.beta_min = beta_max if generator.cond == "none" else 0.0
-        self.Options = options_for(self.beta_max, self.beta_min)  # per-instance bounds
+        # per-instance bounds shadow the class's model (mypy forbids assigning a ClassVar through self)
+        self.Options = options_for(self.beta_max, self.beta_min)  # type: ignore[misc]
 
     # -- construction --------------------------------------------------------------------------
     @classmethod
-    def for_codec(
-        cls,
-        codec: Codec,
-        *,
-        N: int = 256,
-        blocks: int = 3,
-        cond: str = "fourier",
-        beta_train_max: float = BETA_TRAIN_MAX,
-        beta_max: float = PAPER_BETA_MAX,
-        cond_hidden: int = COND_HIDDEN,
-        table_bins: int = 64,
-        fourier_scale: float = 1.0,
-        cond_activation: str = "relu",
-        discriminator: bool = True,
-        disc_channels: tuple[int, ...] | list[int] = HIFIC_CHANNELS,
-        disc_latent_features: int = 12,
-        disc_input_scale: float = 1.0,
-    ) -> "MultiRealismDecoder":
-        """A freshly initialised decoder for ``codec`` (paper defaults: N=256, 3 blocks, FourierCond).
+    def for_codec(cls, codec: Codec, settings: MultiRealismSettings | None = None) -> "MultiRealismDecoder":
+        """A freshly initialised G for ``codec`` from ``settings.generator`` (default: the training defaults).
 
-        ``cond="none"`` builds the fixed-beta GAN baseline; then ``beta_max`` is that fixed beta.
-        ``discriminator=True`` also builds HiFiC's D (``disc_channels`` widths) for training.
+        ``fourier_scale`` unset encodes beta / beta_train_max. The decoder offers beta up to
+        ``settings.beta_max``; a GAN baseline (``generator.cond: none``) only its ``fixed_beta``.
         """
+        s = settings if settings is not None else MultiRealismSettings.model_validate({})  # the defaults
+        g = s.generator
+        fourier_scale = g.fourier_scale if g.fourier_scale is not None else 1.0 / s.beta_train_max
         gen = build_generator_for(
-            codec,
-            N=N,
-            blocks=blocks,
-            cond=cond,
-            beta_train_max=beta_train_max,
-            cond_hidden=cond_hidden,
-            table_bins=table_bins,
-            fourier_scale=fourier_scale,
-            cond_activation=cond_activation,
+            codec, beta_train_max=s.beta_train_max, **(g.model_dump() | {"fourier_scale": fourier_scale})
         )
-        disc = (
-            ConditionalPatchDiscriminator(
-                codec.latent_channels,
-                disc_channels,
-                latent_features=disc_latent_features,
-                input_scale=disc_input_scale,
-            )
-            if discriminator
-            else None
-        )
-        dec = cls(gen, beta_max=beta_max, discriminator=disc)
+        dec = cls(gen, beta_max=s.fixed_beta if s.fixed_beta is not None else s.beta_max)
         device = _device_of(codec)
         return dec.to(device) if device is not None else dec
 

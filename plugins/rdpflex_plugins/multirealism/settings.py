@@ -64,8 +64,9 @@ class DiscriminatorSettings(Strict):
 class MultiRealismSettings(Strict):
     """Generator, discriminator and Eq. 4 settings (shared by ``joint`` and ``decoder`` training)."""
 
-    generator: GeneratorSettings = Field(default_factory=GeneratorSettings)
-    discriminator: DiscriminatorSettings = Field(default_factory=DiscriminatorSettings)
+    # model_validate({}): the same defaults; mypy reads positional Field defaults as required fields (no plugin)
+    generator: GeneratorSettings = Field(default_factory=lambda: GeneratorSettings.model_validate({}))
+    discriminator: DiscriminatorSettings = Field(default_factory=lambda: DiscriminatorSettings.model_validate({}))
     beta_train_max: float = Field(
         5.12, gt=0, description="beta ~ U(0, beta_train_max) per example in training (paper: 5.12)."
     )
@@ -146,7 +147,7 @@ class JointConfig(Strict):
     """
 
     codec: JointCodec = Field(
-        default_factory=JointCodec,
+        default_factory=lambda: JointCodec.model_validate({}),
         description="The codec to train: `arch`/`config` (fresh) or `init` (a system directory), `aux_lr`.",
     )
     lmbda: float = Field(
@@ -156,7 +157,8 @@ class JointConfig(Strict):
         description="Eq. 4's lambda: rate weight lambda' = 100 lambda (0.01: Eq. 1 with lambda = 1/100).",
     )
     multirealism: MultiRealismSettings = Field(
-        default_factory=MultiRealismSettings, description="Generator, discriminator and Eq. 4 weights."
+        default_factory=lambda: MultiRealismSettings.model_validate({}),
+        description="Generator, discriminator and Eq. 4 weights.",
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rdpflex.codecs import Codec
 from rdpflex.images import psnr_from_mse
+from rdpflex.metrics import mean_rows
 from rdpflex.train.codec_stage import (
     aux_optimizer,
     ddp_ignore_quantiles,
@@ -35,33 +38,26 @@ from rdpflex.train.codec_stage import (
 )
 from rdpflex.train.recipe import Recipe
 from rdpflex.train.stage import StepContext, make_optimizer, unwrapped
+from rdpflex_plugins.multirealism.discriminator import ConditionalPatchDiscriminator
+from rdpflex_plugins.multirealism.generator import MultiRealismGenerator
 from rdpflex_plugins.multirealism.hooks import JOINT, TRAINER
 from rdpflex_plugins.multirealism.losses import LossWeights, discriminator_loss_from_logits, generator_loss, sample_beta
 from rdpflex_plugins.multirealism.plugin import MultiRealismDecoder
-from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSettings
+from rdpflex_plugins.multirealism.settings import JointConfig, MultiRealismSettings, joint_problems
 
 log = logging.getLogger("rdpflex.train")
 
 
-def build_decoder(settings: MultiRealismSettings, codec: Any) -> MultiRealismDecoder:
-    """A fresh G, and HiFiC's D for training, for ``codec`` from the settings."""
-    g, d = settings.generator, settings.discriminator
-    return MultiRealismDecoder.for_codec(
-        codec,
-        N=g.N,
-        blocks=g.blocks,
-        cond=g.cond,
-        cond_hidden=g.cond_hidden,
-        table_bins=g.table_bins,
-        cond_activation=g.cond_activation,
-        fourier_scale=g.fourier_scale if g.fourier_scale is not None else 1.0 / settings.beta_train_max,
-        beta_train_max=settings.beta_train_max,
-        beta_max=settings.fixed_beta if settings.fixed_beta is not None else settings.beta_max,
-        discriminator=True,
-        disc_channels=d.channels,
-        disc_latent_features=d.latent_features,
-        disc_input_scale=d.input_scale,
+def build_gan(
+    settings: MultiRealismSettings, codec: Codec
+) -> tuple[MultiRealismDecoder, ConditionalPatchDiscriminator]:
+    """A fresh G (the decoder) and HiFiC's D (training only) for ``codec``, on the codec's device."""
+    decoder = MultiRealismDecoder.for_codec(codec, settings)
+    d = settings.discriminator
+    disc = ConditionalPatchDiscriminator(
+        codec.latent_channels, d.channels, latent_features=d.latent_features, input_scale=d.input_scale
     )
+    return decoder, disc.to(next(decoder.parameters()).device)
 
 
 def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
@@ -88,7 +84,7 @@ def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
                 proj.weight.zero_()
 
 
-def conditioning_split(generator: nn.Module) -> tuple[list[Tensor], list[Tensor]]:
+def conditioning_split(generator: MultiRealismGenerator) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """G's parameters as (beta conditioning: the embedding and every conditional offset, the rest)."""
     cond_modules = [generator.embedding, *generator.conditional_offsets()]
     cond_ids = {id(p) for m in cond_modules for p in m.parameters()}
@@ -194,13 +190,18 @@ class GanSteps:
         return out | ({"cond_active": active} if active is not None else {})
 
     def optimizers(
-        self, decoder: MultiRealismDecoder, optim: Any, extra_main: list[Any] = ()
+        self,
+        decoder: MultiRealismDecoder,
+        discriminator: ConditionalPatchDiscriminator,
+        optim: Any,
+        extra_main: Sequence[Tensor] = (),
     ) -> dict[str, torch.optim.Optimizer]:
         """``main`` (G, plus ``extra_main`` parameters) and ``disc`` (D, at ``discriminator.lr`` when set)."""
         s = self.settings
         d = s.discriminator
         cond, body = conditioning_split(decoder.generator)
-        groups = [{"params": [*extra_main, *(body if s.train_body else [])]}] if extra_main or s.train_body else []
+        main = [*extra_main, *(body if s.train_body else [])]
+        groups: list[dict[str, Any]] = [{"params": main}] if extra_main or s.train_body else []
         if cond:
             groups.append({"params": cond, "lr": optim.lr * s.cond_lr_factor})
         if not s.train_body:
@@ -208,7 +209,7 @@ class GanSteps:
                 p.requires_grad_(False)
         return {
             "main": make_optimizer(groups, optim),
-            "disc": make_optimizer(decoder.discriminator.parameters(), optim, lr=d.lr, betas=tuple(d.betas)),
+            "disc": make_optimizer(discriminator.parameters(), optim, lr=d.lr, betas=tuple(d.betas)),
         }
 
 
@@ -269,10 +270,6 @@ def conditioning_active_fraction(generator: nn.Module, beta_max: float, points: 
     return float(((units.amax(dim=0) - units.amin(dim=0)) > 1e-4).float().mean())
 
 
-def _mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
-    return {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]} if rows else {}
-
-
 class JointStage:
     """``stage: joint`` — E + entropy model + beta-conditional G + D from scratch (Agustsson, Minnen, Toderici,
     Mentzer 2023, "Multi-Realism Image Compression with a Conditional Generator", CVPR 2023, arXiv:2212.13824)."""
@@ -284,23 +281,25 @@ class JointStage:
     def __init__(self, recipe: Recipe, config: JointConfig, accelerator: Any) -> None:
         self.recipe, self.config, self.accelerator = recipe, config, accelerator
         self.codec = trainable_codec(config.codec, accelerator)
-        self.decoder = build_decoder(config.multirealism, self.codec).train()
+        assert isinstance(self.codec, Codec)  # a bare codec (built or loaded), not yet prepared
+        self.decoder, self.discriminator = build_gan(config.multirealism, self.codec)
+        self.decoder.train()
         self.gan = GanSteps(config.multirealism, perceptual_fn(config.multirealism))
 
     @classmethod
     def check_recipe(cls, recipe: Recipe, config: JointConfig) -> list[tuple[str, str]]:
-        return JOINT.check_recipe(recipe, config)
+        return joint_problems(recipe, config)
 
     def modules(self) -> dict[str, nn.Module]:
         return {
             "codec": ddp_ignore_quantiles(self.codec),
             "generator": self.decoder.generator,
-            "discriminator": self.decoder.discriminator,
+            "discriminator": self.discriminator,
         }
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         main, aux = split_quantiles(self.codec)
-        return self.gan.optimizers(self.decoder, self.recipe.optim, extra_main=main) | {
+        return self.gan.optimizers(self.decoder, self.discriminator, self.recipe.optim, extra_main=main) | {
             "aux": aux_optimizer(aux, self.config.codec.aux_lr)
         }
 
@@ -308,7 +307,9 @@ class JointStage:
         out = ctx.modules["codec"](batch, detach_synthesis=True)
         ref_mse = F.mse_loss(out["x_hat"].float(), batch) * 255**2 / 100  # g_s: distortion term of Eq. 4 only
         logs = self.gan.step(ctx, batch, out["y_hat"], out["likelihoods"], self.config.lmbda, extra_loss=ref_mse)
-        aux = ctx.unwrap("codec").aux_loss()
+        codec = ctx.unwrap("codec")
+        assert isinstance(codec, Codec)
+        aux = codec.aux_loss()
         ctx.backward_step("aux", aux, clip=False, reduce=True)
         logs.update(aux=float(aux.detach()), psnr_mse=psnr_from_mse(max(float(ref_mse.detach()) * 100, 1e-10)))
         return logs
@@ -323,7 +324,7 @@ class JointStage:
         from rdpflex.train.evaluate import codec_metrics
 
         codec, dec = self._snapshot(ctx.device)
-        return _mean_rows([codec_metrics(codec, x) | self.gan.generator_psnrs(dec.generator, codec, x) for x in images])
+        return mean_rows([codec_metrics(codec, x) | self.gan.generator_psnrs(dec.generator, codec, x) for x in images])
 
     def export(self, output_dir: Path) -> Path:
         from rdpflex.system import System
@@ -351,17 +352,17 @@ class MultiRealismTrainer:
 
     def __init__(self, recipe: Recipe, settings: MultiRealismSettings, accelerator: Any, codec: Any) -> None:
         self.recipe, self.settings, self.accelerator = recipe, settings, accelerator
-        self.decoder = build_decoder(settings, codec)
+        self.decoder, self.discriminator = build_gan(settings, codec)
         if settings.init is not None:
             warm_start(self.decoder, settings.init)
         self.decoder.train()
         self.gan = GanSteps(settings, perceptual_fn(settings))
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"generator": self.decoder.generator, "discriminator": self.decoder.discriminator}
+        return {"generator": self.decoder.generator, "discriminator": self.discriminator}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return self.gan.optimizers(self.decoder, self.recipe.optim)
+        return self.gan.optimizers(self.decoder, self.discriminator, self.recipe.optim)
 
     def train_step(self, x: Tensor, y_hat: Tensor, ctx: StepContext) -> dict[str, float]:
         return self.gan.step(ctx, x, y_hat, None, None)
@@ -372,4 +373,4 @@ class MultiRealismTrainer:
 
     def validate(self, images: list[Tensor], codec: Any, ctx: StepContext) -> dict[str, float]:
         dec = self.export_decoder().to(ctx.device)
-        return _mean_rows([self.gan.generator_psnrs(dec.generator, codec, x) for x in images])
+        return mean_rows([self.gan.generator_psnrs(dec.generator, codec, x) for x in images])

@@ -12,9 +12,12 @@ from rdpflex.latent import Latent
 from rdpflex.plugins import get_decoder_class
 from rdpflex.system import System
 from rdpflex_plugins.multirealism import MultiRealismDecoder
-from rdpflex_plugins.multirealism.plugin import MultiRealismOptions
+from rdpflex_plugins.multirealism.discriminator import ConditionalPatchDiscriminator
+from rdpflex_plugins.multirealism.options import MultiRealismOptions
+from rdpflex_plugins.multirealism.settings import MultiRealismSettings
 
-SMALL = {"N": 16, "blocks": 1, "cond_hidden": 32, "table_bins": 16, "disc_channels": (8, 16, 16, 16)}
+#: a small G; relu and fourier_scale 1 (raw beta) as these tests were written against
+SMALL = {"N": 16, "blocks": 1, "cond_hidden": 32, "table_bins": 16, "cond_activation": "relu", "fourier_scale": 1.0}
 
 
 def _latent(codec, size=(64, 128), seed=0, entropy_coded=False):
@@ -28,9 +31,11 @@ def _latent(codec, size=(64, 128), seed=0, entropy_coded=False):
     return Latent(y_hat, image_size=size, padded_size=size)
 
 
-def _decoder(system, **kw):
+def _decoder(system, cond="fourier", beta_max=2.56):
     torch.manual_seed(1)
-    return MultiRealismDecoder.for_codec(system.codec, **{**SMALL, **kw})
+    beta = {"fixed_beta": beta_max} if cond == "none" else {"beta_max": beta_max}  # the GAN baseline's one beta
+    settings = MultiRealismSettings(generator=SMALL | {"cond": cond}, perceptual="none", **beta)
+    return MultiRealismDecoder.for_codec(system.codec, settings)
 
 
 def test_registered_and_follows_protocol():
@@ -72,7 +77,7 @@ def test_save_load_round_trip(tmp_path, cond):
     assert cfg["beta_max"] == 2.0 and cfg["cond"] == cond and cfg["generator"]["N"] == 16
     assert sorted(p.name for p in (tmp_path / "mr").iterdir()) == ["config.json", "model.safetensors"]
     loaded = MultiRealismDecoder.from_pretrained(tmp_path / "mr", system.codec)
-    assert loaded.discriminator is None  # D is training-only, not saved
+    assert not any(isinstance(m, ConditionalPatchDiscriminator) for m in dec.modules())  # D: the trainer's
     assert loaded.beta_max == 2.0 and loaded.Options().beta == 2.0
     latent = _latent(system.codec)
     for beta in [0.0, 1.5]:
@@ -112,9 +117,9 @@ def test_fixed_beta_baseline_and_beta_max_checks():
     with pytest.raises(OptionsError, match="not beta-conditional"):
         base.decode(latent, system.codec, {"beta": 1.0}, torch.Generator())
     with pytest.raises(RdpflexError, match="beta_max"):
-        _decoder(system, beta_max=6.0)  # beyond the training range U(0, 5.12)
+        MultiRealismDecoder(_decoder(system).generator, beta_max=6.0)  # beyond the training range U(0, 5.12)
     with pytest.raises(RdpflexError, match="beta_max"):
-        _decoder(system, cond="none", beta_max=-1.0)
+        MultiRealismDecoder(base.generator, beta_max=-1.0)
 
 
 def test_system_integration_and_fingerprint_refusal(tmp_path):

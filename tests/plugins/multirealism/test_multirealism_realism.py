@@ -72,7 +72,7 @@ def test_the_discriminator_alone_learns_below_ln4():
     assert settings.discriminator.lr == 1e-4 and settings.discriminator.betas == (0.5, 0.9)
     codec = System.tiny().codec.eval()
     trainer, ctx = trainer_for(settings, codec)
-    D, opt = trainer.decoder.discriminator, ctx.optimizers["disc"]
+    D, opt = trainer.discriminator, ctx.optimizers["disc"]
     assert opt.param_groups[0]["betas"] == (0.5, 0.9)
     for g in opt.param_groups:
         g["lr"] = 1e-3  # the test's budget is 80 steps, not thousands

@@ -130,12 +130,12 @@ def test_decoder_stage_errors_name_the_field(tiny_system_dir):
 
 def test_gan_baseline_settings_validate():
     from rdpflex_plugins.multirealism.settings import MultiRealismSettings
-    from rdpflex_plugins.multirealism.training import build_decoder
+    from rdpflex_plugins.multirealism.training import build_gan
 
     with pytest.raises(ValueError, match="fixed_beta"):
         MultiRealismSettings(generator={"cond": "none"})
     s = MultiRealismSettings(generator={"cond": "none", "N": 8, "blocks": 1}, fixed_beta=2.56, perceptual="none")
-    dec = build_decoder(s, System.tiny().codec)
+    dec, _ = build_gan(s, System.tiny().codec)
     assert dec.beta_min == dec.beta_max == 2.56
 
 
@@ -153,7 +153,7 @@ def test_gan_start_and_discriminator_warmup_schedule():
     loaded = load_recipe(RECIPES_DIR / "tiny" / "joint.yaml")
     codec = System.tiny().codec
     trainer = MultiRealismTrainer(loaded.recipe, settings, None, codec)
-    assert trainer.decoder.discriminator.input_scale == 4.0
+    assert trainer.discriminator.input_scale == 4.0
     ctx = StepContext(
         accelerator=Accelerator(cpu=True), modules=trainer.modules(), optimizers=trainer.optimizers(), total_steps=5
     )
@@ -161,7 +161,7 @@ def test_gan_start_and_discriminator_warmup_schedule():
     x = torch.rand(2, 3, 64, 64)
     y_hat = codec(x)["y_hat"].detach()
     gan = GanSteps(settings, None)
-    d_params = lambda: [p.detach().clone() for p in trainer.decoder.discriminator.parameters()]  # noqa: E731
+    d_params = lambda: [p.detach().clone() for p in trainer.discriminator.parameters()]  # noqa: E731
     seen = []
     for step in range(5):
         ctx.step = step
