@@ -223,54 +223,32 @@ def decompress(
     # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
     from tqdm import tqdm
 
-    from rdpflex.bitstream import read_rdp, read_rdp_salvaging
-    from rdpflex.decoders import parse_options
-    from rdpflex.images import save_png
-    from rdpflex.pipeline import check_compatible, decode_indexed, latents, salvaged_latents
-    from rdpflex.plugins import get_decoder_class
+    from rdpflex.bitstream import Salvaged, read_rdp, read_rdp_salvaging
+    from rdpflex.pipeline import prepare_decoding, save_images
+    from rdpflex.tiling import TileSpec
 
-    options = parse_options(get_decoder_class(decoder), list(settings))  # validate before any work
-    salvaged = read_rdp_salvaging(file) if keep_going else None  # a damaged header is still refused
-    rdp = salvaged.rdp if salvaged else read_rdp(file)
+    read = read_rdp_salvaging(file) if keep_going else read_rdp(file)  # a damaged header is still refused
     system = load_system(system_dir, device)
-    check_compatible(rdp, system, str(file))
-    tiles = tile_spec(system, tile, tile_overlap)  # --tile checked against the codec's stride before any work
-    # load (and check) the decoder's weights, then its weight-specific option bounds, before writing anything
-    options = parse_options(system.decoder(decoder), list(settings))
-    if output.exists() and not output.is_dir():
-        raise RdpflexError(f"--output {output} exists and is not a directory")
-    stems = [im.stem for im in rdp.images]
-    if len(set(stems)) != len(stems):
-        raise RdpflexError(f"{file} holds two images with the same stem; their PNGs would overwrite each other")
-    if rdp.version == 1:
+    # the library checks everything before any work: fingerprint, --tile, decoder and options (once), stems, and
+    # entropy-decodes every latent (--keep-going: every intact one); nothing is written before it returns
+    tiles = TileSpec(tile, tile_overlap) if tile else None
+    job = prepare_decoding(read, system, decoder, list(settings), tiles, keep_going, source=str(file))
+    if (read.rdp if isinstance(read, Salvaged) else read).version == 1:
         click.echo(
             f"note: {file} is a version-1 .rdp: it carries no symbol checksums, so a decoding "
             "mismatch cannot be detected",
             err=True,
         )
-    # every latent entropy-decoded and checked before anything is written (--keep-going: every intact one)
-    if salvaged is None:
-        lats, lost = list(enumerate(latents(rdp, system, str(file)))), []
-    else:
-        lats, lost = salvaged_latents(salvaged, system, str(file))
-    written = []
-    with tqdm(total=len(lats), desc=f"decode ({decoder})", unit="img", disable=len(lats) < 2, file=sys.stderr) as bar:
-        for stem, img in decode_indexed(lats, system, decoder, options, seed, batch_size, tiles):
-            written.append(save_png(img, output / f"{stem}.png"))
-            bar.update()
+    n = len(job.latents)
+    with tqdm(
+        job.images(seed, batch_size), total=n, desc=f"decode ({decoder})", unit="img", disable=n < 2, file=sys.stderr
+    ) as bar:
+        written = save_images(bar, output)
     click.echo(f"wrote {len(written)} image(s) to {output} with decoder {decoder!r}")
-    for line in lost:
+    for line in job.lost:
         click.echo(f"error: {line}", err=True)
-    if lost:
+    if job.lost:
         sys.exit(2)  # after the lines above (click returns, not exits, on its Exit here)
-
-
-def tile_spec(system, tile: int, overlap: int):
-    """``--tile``/``--tile-overlap`` as a checked :class:`~rdpflex.tiling.TileSpec` (None without ``--tile``)."""
-    # lazy: start-up (`rdpflex --help` imports neither torch nor compressai)
-    from rdpflex.tiling import TileSpec
-
-    return TileSpec(tile, overlap).check(system.codec.latent_stride) if tile else None
 
 
 @cli.command()
