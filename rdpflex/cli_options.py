@@ -1,16 +1,20 @@
-"""click options shared by the built-in commands (``rdpflex.cli`` and the command modules it loads).
+"""click options and helpers shared by the built-in commands (the command modules :mod:`rdpflex.cli` loads).
 
-A module of its own so that command modules (``rdpflex.evaluation.commands``, ``rdpflex.bench.commands``)
-do not import :mod:`rdpflex.cli`, which loads them: imports run one way, cli -> commands -> options.
+A module of its own so that command modules (``rdpflex.cli.decompress``, ``rdpflex.evaluation.commands``,
+``rdpflex.bench.commands`` ...) do not import :mod:`rdpflex.cli`, which loads them: imports run one way,
+cli -> commands -> options.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from rdpflex.system import System
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -44,3 +48,10 @@ def entropy_option(f: F) -> F:
         "path: byte-identical strings to a zoo model's compress(), may not decode on another machine; "
         "mismatches are detected).",
     )(f)
+
+
+def load_system(system_dir: Path | None, device: str = "cpu") -> "System":
+    """``--system`` and ``--device``: the system loaded and moved (a one-line error for either)."""
+    from rdpflex.system import System  # lazy: start-up
+
+    return System.load(system_dir).to(device)

@@ -22,7 +22,8 @@ at a time, tiling, save/load of a weight-free family) and declares the capabilit
     supports_tiling    False    a large image may be decoded in overlapping tiles (rdpflex.tiling)
 
 Classes that do not subclass :class:`DecoderBase` (third-party plugins written against the
-protocol) still work: :func:`capabilities` and :func:`decode_batch` fill in the same defaults.
+protocol) still work: :func:`capabilities` and :func:`run_decoder` (the framework's side of a decoder call,
+also importable under its documented name ``decode_batch``) fill in the same defaults.
 A plugin may register a :class:`rdpflex.cards.DecoderCard` (metadata + the class's import path)
 instead of the class, so listing decoders never imports torch; the options helpers
 (:func:`parse_options`, :func:`describe`, :class:`NoOptions`) live in :mod:`rdpflex.cards` and are
@@ -38,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel
@@ -125,21 +126,30 @@ class DecoderBase:
     def decode_tiled(
         self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: "TileSpec"
     ) -> Tensor:
-        """One latent decoded tile by tile (bounded memory), seams blended (:func:`rdpflex.tiling.decode_in_tiles`)."""
-        from rdpflex.tiling import decode_in_tiles
-
-        return decode_in_tiles(lambda sub: self.decode(sub, codec, options, generator), latent, codec, tile)
+        """One latent decoded tile by tile (bounded memory), seams blended: :func:`decode_tile_by_tile`."""
+        return decode_tile_by_tile(self, latent, codec, options, generator, tile)
 
 
-def decode_batch(
-    decoder: Any,
+def decode_tile_by_tile(
+    decoder: Decoder, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: "TileSpec"
+) -> Tensor:
+    """One latent decoded by ``decoder.decode`` on overlapping sub-latents, seams blended
+    (:func:`rdpflex.tiling.decode_in_tiles`): the default ``decode_tiled`` of every family."""
+    from rdpflex.tiling import decode_in_tiles
+
+    return decode_in_tiles(lambda sub: decoder.decode(sub, codec, options, generator), latent, codec, tile)
+
+
+def run_decoder(
+    decoder: Decoder,
     latents: Sequence[Latent],
     codec: Codec,
     options: BaseModel,
     generators: Sequence[torch.Generator],
     tile: "TileSpec | None" = None,
 ) -> Tensor:
-    """Decode same-size latents with any decoder (base class or bare protocol) under the right grad mode.
+    """Pixels from same-size latents through any decoder (base class or bare protocol): the framework's side of
+    a decoder call, around the family's own ``decode_batch`` / ``decode_tiled`` / ``decode`` method.
 
     Inference mode by default; autograd enabled for a family that declares ``needs_grad``. With
     ``tile`` (families with ``supports_tiling`` only), each latent is decoded in overlapping tiles.
@@ -148,15 +158,22 @@ def decode_batch(
     if len(latents) != len(generators):
         raise ValueError(f"{len(latents)} latents but {len(generators)} generators: pass one generator per image")
     if len({tuple(lat.y_hat.shape) for lat in latents}) > 1:
-        raise ValueError("decode_batch needs latents of one shape; group them first (rdpflex.pipeline.batches)")
+        raise ValueError("run_decoder needs latents of one shape; group them first (rdpflex.pipeline.batches)")
     caps = capabilities(decoder)
     if tile is not None and not caps.supports_tiling:
         raise OptionsError(f"decoder {decoder.name!r} does not support tiling; decode it whole (no --tile)")
     mode = torch.enable_grad() if caps.needs_grad else torch.inference_mode()
     with mode:
         if tile is not None:
-            tiled = getattr(decoder, "decode_tiled", None) or DecoderBase.decode_tiled.__get__(decoder)
-            out = torch.cat([tiled(lat, codec, options, g, tile) for lat, g in zip(latents, generators)])
+            own_tiled = getattr(decoder, "decode_tiled", None)
+            out = torch.cat(
+                [
+                    own_tiled(lat, codec, options, g, tile)
+                    if own_tiled is not None
+                    else decode_tile_by_tile(decoder, lat, codec, options, g, tile)
+                    for lat, g in zip(latents, generators)
+                ]
+            )
         elif hasattr(decoder, "decode_batch"):
             out = decoder.decode_batch(list(latents), codec, options, list(generators))
         else:
@@ -165,10 +182,17 @@ def decode_batch(
     return out.detach().float().clamp(0, 1).clone()
 
 
+#: the documented name of :func:`run_decoder` (docs/plugins/decoder-interface.md; :mod:`rdpflex.testing`,
+#: the benchmarks and plugin tests call it): kept so that plugins written against it keep working
+decode_batch = run_decoder
+
+
 __all__ = [
     "Decoder",
     "DecoderBase",
+    "run_decoder",
     "decode_batch",
+    "decode_tile_by_tile",
     "NoOptions",
     "Capabilities",
     "CAPABILITY_FLAGS",

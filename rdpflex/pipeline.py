@@ -3,8 +3,16 @@
 ::
 
     compress_images(images, system)  ─► RdpFile (+ estimated bits)   write_rdp(path, rdp)
-    read_rdp(path) ─► latents(rdp, system) ─► batches (same size) ─► decode_images(..., decoder="mse"|"cdiff"|...)
-                                                                     └► save_images(pairs, DIR)  (the CLI's PNGs)
+
+    decode_images(rdp, system, decoder="mse"|"cdiff"|..., options)  =  prepare_decoding(...) ─► DecodeJob.images()
+      prepare_decoding: read ─► fingerprint ─► resolve_decoder (options validated once) ─► stems ─►
+                        entropy-decode every latent (latents(): records -> Latent, symbol CRCs checked)
+      DecodeJob.images: batches (same size) ─► run_decoder (pixel decoding) ─► crop
+    save_images(pairs, DIR)  (the CLI's PNGs; ``rdpflex decompress`` is prepare_decoding + images + save_images)
+
+"Entropy decoding" (records -> latents: :func:`latents`, ``_entropy_decode_*``) and "pixel decoding" (latents
+-> images through a decoder family: :func:`decode_latents`, :func:`decode_group`, ``_pixel_decode_*``) are
+the two halves; :func:`decode_images` does both.
 
 Every ``system`` argument takes a :class:`~rdpflex.system.System`, a system directory, or ``None`` for
 the default system (``$RDPFLEX_SYSTEM`` or the bundled demo system), as ``--system`` does::
@@ -25,14 +33,15 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import BaseModel
 from torch import Tensor
 
-from rdpflex.bitstream import EncodedImage, RdpFile, Salvaged
+from rdpflex.bitstream import EncodedImage, RdpFile, Salvaged, read_rdp, read_rdp_salvaging
 from rdpflex.codecs import Codec
-from rdpflex.decoders import decode_batch, parse_options
+from rdpflex.decoders import Decoder, parse_options, run_decoder
 from rdpflex.errors import BitstreamError, DamagedImagesError, ForeignFileError, RdpflexError
 from rdpflex.images import check_size, load_image, save_png
 from rdpflex.images import psnr as psnr  # re-export: 8-bit PSNR, one helper for all of rdpflex
@@ -61,8 +70,6 @@ def _as_rdp(rdp: RdpFile | str | Path) -> RdpFile:
     if isinstance(rdp, RdpFile):
         return rdp
     if isinstance(rdp, (str, Path)):
-        from rdpflex.bitstream import read_rdp
-
         return read_rdp(rdp)
     raise RdpflexError(f"rdp must be an RdpFile (rdpflex.bitstream.read_rdp) or a .rdp path, not {type(rdp).__name__}")
 
@@ -153,6 +160,18 @@ def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None
         )
 
 
+def check_unique_stems(stems: Iterable[str], source: str = "file") -> None:
+    """Refuse a file holding two images of one stem: their outputs (``<stem>.png``) would overwrite each other."""
+    seen: set[str] = set()
+    for stem in stems:
+        if stem in seen:
+            raise BitstreamError(
+                f"{source}: two images share the stem {stem!r}; their outputs would overwrite each other"
+            )
+        seen.add(stem)
+
+
+# -- entropy decoding: records -> latents ---------------------------------------------------------------
 def latents(
     rdp: RdpFile | str | Path, system: SystemLike = None, source: str = "file", max_pixels: int | None = None
 ) -> Iterator[Latent]:
@@ -166,13 +185,16 @@ def latents(
     """
     rdp, system = _as_rdp(rdp), as_system(system)
     check_compatible(rdp, system, source)
-    codec = system.codec
-    cap = pixel_cap(max_pixels)
+    yield from _entropy_decode_file(rdp, system.codec, source, pixel_cap(max_pixels))
+
+
+def _entropy_decode_file(rdp: RdpFile, codec: Codec, source: str, cap: int) -> Iterator[Latent]:
+    """:func:`latents` of a file whose fingerprint was checked: sizes and geometry first, then the symbols."""
     for i, im in enumerate(rdp.images):
         _check_size(i, im, source, cap)
     for i, im in enumerate(rdp.images):
         _check_geometry(i, im, codec)
-    for (_, im), y_hat in _entropy_decoded(rdp, codec):
+    for (_, im), y_hat in _entropy_decode_groups(rdp, codec):
         yield _latent(im, y_hat, rdp.exact)
 
 
@@ -205,23 +227,20 @@ def _check_geometry(i: int, im: EncodedImage, codec: Codec) -> None:
         raise BitstreamError(f"image {i} ({im.stem!r}): latent shape {im.latent_shape} does not fit codec {codec.arch}")
 
 
-def salvaged_latents(
-    salvaged: Salvaged, system: SystemLike = None, source: str = "file", max_pixels: int | None = None
+def _entropy_decode_salvaged(
+    salvaged: Salvaged, codec: Codec, source: str, cap: int
 ) -> tuple[list[tuple[int, Latent]], list[str]]:
     """``keep_going``: ``(position, latent)`` of every intact record that passes the checks of :func:`latents` and
     entropy-decodes exactly, and one line per image that does not (damaged records included), in file order.
-
-    A file of another codec is still refused whole (:class:`ForeignFileError`)."""
-    system = as_system(system)
-    rdp, codec, cap = salvaged.rdp, system.codec, pixel_cap(max_pixels)
-    check_compatible(rdp, system, source)
+    The caller has checked the file's fingerprint."""
+    rdp = salvaged.rdp
     lost: list[tuple[int, str]] = [(-1 if i is None else i, why) for i, why in salvaged.damaged]
     good: list[tuple[int, Latent]] = []
     for i, im in zip(salvaged.positions, rdp.images):
         try:
             _check_size(i, im, source, cap)
             _check_geometry(i, im, codec)
-            good.append((i, _latent(im, _decode_one(codec, rdp.exact, i, im), rdp.exact)))
+            good.append((i, _latent(im, _entropy_decode_one(codec, rdp.exact, i, im), rdp.exact)))
         except BitstreamError as exc:
             lost.append((i, str(exc)))
     lines = [f"{source}: {why}" for i, why in sorted(lost, key=lambda p: (p[0] < 0, p[0]))]
@@ -244,14 +263,14 @@ def _entropy_groups(images: list[EncodedImage], batchable: bool) -> Iterator[lis
         yield group
 
 
-def _decode_one(codec: Codec, exact: bool, i: int, im: EncodedImage) -> Tensor:
+def _entropy_decode_one(codec: Codec, exact: bool, i: int, im: EncodedImage) -> Tensor:
     try:
         return codec.decompress_latent(list(im.streams), im.padded_size, exact, im.symbols_crc)
     except BitstreamError as exc:
         raise type(exc)(f"image {i} ({im.stem!r}): {exc}") from exc
 
 
-def _entropy_decoded(rdp: RdpFile, codec: Codec) -> Iterator[tuple[tuple[int, EncodedImage], Tensor]]:
+def _entropy_decode_groups(rdp: RdpFile, codec: Codec) -> Iterator[tuple[tuple[int, EncodedImage], Tensor]]:
     """((index, record), y_hat) per image in file order. On the exact path, same-size neighbours share one
     latent-codec call (0.83x the time of one call each, docs/benchmarks.md); if that call fails, the group
     is decoded image by image so that the error names its image."""
@@ -265,13 +284,17 @@ def _entropy_decoded(rdp: RdpFile, codec: Codec) -> Iterator[tuple[tuple[int, En
             except BitstreamError:
                 pass  # decoded again one by one below, so that the error names its image
         if y_hats is None:
-            y_hats = [_decode_one(codec, rdp.exact, i, im) for i, im in group]
+            y_hats = [_entropy_decode_one(codec, rdp.exact, i, im) for i, im in group]
         yield from zip(group, y_hats)
 
 
+# -- pixel decoding: latents -> images -----------------------------------------------------------------
 #: default images per decoder call, and the pixel budget that bounds a batch (memory)
 DEFAULT_BATCH_SIZE = 4
 MAX_BATCH_PIXELS = 4 * 1024 * 1024
+
+#: decode-time options as the API takes them: the decoder's Options, a dict, ``KEY=VALUE`` strings or None
+OptionsLike = BaseModel | dict[str, Any] | Sequence[str] | None
 
 
 def batches(
@@ -292,17 +315,32 @@ def batches(
     yield from (g for g in open_.values() if g)
 
 
-def _resolve(decoder: str, system: System, options: BaseModel | dict | None) -> tuple[object, BaseModel]:
+def resolve_decoder(system: System, decoder: str, options: OptionsLike = None) -> tuple[Decoder, BaseModel]:
+    """The decoder ``decoder`` of ``system`` (loaded and checked once) and ``options`` validated once, against the
+    loaded decoder's own ``Options`` (its weight-specific bounds): what every pixel-decoding call passes on.
+
+    An instance of that model is taken as it is; another model (e.g. the class-level one) is validated again
+    from its set values (``None`` meaning the decoder's default); one-line :class:`OptionsError` otherwise."""
     if not isinstance(decoder, str):
         raise RdpflexError(
             f"decoder must be a family name such as 'mse' (see `rdpflex decoders`), not {type(decoder).__name__}"
         )
-    if options is not None and not isinstance(options, (BaseModel, dict)):
+    settings_ok = isinstance(options, (list, tuple)) and all(isinstance(p, str) for p in options)
+    if options is not None and not (isinstance(options, (BaseModel, dict)) or settings_ok):
         raise RdpflexError(
             f"options must be a dict such as {{'beta': 1.28}} or the decoder's Options, not {type(options).__name__}"
         )
     dec = system.decoder(decoder)
-    return dec, options if isinstance(options, BaseModel) else parse_options(dec, options or {})
+    if isinstance(options, dec.Options):
+        return dec, options
+    if isinstance(options, BaseModel):
+        options = options.model_dump(exclude_none=True)
+    return dec, parse_options(dec, options if isinstance(options, dict) else list(options or []))
+
+
+def _checked_tile(tile: TileSpec | None, system: System) -> TileSpec | None:
+    """``tile`` checked against the codec's latent stride (``--tile``), before any work."""
+    return tile.check(system.codec.latent_stride) if tile is not None else None
 
 
 def seed_of(options: BaseModel, seed: int) -> int:
@@ -311,11 +349,38 @@ def seed_of(options: BaseModel, seed: int) -> int:
     return int(own) if own is not None else seed
 
 
+def _pixel_decode_group(
+    group: list[tuple[int, Latent]], codec: Codec, dec: Decoder, opts: BaseModel, seed: int, tile: TileSpec | None
+) -> list[Tensor]:
+    """Images of a batch of same-size ``(position, latent)`` pairs through a resolved decoder, cropped."""
+    base = seed_of(opts, seed)
+    device = group[0][1].y_hat.device
+    gens = [torch.Generator(device=device).manual_seed(base + i) for i, _ in group]
+    x = run_decoder(dec, [lat for _, lat in group], codec, opts, gens, tile)
+    return [x[k : k + 1, :, : lat.image_size[0], : lat.image_size[1]] for k, (_, lat) in enumerate(group)]
+
+
+def _pixel_decode_batches(
+    indexed: Sequence[tuple[int, Latent]],
+    codec: Codec,
+    dec: Decoder,
+    opts: BaseModel,
+    seed: int,
+    batch_size: int,
+    tile: TileSpec | None,
+) -> Iterator[tuple[str, Tensor]]:
+    """``(stem, image)`` for ``(position, latent)`` pairs, in batches; the latent at position ``i`` of its file uses
+    seed ``seed + i`` (so an image decodes to the same pixels whether or not its neighbours could be decoded)."""
+    for group in batches(indexed, 1 if tile is not None else batch_size):
+        for (_, lat), x in zip(group, _pixel_decode_group(group, codec, dec, opts, seed, tile)):
+            yield lat.stem, x
+
+
 def decode_group(
     group: list[tuple[int, Latent]],
     system: SystemLike,
     decoder: str = "mse",
-    options: BaseModel | dict | None = None,
+    options: OptionsLike = None,
     seed: int = 0,
     tile: TileSpec | None = None,
 ) -> list[Tensor]:
@@ -325,19 +390,15 @@ def decode_group(
     whether it is decoded alone or in a batch.
     """
     system = as_system(system)
-    dec, opts = _resolve(decoder, system, options)
-    base = seed_of(opts, seed)
-    device = group[0][1].y_hat.device
-    gens = [torch.Generator(device=device).manual_seed(base + i) for i, _ in group]
-    x = decode_batch(dec, [lat for _, lat in group], system.codec, opts, gens, tile)
-    return [x[k : k + 1, :, : lat.image_size[0], : lat.image_size[1]] for k, (_, lat) in enumerate(group)]
+    dec, opts = resolve_decoder(system, decoder, options)
+    return _pixel_decode_group(group, system.codec, dec, opts, seed, _checked_tile(tile, system))
 
 
 def decode_latent(
     latent: Latent,
     system: SystemLike,
     decoder: str = "mse",
-    options: BaseModel | dict | None = None,
+    options: OptionsLike = None,
     seed: int = 0,
     tile: TileSpec | None = None,
 ) -> Tensor:
@@ -345,11 +406,90 @@ def decode_latent(
     return decode_group([(0, latent)], system, decoder, options, seed, tile)[0]
 
 
+def decode_latents(
+    lats: Sequence[Latent],
+    system: SystemLike,
+    decoder: str = "mse",
+    options: OptionsLike = None,
+    seed: int = 0,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    tile: TileSpec | None = None,
+) -> Iterator[tuple[str, Tensor]]:
+    """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses
+    seed ``seed + i``."""
+    system = as_system(system)
+    dec, opts = resolve_decoder(system, decoder, options)
+    tile = _checked_tile(tile, system)
+    return _pixel_decode_batches(list(enumerate(lats)), system.codec, dec, opts, seed, batch_size, tile)
+
+
+# -- a file, start to end -------------------------------------------------------------------------------
+@dataclass
+class DecodeJob:
+    """A file ready to pixel-decode (:func:`prepare_decoding`): its decoder loaded and options validated once,
+    every intact latent entropy-decoded and checked, before the first image is decoded or written."""
+
+    system: System
+    decoder: Decoder
+    options: BaseModel
+    #: ``(position in the file, latent)``: the latent at position ``i`` is sampled with seed ``seed + i``
+    latents: list[tuple[int, Latent]]
+    #: ``keep_going``: one line per image that is not decoded (empty for an intact file)
+    lost: list[str]
+    tile: TileSpec | None = None
+
+    def images(self, seed: int = 0, batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[tuple[str, Tensor]]:
+        """``(stem, image)`` of every intact image, batch by batch (not necessarily in file order)."""
+        return _pixel_decode_batches(
+            self.latents, self.system.codec, self.decoder, self.options, seed, batch_size, self.tile
+        )
+
+
+def prepare_decoding(
+    rdp: RdpFile | Salvaged | str | Path,
+    system: SystemLike = None,
+    decoder: str = "mse",
+    options: OptionsLike = None,
+    tile: TileSpec | None = None,
+    keep_going: bool = False,
+    source: str | None = None,
+) -> DecodeJob:
+    """Everything :func:`decode_images` and ``rdpflex decompress`` check before the first image, in this order:
+    the file is read, the system loaded, the file's codec fingerprint checked against it, ``tile`` against
+    the codec's stride, the decoder loaded and its ``options`` validated, the stems checked unique, and every
+    latent entropy-decoded and checked.
+
+    ``rdp``: an :class:`RdpFile`, a ``.rdp`` path, or a :class:`Salvaged` (what
+    :func:`~rdpflex.bitstream.read_rdp_salvaging` read, decoded as with ``keep_going``). With ``keep_going``,
+    damaged images are left out and named in :attr:`DecodeJob.lost`; a damaged header or a file of another
+    codec is still refused. ``source`` names the file in messages (default: its path, or "file").
+    """
+    keep_going = keep_going or isinstance(rdp, Salvaged)
+    if isinstance(rdp, (str, Path)):
+        source = source or str(rdp)
+        rdp = read_rdp_salvaging(rdp) if keep_going else _as_rdp(rdp)
+    salvaged, file = (rdp, rdp.rdp) if isinstance(rdp, Salvaged) else (None, _as_rdp(rdp))
+    source = source or "file"
+    system = as_system(system)
+    check_compatible(file, system, source)
+    tile = _checked_tile(tile, system)
+    dec, opts = resolve_decoder(system, decoder, options)
+    check_unique_stems((im.stem for im in file.images), source)
+    cap = pixel_cap()
+    if not keep_going:
+        return DecodeJob(
+            system, dec, opts, list(enumerate(_entropy_decode_file(file, system.codec, source, cap))), [], tile
+        )
+    salvaged = salvaged or Salvaged(file, list(range(len(file.images))), [])
+    good, lost = _entropy_decode_salvaged(salvaged, system.codec, source, cap)
+    return DecodeJob(system, dec, opts, good, lost, tile)
+
+
 def decode_images(
     rdp: RdpFile | str | Path,
     system: SystemLike = None,
     decoder: str = "mse",
-    options: BaseModel | dict | None = None,
+    options: OptionsLike = None,
     seed: int = 0,
     batch_size: int = DEFAULT_BATCH_SIZE,
     tile: TileSpec | None = None,
@@ -368,56 +508,14 @@ def decode_images(
     ``rdp``: an :class:`RdpFile` or a ``.rdp`` path; ``system``: a System, a directory or ``None`` (the
     default system); ``options``: a dict validated by the decoder's ``Options`` (one-line OptionsError).
     """
-    system = as_system(system)
-    if not keep_going:
-        return decode_latents(list(latents(rdp, system)), system, decoder, options, seed, batch_size, tile)
-    if isinstance(rdp, (str, Path)):
-        from rdpflex.bitstream import read_rdp_salvaging
-
-        salvaged, source = read_rdp_salvaging(rdp), str(rdp)
-    else:
-        rdp = _as_rdp(rdp)
-        salvaged, source = Salvaged(rdp, list(range(len(rdp.images))), []), "file"
-    good, lost = salvaged_latents(salvaged, system, source)
-    return _then_raise(decode_indexed(good, system, decoder, options, seed, batch_size, tile), lost)
+    job = prepare_decoding(rdp, system, decoder, options, tile, keep_going)
+    return _then_raise(job.images(seed, batch_size), job.lost)
 
 
 def _then_raise(images: Iterator[tuple[str, Tensor]], lost: list[str]) -> Iterator[tuple[str, Tensor]]:
     yield from images
     if lost:
         raise DamagedImagesError(lost)
-
-
-def decode_latents(
-    lats: Sequence[Latent],
-    system: SystemLike,
-    decoder: str = "mse",
-    options: BaseModel | dict | None = None,
-    seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    tile: TileSpec | None = None,
-) -> Iterator[tuple[str, Tensor]]:
-    """``(stem, image)`` for already entropy-decoded latents (see :func:`decode_images`); latent ``i`` uses
-    seed ``seed + i``."""
-    return decode_indexed(list(enumerate(lats)), system, decoder, options, seed, batch_size, tile)
-
-
-def decode_indexed(
-    indexed: Sequence[tuple[int, Latent]],
-    system: SystemLike,
-    decoder: str = "mse",
-    options: BaseModel | dict | None = None,
-    seed: int = 0,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    tile: TileSpec | None = None,
-) -> Iterator[tuple[str, Tensor]]:
-    """``(stem, image)`` for ``(position, latent)`` pairs; the latent at position ``i`` of its file uses seed
-    ``seed + i`` (so an image decodes to the same pixels whether or not its neighbours could be decoded)."""
-    system = as_system(system)
-    _, opts = _resolve(decoder, system, options)
-    for group in batches(indexed, 1 if tile is not None else batch_size):
-        for (_, lat), x in zip(group, decode_group(group, system, decoder, opts, seed, tile)):
-            yield lat.stem, x
 
 
 def save_images(images: Iterable[tuple[str, Tensor]], directory: str | Path) -> list[Path]:

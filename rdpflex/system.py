@@ -29,7 +29,7 @@ import torch
 
 from rdpflex import __version__
 from rdpflex.codecs import TINY, Codec
-from rdpflex.decoders import capabilities
+from rdpflex.decoders import Decoder, capabilities
 from rdpflex.errors import FingerprintMismatchError, RdpflexError
 from rdpflex.hub import ASSETS, push_folder, resolve_system_dir
 from rdpflex.plugins import get_decoder_class
@@ -86,7 +86,7 @@ class System:
         self.root = Path(root) if root else None
         self.info = info or {}
         self.fingerprint = codec_fingerprint(codec)
-        self._decoders: dict[str, Any] = {}
+        self._decoders: dict[str, Decoder] = {}
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -184,13 +184,13 @@ class System:
             names |= {p.name for p in (self.root / "decoders").iterdir() if p.is_dir()}
         return sorted(names)
 
-    def add_decoder(self, decoder: Any) -> None:
+    def add_decoder(self, decoder: Decoder) -> None:
         """Attach a decoder (trained on this codec); written on :meth:`save` or now if the system has a root."""
         self._decoders[decoder.name] = decoder
         if self.root:
             self._save_decoder(self.root, decoder.name, decoder)
 
-    def _save_decoder(self, root: Path, name: str, decoder: Any) -> None:
+    def _save_decoder(self, root: Path, name: str, decoder: Decoder) -> None:
         path = root / "decoders" / name
         decoder.save_pretrained(path)
         if capabilities(decoder).trained_on_codec:
@@ -198,11 +198,11 @@ class System:
             cfg["codec_fingerprint"] = self.fingerprint
             write_json(path / "config.json", cfg)
 
-    def decoder(self, name: str) -> Any:
+    def decoder(self, name: str) -> Decoder:
         """The decoder ``name`` ready for this codec; refuses weights trained on another codec."""
         if name in self._decoders:
             return self._decoders[name]
-        cls = get_decoder_class(name)
+        cls: type[Decoder] = get_decoder_class(name)
         caps = capabilities(cls)
         path = None
         if caps.needs_weights:
@@ -219,8 +219,9 @@ class System:
                     f"decoder {name!r} in {path} was trained on codec {str(got)[:16]}, not on this system's "
                     f"codec {self.fingerprint[:16]}"
                 )
-        self._decoders[name] = cls.from_pretrained(path, self.codec)  # type: ignore[attr-defined]
-        return self._decoders[name]
+        decoder = cls.from_pretrained(path, self.codec)
+        self._decoders[name] = decoder
+        return decoder
 
     def to(self, device: torch.device | str) -> "System":
         """Move the codec and loaded decoders; a device this machine lacks is a one-line :class:`RdpflexError`."""

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from torch import Tensor, nn
 
+from rdpflex.cards import parse_options
 from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
-from rdpflex.errors import OptionsError, RdpflexError
+from rdpflex.errors import RdpflexError
 from rdpflex.latent import Latent
 from rdpflex.tiling import synthesize
 from rdpflex.weights import load_error, load_weights, save_weights
@@ -129,36 +130,15 @@ class MultiRealismDecoder(DecoderBase, nn.Module, card=DECODER):
         return dec.to(device) if device is not None else dec
 
     # -- options -------------------------------------------------------------------------------
-    def allowed_range(self) -> str:
-        if self.beta_min == self.beta_max:
-            return f"beta = {self.beta_max:g} (this generator is not beta-conditional: a fixed-beta GAN baseline)"
-        return f"{self.beta_min:g} <= beta <= {self.beta_max:g}"
-
     def resolve_beta(self, options: BaseModel | dict[str, Any] | None) -> float:
-        """The beta to decode with: ``options.beta``, or beta_max when unset. One-line OptionsError if out of range."""
-        if options is None:
-            raw: dict[str, Any] = {}
-        elif isinstance(options, BaseModel):
-            raw = options.model_dump()
-        else:
-            raw = dict(options)
-        raw = {k: v for k, v in raw.items() if v is not None}
-        try:
-            return float(self.Options(**raw).beta)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors():
-                key = ".".join(map(str, err["loc"])) or "options"
-                if err["type"] == "extra_forbidden":
-                    problems.append(f"unknown option {key!r}")
-                elif key == "beta":
-                    problems.append(f"beta={err.get('input')!r} is not allowed")
-                else:
-                    problems.append(f"{key}: {err['msg']}")
-            raise OptionsError(
-                f"invalid options for decoder {self.name!r}: {'; '.join(problems)} "
-                f"(options: beta, allowed {self.allowed_range()})"
-            ) from None
+        """The beta to decode with. An instance of this decoder's ``Options`` (what the pipeline passes: validated
+        once, by :func:`rdpflex.pipeline.resolve_decoder`) is read as it is; anything else (a dict, the class-level
+        model: direct calls) is validated by :func:`rdpflex.cards.parse_options`, the one option validator, with
+        ``None`` meaning beta_max: one-line OptionsError naming the range."""
+        if not isinstance(options, self.Options):
+            raw = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
+            options = parse_options(self, {k: v for k, v in raw.items() if v is not None})
+        return float(options.model_dump()["beta"])
 
     # -- decoding ------------------------------------------------------------------------------
     def decode(
