@@ -66,7 +66,10 @@ def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
     from rdpflex.errors import RdpflexError
     from rdpflex.system import System
 
-    source = System.load(system_dir).decoder("multirealism").generator
+    loaded = System.load(system_dir).decoder("multirealism")
+    if not isinstance(loaded, MultiRealismDecoder):
+        raise RdpflexError(f"multirealism init {system_dir}: its multirealism decoder is a {type(loaded).__name__}")
+    source = loaded.generator
     gen = decoder.generator
     own = gen.state_dict()
     body = {k: v for k, v in source.state_dict().items() if not k.startswith("embedding.") and ".proj." not in k}
