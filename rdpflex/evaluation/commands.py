@@ -139,7 +139,7 @@ def _compare_options(f: _Command) -> _Command:
 
 
 def _qualities(text: str | None) -> tuple[int, ...]:
-    from rdpflex.evaluation.baselines import DEFAULT_QUALITIES  # lazy: start-up (Pillow's codecs)
+    from rdpflex.metrics.reference_codecs import DEFAULT_QUALITIES  # lazy: start-up (Pillow's codecs)
 
     if not text:
         return DEFAULT_QUALITIES

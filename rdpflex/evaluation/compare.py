@@ -33,7 +33,6 @@ from tqdm.auto import tqdm
 from rdpflex.bitstream import RdpFile, dumps, loads, record_bytes
 from rdpflex.decoders import capabilities
 from rdpflex.errors import ImageError, RdpflexError
-from rdpflex.evaluation.baselines import available_baselines, encode_baseline
 from rdpflex.evaluation.borrowed import borrowed
 from rdpflex.evaluation.config import BASELINE_METRICS, DEFAULT_CROP, CompareConfig
 from rdpflex.evaluation.reencode import mse_reconstruction
@@ -47,6 +46,7 @@ from rdpflex.evaluation.summary import SummaryInputs, metric_info, summarise
 from rdpflex.images import check_size, find_images, from_uint8, load_image, to_uint8
 from rdpflex.latent import Latent
 from rdpflex.metrics import compute_image_metrics
+from rdpflex.metrics.reference_codecs import available_baselines, encode_baseline
 from rdpflex.pipeline import batches, compress_images, decode_group, decode_latent, latents
 from rdpflex.plugins import get_decoder_class
 from rdpflex.runtime import make_accelerator

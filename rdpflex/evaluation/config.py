@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from rdpflex.errors import RdpflexError
-from rdpflex.evaluation.baselines import DEFAULT_QUALITIES
 from rdpflex.evaluation.result import VIEWER_IMAGES
 from rdpflex.evaluation.selection import AUTO
 from rdpflex.evaluation.specs import DecoderSpec
+from rdpflex.metrics.reference_codecs import DEFAULT_QUALITIES
 
 #: per-image metrics computed for the JPEG/WebP baselines (when selected): the cheap ones
 BASELINE_METRICS = ("psnr", "ms_ssim", "detail")
