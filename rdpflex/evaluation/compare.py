@@ -43,7 +43,7 @@ from rdpflex.evaluation.rows import Row, labelled, new_row, row_order
 from rdpflex.evaluation.selection import MetricSelection, select_metrics
 from rdpflex.evaluation.specs import DecoderSetting, resolve_settings
 from rdpflex.evaluation.summary import SummaryInputs, metric_info, summarise
-from rdpflex.images import check_size, find_images, from_uint8, load_image, to_uint8
+from rdpflex.images import center_crop, check_size, find_images, from_uint8, load_image, to_uint8
 from rdpflex.latent import Latent
 from rdpflex.metrics import compute_image_metrics
 from rdpflex.metrics.reference_codecs import available_baselines, encode_baseline
@@ -104,14 +104,6 @@ def load_image_set(images: ImageSet, quiet: bool = False) -> list[tuple[str, Ten
     if dup:
         raise ImageError(f"two images share the stem {dup[0]!r}; rename one (rows and crops are keyed by stem)")
     return out
-
-
-def center_crop(img: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size x size`` (at most the image) of an HxWx3 array."""
-    h, w = img.shape[:2]
-    ch, cw = min(size, h), min(size, w)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return np.ascontiguousarray(img[top : top + ch, left : left + cw])
 
 
 def _image_metric_values(
