@@ -110,6 +110,16 @@ def to_uint8(x: Tensor) -> np.ndarray:
     return quantize(x).permute(1, 2, 0).cpu().numpy()
 
 
+def center_crop(img: np.ndarray, size: int | None) -> np.ndarray:
+    """The central ``size x size`` (at most the image) of an HxWx3 array, contiguous; None: the whole image."""
+    if size is None:
+        return img
+    h, w = img.shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return np.ascontiguousarray(img[top : top + ch, left : left + cw])
+
+
 def psnr(x: Tensor | np.ndarray, x_hat: Tensor | np.ndarray) -> float:
     """PSNR in dB of two images on 8 bits: ``10 log10(255^2 / MSE)``, MSE (float64) over every pixel and channel.
 

@@ -107,7 +107,7 @@ def bench_model(system: Any, net: Any, x: torch.Tensor, repeats: int = 3) -> tup
 
     codec = system.codec
     ref_enc, ref_dec = reference_coder(system, net)
-    hw = tuple(x.shape[-2:])
+    hw = (int(x.shape[-2]), int(x.shape[-1]))
 
     def enc(exact: bool) -> Callable[[], bytes]:
         return lambda: dumps(compress_images([("img", x)], system, estimate=False, exact=exact).rdp)
@@ -192,7 +192,7 @@ def bench_exact_rate(
     from rdpflex.system import System
 
     system = System.load(system_dir)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for n in names:
         img = sample_tensor(n)
         scale = max_side / max(img.shape[-2:])

@@ -6,15 +6,18 @@ fastpaths`` measures the CPU fast paths on and off.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from rdpflex.cli_options import device_option, system_option
 
+_Command = TypeVar("_Command", bound=Callable[..., object])
 
-def _outputs(f):
+
+def _outputs(f: _Command) -> _Command:
     f = click.option(
         "--json",
         "json_path",
@@ -80,7 +83,7 @@ def bench_group(
     if ctx.invoked_subcommand is not None:
         return
     for cmd in (codec_command, decoders_command, train_command):
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "output": output,
             "quick": quick,
             "json_path": json_path.with_name(f"{json_path.stem}-{cmd.name}.json") if json_path else None,

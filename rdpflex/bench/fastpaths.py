@@ -85,7 +85,7 @@ def bench_fastpaths(
     row("batched entropy decode", f"latent codec decompress (float path), {batch} images", t)
 
     if "multirealism" in system.trained_decoders():
-        dec = system.decoder("multirealism")
+        dec: Any = system.decoder("multirealism")  # the plugin's class (bench does not import plugins)
         g = dec.generator
         beta = dec.resolve_beta(parse_options(dec, {}))
         y = torch.cat([lat.y_hat for lat in real_latents(system, size, batch)])

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from rdpflex.evaluation.baselines import available_baselines, encode_baseline
 from rdpflex.evaluation.samples import fit
 from rdpflex.images import from_uint8, psnr, to_uint8
 from rdpflex.metrics.bdrate import bd_rate, rate_saving
+from rdpflex.metrics.reference_codecs import available_baselines, encode_baseline
 from rdpflex.samples import HELDOUT, sample_array
 
 #: qualities of the baseline curves: dense at low rates, where learned codecs operate

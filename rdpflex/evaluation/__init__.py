@@ -8,17 +8,19 @@
     result.summary   # one aggregate row per setting: bpp (file bytes), estimated bpp, metrics, ms/MP
 """
 
-from rdpflex.evaluation.baselines import BASELINE_CODECS, DEFAULT_QUALITIES, available_baselines, encode_baseline
 from rdpflex.evaluation.compare import CompareResult, compare, load_image_set, make_accelerator, record_bytes
+from rdpflex.evaluation.config import CompareConfig
 from rdpflex.evaluation.samples import DEMO_SAMPLES, SAMPLE_NAMES, export_samples
 from rdpflex.evaluation.selection import MetricSelection, select_metrics
 from rdpflex.evaluation.specs import DecoderSetting, DecoderSpec, parse_decoder_spec, resolve_settings
+from rdpflex.metrics.reference_codecs import BASELINE_CODECS, DEFAULT_QUALITIES, available_baselines, encode_baseline
 
 __all__ = [
     "BASELINE_CODECS",
     "DEFAULT_QUALITIES",
     "DEMO_SAMPLES",
     "SAMPLE_NAMES",
+    "CompareConfig",
     "CompareResult",
     "DecoderSetting",
     "DecoderSpec",

@@ -10,12 +10,19 @@ commands only by name (:data:`rdpflex.cli.LAZY_COMMANDS`), and the options must 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 
 from rdpflex.cli_options import system_option
 from rdpflex.errors import ImageError, RdpflexError
+
+if TYPE_CHECKING:
+    from rdpflex.evaluation.result import CompareResult
+
+_Command = TypeVar("_Command", bound=Callable[..., object])
 
 
 def _is_main() -> bool:
@@ -34,7 +41,7 @@ def _finish(ok: bool) -> None:
         dist.destroy_process_group()
 
 
-def _emit(result, as_json: bool, header: str = "") -> None:
+def _emit(result: CompareResult, as_json: bool, header: str = "") -> None:
     if not _is_main():
         return
     for note in result.notes:
@@ -59,7 +66,7 @@ def _emit(result, as_json: bool, header: str = "") -> None:
         click.echo(f"report: {result.report}")
 
 
-def _compare_options(f):
+def _compare_options(f: _Command) -> _Command:
     options = [
         click.option(
             "--decoder",
@@ -132,7 +139,7 @@ def _compare_options(f):
 
 
 def _qualities(text: str | None) -> tuple[int, ...]:
-    from rdpflex.evaluation.baselines import DEFAULT_QUALITIES  # lazy: start-up (Pillow's codecs)
+    from rdpflex.metrics.reference_codecs import DEFAULT_QUALITIES  # lazy: start-up (Pillow's codecs)
 
     if not text:
         return DEFAULT_QUALITIES

@@ -17,10 +17,9 @@ with seed ``seed + i`` wherever it runs.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,31 +33,32 @@ from tqdm.auto import tqdm
 from rdpflex.bitstream import RdpFile, dumps, loads, record_bytes
 from rdpflex.decoders import capabilities
 from rdpflex.errors import ImageError, RdpflexError
-from rdpflex.evaluation.baselines import DEFAULT_QUALITIES, available_baselines, encode_baseline
 from rdpflex.evaluation.borrowed import borrowed
-from rdpflex.evaluation.knobs import flat_knob_notes
-from rdpflex.evaluation.reencode import REENCODE_COLUMNS, mse_reconstruction
+from rdpflex.evaluation.config import BASELINE_METRICS, DEFAULT_CROP, CompareConfig
+from rdpflex.evaluation.reencode import mse_reconstruction
 from rdpflex.evaluation.reencode import reencode as reencode_output
 from rdpflex.evaluation.report import write_report
-from rdpflex.evaluation.result import BITSTREAM_FILE, VIEWER_IMAGES, CompareResult, CropKey
-from rdpflex.evaluation.selection import AUTO, MetricSelection, select_metrics
-from rdpflex.evaluation.specs import DecoderSetting, DecoderSpec, resolve_settings
-from rdpflex.images import check_size, find_images, from_uint8, load_image, to_uint8
+from rdpflex.evaluation.result import BITSTREAM_FILE, CompareResult, CropKey
+from rdpflex.evaluation.rows import Row, labelled, new_row, row_order
+from rdpflex.evaluation.selection import MetricSelection, select_metrics
+from rdpflex.evaluation.specs import DecoderSetting, resolve_settings
+from rdpflex.evaluation.summary import SummaryInputs, metric_info, summarise
+from rdpflex.images import center_crop, check_size, find_images, from_uint8, load_image, to_uint8
 from rdpflex.latent import Latent
-from rdpflex.metrics import compute_image_metrics, compute_set_metrics, mean_rows
-from rdpflex.metrics.base import STAND_IN_SUFFIX
+from rdpflex.metrics import compute_image_metrics
+from rdpflex.metrics.reference_codecs import available_baselines, encode_baseline
 from rdpflex.pipeline import batches, compress_images, decode_group, decode_latent, latents
 from rdpflex.plugins import get_decoder_class
 from rdpflex.runtime import make_accelerator
 from rdpflex.system import System
 
-#: per-image metrics computed for the JPEG/WebP baselines (when selected): the cheap ones
-BASELINE_METRICS = ("psnr", "ms_ssim", "detail")
-DEFAULT_CROP = 256
+#: what ``compare`` reads images from: a folder or one file, image files, or ``(stem, (1, 3, H, W) tensor)`` pairs
+ImageSet = str | Path | Sequence[str | Path] | Sequence[tuple[str, Tensor]]
 
 __all__ = [
     "BASELINE_METRICS",
     "DEFAULT_CROP",
+    "CompareConfig",
     "CompareResult",
     "CropKey",
     "compare",
@@ -72,26 +72,28 @@ __all__ = [
 # --------------------------------------------------------------------------------------- helpers
 
 
-def load_image_set(images: Any, quiet: bool = False) -> list[tuple[str, Tensor]]:
+def load_image_set(images: ImageSet, quiet: bool = False) -> list[tuple[str, Tensor]]:
     """``(stem, (1, 3, H, W) float)`` pairs from a folder, a list of files, or ``(stem, tensor)`` pairs."""
+    items: Sequence[str | Path | tuple[str, Tensor]]
     if isinstance(images, (str, Path)):
         folder = Path(images)
         if folder.is_file():
-            paths: Iterable[Any] = [folder]
+            items = [folder]
         else:
-            paths = find_images(folder)
-            if not paths:
+            items = find_images(folder)
+            if not items:
                 raise ImageError(f"{folder} holds no images (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp, .ppm)")
-        images = paths
+    else:
+        items = images
     out: list[tuple[str, Tensor]] = []
-    for item in images:
+    for item in items:
         if isinstance(item, tuple):
             stem, x = item
             if x.dim() == 3:
                 x = x.unsqueeze(0)
             if x.dim() != 4 or x.shape[:2] != (1, 3):
                 raise ImageError(f"image {stem!r}: expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
-            check_size(*x.shape[-2:], stem)
+            check_size(int(x.shape[-2]), int(x.shape[-1]), stem)
             out.append((str(stem), x.detach().float().cpu()))
         else:
             out.append((Path(item).stem, load_image(item, quiet=quiet)))
@@ -102,14 +104,6 @@ def load_image_set(images: Any, quiet: bool = False) -> list[tuple[str, Tensor]]
     if dup:
         raise ImageError(f"two images share the stem {dup[0]!r}; rename one (rows and crops are keyed by stem)")
     return out
-
-
-def center_crop(img: np.ndarray, size: int) -> np.ndarray:
-    """The central ``size x size`` (at most the image) of an HxWx3 array."""
-    h, w = img.shape[:2]
-    ch, cw = min(size, h), min(size, w)
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return np.ascontiguousarray(img[top : top + ch, left : left + cw])
 
 
 def _image_metric_values(
@@ -130,68 +124,26 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _row(
-    level: str,
-    decoder: str,
-    setting: str,
-    options: str,
-    image: str,
-    index: int,
-    size: tuple[int | None, int | None],
-    nbytes: int,
-    bpp: float,
-    bpp_est: float,
-) -> dict[str, Any]:
-    return {
-        "level": level,
-        "decoder": decoder,
-        "setting": setting,
-        "options": options,
-        "image": image,
-        "index": index,
-        "height": size[0],
-        "width": size[1],
-        "bytes": nbytes,
-        "bpp": bpp,
-        "bpp_estimated": bpp_est,
-    }
-
-
-def _labelled(row: dict[str, Any], stand_in: list[str], notes: list[str]) -> dict[str, Any]:
-    """The row with its last two columns: metrics computed with stand-in weights, and the metrics' notes."""
-    row["stand_in_metrics"] = ";".join(stand_in)
-    row["notes"] = "; ".join(dict.fromkeys(notes))
-    return row
-
-
 # ----------------------------------------------------------------------------- the state of one run
 
 
 @dataclass
 class _Run:
-    """What every step of one :func:`compare` call reads: the validated inputs and the process's role."""
+    """What every step of one :func:`compare` call reads: the options, what they loaded, the process's role."""
 
+    cfg: CompareConfig
     acc: Any
     pairs: list[tuple[str, Tensor]]
     system: System
     settings: list[DecoderSetting]
     selection: MetricSelection
-    out: Path | None
     notes: list[str]
-    seed: int
-    crop_size: int
-    batch_size: int
-    reencode: bool
-    progress: bool
-    warmup: bool
-    qualities: list[int]
     baseline_names: list[str]
     baseline_codecs: list[str]
-    viewer_images: str
 
     def keep_view(self, local: _Local, key: CropKey, u8: np.ndarray) -> None:
         """Keep a whole 8-bit image for the report's viewer (``viewer_images="full"`` only)."""
-        if self.viewer_images == "full":
+        if self.cfg.viewer_images == "full":
             local.views.append((key, u8))
 
     @property
@@ -208,7 +160,7 @@ class _Run:
             desc=desc,
             unit="img",
             file=sys.stderr,
-            disable=not (self.progress and self.main),
+            disable=not (self.cfg.progress and self.main),
             dynamic_ncols=True,
         )
 
@@ -233,7 +185,7 @@ class _Encoded:
 class _Local:
     """What one process measured on its share of the images."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     crops: list[tuple[CropKey, np.ndarray]] = field(default_factory=list)
     #: whole images for the report's viewer (``viewer_images="full"``)
     views: list[tuple[CropKey, np.ndarray]] = field(default_factory=list)
@@ -242,96 +194,31 @@ class _Local:
     timing: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
-class SummaryInputs:
-    """Everything the aggregate rows are computed from (main process)."""
-
-    rows: list[dict[str, Any]]
-    settings: list[DecoderSetting]
-    selection: MetricSelection
-    #: setting index -> image index -> HxWx3 uint8 reconstruction (for set metrics)
-    decoded: dict[int, dict[int, np.ndarray]]
-    #: image index -> HxWx3 uint8 original
-    originals: list[np.ndarray]
-    file_bytes: int
-    total_pixels: int
-    est_bits_total: float
-    cuda: bool
-
-
 # --------------------------------------------------------------------------------------- compare
 
 
 def compare(
-    images: Any,
-    system: Any = None,
-    decoders: Sequence[str | DecoderSpec] | None = None,
-    metrics: str | Sequence[str] | None = AUTO,
-    out_dir: str | Path | None = None,
+    images: ImageSet,
+    system: System | str | Path | None = None,
     *,
-    seed: int = 0,
-    baselines: bool = True,
-    qualities: Sequence[int] = DEFAULT_QUALITIES,
-    baseline_metrics: Sequence[str] = BASELINE_METRICS,
-    mixed_precision: str = "no",
-    cpu: bool = False,
+    config: CompareConfig | None = None,
     accelerator: Any = None,
-    crop_size: int = DEFAULT_CROP,
-    progress: bool = True,
-    warmup: bool = True,
-    batch_size: int = 1,
-    reencode: bool = True,
-    viewer_images: str = "full",
+    **options: Any,
 ) -> CompareResult:
     """Encode ``images`` once, decode the bitstream with every decoder setting, measure, report.
 
     :param images: a folder, a list of image files, or ``(stem, (1, 3, H, W) tensor in [0, 1])`` pairs.
     :param system: a :class:`~rdpflex.system.System`, a system directory, or None (the default system).
-    :param decoders: specs ``"NAME"`` / ``"NAME:KEY=V1,V2:KEY2=..."`` (cartesian product of the values);
-        None: ``mse`` + every decoder trained in the system, each at its ``sweep`` or default options.
-    :param metrics: ``"auto"`` (every metric whose weights are present; the others are skipped with a
-        note) or names (``"psnr,lpips,fid256"`` or a list); missing weights then raise
-        :class:`~rdpflex.errors.WeightsMissingError`.
-    :param out_dir: where to write ``bitstream.rdp``, ``metrics.csv``, ``metrics.json``, the plots,
-        ``crops/`` and ``report.html`` (main process only); None writes nothing.
-    :param seed: image ``i`` is decoded with seed ``seed + i`` (stochastic decoders).
-    :param baselines: also run JPEG and WebP (Pillow) at ``qualities``, with ``baseline_metrics``.
-    :param mixed_precision: ``"no"``, ``"bf16"`` (or ``"fp16"`` on GPU): autocast around decoding.
-    :param cpu: force the CPU even when a GPU is present.
+    :param config: the run's options (:class:`~rdpflex.evaluation.config.CompareConfig`; default: its defaults).
     :param accelerator: an existing :class:`accelerate.Accelerator` (otherwise one is made).
-    :param crop_size: side of the center crops shown side by side in the report.
-    :param reencode: re-encode every decoded output with the same codec and report the re-encoding
-        consistency (:mod:`rdpflex.evaluation.reencode`): ``reencode_agreement``, ``reencode_identical``,
-        ``reencode_mse_psnr``.
-    :param viewer_images: what the report's interactive viewer shows: ``"full"`` (every decoded image at
-        full resolution, written under ``viewer/``), ``"crops"`` (the center crops only: a small report),
-        ``"none"`` (no viewer; the static crop grid).
-    :param batch_size: same-size images decoded together (at most this many; see
-        :func:`rdpflex.pipeline.batches`). Default 1: ``decode_ms_per_mp`` is then per image.
-    :param warmup: before timing, decode one 64x64-pixel corner of a latent once per decoder family
-        (one-time initialisation then does not count in ``decode_ms_per_mp``).
+    :param options: any field of :class:`~rdpflex.evaluation.config.CompareConfig` (``decoders``,
+        ``metrics``, ``out_dir``, ``seed``, ``baselines``, ``qualities`` ...), replacing the config's.
     """
+    cfg = CompareConfig.from_options(config, options)
     with borrowed(system):  # the caller's System ends on its own device, dtype and train/eval mode
         t_start = time.perf_counter()
-        acc = accelerator if accelerator is not None else make_accelerator(mixed_precision, cpu)
-        run = _validate(
-            acc,
-            images,
-            system,
-            decoders,
-            metrics,
-            out_dir,
-            seed=seed,
-            baselines=baselines,
-            qualities=qualities,
-            baseline_metrics=baseline_metrics,
-            crop_size=crop_size,
-            progress=progress,
-            warmup=warmup,
-            batch_size=batch_size,
-            reencode=reencode,
-            viewer_images=viewer_images,
-        )
+        acc = accelerator if accelerator is not None else make_accelerator(cfg.mixed_precision, cfg.cpu)
+        run = _prepare(cfg, acc, images, system)
         payload, failure = _encode(run) if run.main else (None, None)
         enc = _broadcast(run, payload, failure)
         local = _Local(timing={"encode_s": enc.encode_s})
@@ -345,18 +232,18 @@ def compare(
             finally:
                 run.system.to("cpu")
         rows, crops, decoded, timings = _gather(run, local)
-        views = gather_object(local.views) if run.viewer_images == "full" else []
+        views = gather_object(local.views) if cfg.viewer_images == "full" else []
         summary, set_metrics_s = _summary(run, enc, rows, decoded)
         info = _info(run, enc, timings, set_metrics_s, t_start)
         result = CompareResult(
             rows=rows,
             summary=summary,
-            metrics=_metric_info(run, rows + summary),
+            metrics=metric_info(run.selection, rows + summary, run.notes),
             settings=run.settings,
             notes=run.notes,
             info=info,
-            out_dir=run.out,
-            viewer_images=run.viewer_images,
+            out_dir=cfg.out,
+            viewer_images=cfg.viewer_images,
         )
         if run.main:
             result.crops = dict(crops)
@@ -369,66 +256,29 @@ def compare(
 # ----------------------------------------------------------------------------------------- steps
 
 
-def _validate(
-    acc: Any,
-    images: Any,
-    system: Any,
-    decoders: Sequence[str | DecoderSpec] | None,
-    metrics: str | Sequence[str] | None,
-    out_dir: str | Path | None,
-    *,
-    seed: int,
-    baselines: bool,
-    qualities: Sequence[int],
-    baseline_metrics: Sequence[str],
-    crop_size: int,
-    progress: bool,
-    warmup: bool,
-    batch_size: int,
-    reencode: bool,
-    viewer_images: str,
-) -> _Run:
-    """Check every input on every process before any work; load the images, the system and the settings."""
-    if crop_size < 8:
-        raise RdpflexError(f"crop size must be at least 8 px, got {crop_size}")
-    if viewer_images not in VIEWER_IMAGES:
-        raise RdpflexError(f"viewer images must be one of {', '.join(VIEWER_IMAGES)}, got {viewer_images!r}")
-    if batch_size < 1:
-        raise RdpflexError(f"batch size must be at least 1, got {batch_size}")
-    if baselines and any(not 1 <= int(q) <= 100 for q in qualities):
-        raise RdpflexError(f"baseline qualities must lie in 1..100, got {list(qualities)}")
+def _prepare(cfg: CompareConfig, acc: Any, images: ImageSet, system: System | str | Path | None) -> _Run:
+    """Load the images, the system, the metrics and the settings on every process, before any work."""
     notes: list[str] = []
     pairs = load_image_set(images, quiet=not acc.is_main_process)
-    selection = select_metrics(metrics)
+    selection = select_metrics(cfg.metrics)
     notes += selection.notes()
     if not isinstance(system, System):
         system = System.load(system)
     system.to("cpu")  # entropy coding on the CPU, always
-    settings = resolve_settings(system, decoders, notes)
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise RdpflexError(f"report directory {out} exists and is not a directory")
-    base_codecs = available_baselines() if baselines else []
-    if baselines and "webp" not in base_codecs:
+    settings = resolve_settings(system, cfg.decoders, notes)
+    base_codecs = available_baselines() if cfg.baselines else []
+    if cfg.baselines and "webp" not in base_codecs:
         notes.append("WebP baseline skipped: this Pillow has no WebP support")
     return _Run(
+        cfg=cfg,
         acc=acc,
         pairs=pairs,
         system=system,
         settings=settings,
         selection=selection,
-        out=out,
         notes=notes,
-        seed=seed,
-        crop_size=crop_size,
-        batch_size=batch_size,
-        reencode=reencode,
-        progress=progress,
-        warmup=warmup,
-        qualities=sorted({int(q) for q in qualities}),
         baseline_codecs=base_codecs,
-        baseline_names=[n for n in selection.image if n in set(baseline_metrics)],
-        viewer_images=viewer_images,
+        baseline_names=[n for n in selection.image if n in set(cfg.baseline_metrics)],
     )
 
 
@@ -445,11 +295,11 @@ def _encode(run: _Run) -> tuple[_Payload, Exception | None]:
         enc = compress_images(run.pairs, run.system)
         blob = dumps(enc.rdp)
         encode_s = time.perf_counter() - t0
-        if run.out is not None:
-            run.out.mkdir(parents=True, exist_ok=True)
-            tmp = run.out / f".{BITSTREAM_FILE}.tmp"
+        if run.cfg.out is not None:
+            run.cfg.out.mkdir(parents=True, exist_ok=True)
+            tmp = run.cfg.out / f".{BITSTREAM_FILE}.tmp"
             tmp.write_bytes(blob)
-            tmp.replace(run.out / BITSTREAM_FILE)
+            tmp.replace(run.cfg.out / BITSTREAM_FILE)
         return (blob, list(enc.estimated_bits), encode_s, None), None
     except Exception as exc:  # noqa: BLE001 - the other processes must not wait forever
         return (None, None, None, str(exc) or exc.__class__.__name__), exc
@@ -479,23 +329,23 @@ def _entropy_decode(run: _Run, enc: _Encoded, mine: list[int], local: _Local) ->
 
 def _decode(run: _Run, enc: _Encoded, mine: list[int], lats: list[Latent], local: _Local) -> None:
     """Decode this process's images with every setting (timed, batched), measuring each output."""
-    if run.warmup and lats:
+    if run.cfg.warmup and lats:
         _warm_up(lats[0], run)
     for i in mine:
         stem, x_cpu = run.pairs[i]
         original = to_uint8(x_cpu)
-        local.crops.append((CropKey.original(stem), center_crop(original, run.crop_size)))
+        local.crops.append((CropKey.original(stem), center_crop(original, run.cfg.crop_size)))
         run.keep_view(local, CropKey.original(stem), original)
     bar = run.bar(len(mine) * len(run.settings), "decode")
     lats_d = [(i, lat.to(run.device)) for i, lat in zip(mine, lats)]
     mse_refs: dict[int, Tensor] = {}  # the file's own mse reconstruction, once per image
     for s_idx, s in enumerate(run.settings):
         bar.set_postfix_str(s.key, refresh=False)
-        for group in batches(lats_d, run.batch_size):
+        for group in batches(lats_d, run.cfg.batch_size):
             _sync(run.device)
             t0 = time.perf_counter()
             with run.acc.autocast():
-                x_hats = decode_group(group, run.system, s.decoder, s.options, run.seed)
+                x_hats = decode_group(group, run.system, s.decoder, s.options, run.cfg.seed)
             _sync(run.device)
             dt = time.perf_counter() - t0
             local.timing["decode_s"] += dt
@@ -505,7 +355,7 @@ def _decode(run: _Run, enc: _Encoded, mine: list[int], lats: list[Latent], local
             for (i, lat), x_hat in zip(group, x_hats):
                 row, u8 = _measure(run, enc, s, i, lat, x_hat.float(), mse_refs, local, timing)
                 local.rows.append(row)
-                local.crops.append((CropKey.decoder(s, run.pairs[i][0]), center_crop(u8, run.crop_size)))
+                local.crops.append((CropKey.decoder(s, run.pairs[i][0]), center_crop(u8, run.cfg.crop_size)))
                 run.keep_view(local, CropKey.decoder(s, run.pairs[i][0]), u8)
                 if run.selection.set:
                     local.images.append((s_idx, i, u8))
@@ -523,27 +373,27 @@ def _measure(
     mse_refs: dict[int, Tensor],
     local: _Local,
     timing: dict[str, float],
-) -> tuple[dict[str, Any], np.ndarray]:
+) -> tuple[Row, np.ndarray]:
     """The row of one decoded image: rate, per-image metrics, re-encoding consistency; and its 8-bit pixels."""
     stem, x_cpu = run.pairs[i]
     t0 = time.perf_counter()
     values, stand_in, mnotes = _image_metric_values(x_cpu.to(run.device), x_hat, run.selection.image)
     local.timing["image_metrics_s"] += time.perf_counter() - t0
     u8 = to_uint8(x_hat)
-    row = _row(
-        "image",
-        s.decoder,
-        s.label,
-        s.options_json(),
-        stem,
-        i,
-        enc.sizes[i],
-        enc.rec_bytes[i],
-        8.0 * enc.rec_bytes[i] / enc.pixels[i],
-        enc.est_bits[i] / enc.pixels[i],
+    row = new_row(
+        level="image",
+        decoder=s.decoder,
+        setting=s.label,
+        options=s.options_json(),
+        image=stem,
+        index=i,
+        size=enc.sizes[i],
+        nbytes=enc.rec_bytes[i],
+        bpp=8.0 * enc.rec_bytes[i] / enc.pixels[i],
+        bpp_estimated=enc.est_bits[i] / enc.pixels[i],
     )
     row.update(values)
-    if run.reencode:
+    if run.cfg.reencode:
         t0 = time.perf_counter()
         if i not in mse_refs:
             mse_refs[i] = mse_reconstruction(lat, run.system.codec)
@@ -557,14 +407,14 @@ def _measure(
             reencode_mse_psnr=re.mse_psnr,
         )
     row.update(timing)
-    return _labelled(row, stand_in, mnotes), u8
+    return labelled(row, stand_in, mnotes), u8
 
 
 def _baselines(run: _Run, enc: _Encoded, mine: list[int], local: _Local) -> None:
     """JPEG/WebP at every quality on this process's images; the crop closest in bpp to the bitstream's."""
     t_base = time.perf_counter()
     if run.baseline_codecs:
-        bar = run.bar(len(mine) * len(run.qualities) * len(run.baseline_codecs), "baselines")
+        bar = run.bar(len(mine) * len(run.cfg.qualities) * len(run.baseline_codecs), "baselines")
         for i in mine:
             stem, x_cpu = run.pairs[i]
             x = x_cpu.to(run.device)
@@ -572,60 +422,46 @@ def _baselines(run: _Run, enc: _Encoded, mine: list[int], local: _Local) -> None
             target = 8.0 * enc.rec_bytes[i] / enc.pixels[i]
             for codec in run.baseline_codecs:
                 best: tuple[float, np.ndarray, int] | None = None
-                for q in run.qualities:
+                for q in run.cfg.qualities:
                     res = encode_baseline(orig_u8, codec, q)
                     bpp = 8.0 * res.num_bytes / enc.pixels[i]
                     values, stand_in, mnotes = _image_metric_values(
                         x, from_uint8(res.image, run.device), run.baseline_names
                     )
-                    row = _row(
-                        "image",
-                        codec,
-                        f"quality={q}",
-                        f'{{"quality": {q}}}',
-                        stem,
-                        i,
-                        enc.sizes[i],
-                        res.num_bytes,
-                        bpp,
-                        float("nan"),
+                    row = new_row(
+                        level="image",
+                        decoder=codec,
+                        setting=f"quality={q}",
+                        options=f'{{"quality": {q}}}',
+                        image=stem,
+                        index=i,
+                        size=enc.sizes[i],
+                        nbytes=res.num_bytes,
+                        bpp=bpp,
+                        bpp_estimated=float("nan"),
                     )
                     row.update(values)
                     row["quality"] = q
-                    local.rows.append(_labelled(row, stand_in, mnotes))
+                    local.rows.append(labelled(row, stand_in, mnotes))
                     if best is None or abs(bpp - target) < best[0]:
                         best = (abs(bpp - target), res.image, q)
                     bar.update()
                 assert best is not None
-                local.crops.append((CropKey.baseline(codec, best[2], stem), center_crop(best[1], run.crop_size)))
+                local.crops.append((CropKey.baseline(codec, best[2], stem), center_crop(best[1], run.cfg.crop_size)))
                 run.keep_view(local, CropKey.baseline(codec, best[2], stem), best[1])
         bar.close()
     local.timing["baselines_s"] = time.perf_counter() - t_base
 
 
-def _sort_key(settings: list[DecoderSetting]) -> Callable[[dict[str, Any]], tuple[int, int, int]]:
-    """Rows in settings order, then JPEG, then WebP; by quality, then image index."""
-    order = {(s.decoder, s.label): k for k, s in enumerate(settings)}
-    base_order = {c: len(settings) + k for k, c in enumerate(("jpeg", "webp"))}
-
-    def key(r: dict[str, Any]) -> tuple[int, int, int]:
-        k = order.get((r["decoder"], r["setting"]), base_order.get(r["decoder"], 10**6))
-        return (k, r.get("quality") or 0, r["index"])
-
-    return key
-
-
 def _gather(
     run: _Run, local: _Local
-) -> tuple[
-    list[dict[str, Any]], list[tuple[CropKey, np.ndarray]], dict[int, dict[int, np.ndarray]], list[dict[str, float]]
-]:
+) -> tuple[list[Row], list[tuple[CropKey, np.ndarray]], dict[int, dict[int, np.ndarray]], list[dict[str, float]]]:
     """Every process's rows, crops, decoded images (for set metrics) and timings, on every process."""
     rows = gather_object(local.rows)
     crops = gather_object(local.crops)
     images = gather_object(local.images) if run.selection.set else []
     timings = gather_object([local.timing])
-    rows.sort(key=_sort_key(run.settings))
+    rows.sort(key=row_order(run.settings))
     decoded: dict[int, dict[int, np.ndarray]] = {}
     for s_idx, i, u8 in images:
         decoded.setdefault(s_idx, {})[i] = u8
@@ -633,8 +469,8 @@ def _gather(
 
 
 def _summary(
-    run: _Run, enc: _Encoded, rows: list[dict[str, Any]], decoded: dict[int, dict[int, np.ndarray]]
-) -> tuple[list[dict[str, Any]], float]:
+    run: _Run, enc: _Encoded, rows: list[Row], decoded: dict[int, dict[int, np.ndarray]]
+) -> tuple[list[Row], float]:
     """Main process: the aggregate rows (and set metrics), broadcast with the notes to every process."""
     payload: list[Any] = [None]
     if run.main:
@@ -658,24 +494,6 @@ def _summary(
     return summary, set_metrics_s
 
 
-def _metric_info(run: _Run, rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Each selected metric's label and flags; a metric is stand-in if any value was computed with stand-in weights."""
-    used_stand_in = {n for r in rows for n in str(r.get("stand_in_metrics", "")).split(";") if n}
-    metric_info = {}
-    for name, meta in run.selection.info.items():
-        meta = dict(meta)
-        if name in used_stand_in and not meta["stand_in"]:
-            meta["stand_in"] = True
-            meta["label"] += STAND_IN_SUFFIX
-        metric_info[name] = meta
-    if any(m["stand_in"] for m in metric_info.values()):
-        labels = ", ".join(m["label"].removesuffix(STAND_IN_SUFFIX) for m in metric_info.values() if m["stand_in"])
-        run.notes.append(
-            f"{labels} computed with STAND-IN weights (random networks for testing): those values mean nothing"
-        )
-    return metric_info
-
-
 def _info(
     run: _Run, enc: _Encoded, timings: list[dict[str, float]], set_metrics_s: float, t_start: float
 ) -> dict[str, Any]:
@@ -688,7 +506,7 @@ def _info(
             "arch": system.codec.arch,
         },
         "bitstream": {
-            "file": BITSTREAM_FILE if run.out is not None else None,
+            "file": BITSTREAM_FILE if run.cfg.out is not None else None,
             "bytes": enc.file_bytes,
             "bpp": 8.0 * enc.file_bytes / enc.total_pixels,
             "bpp_estimated": sum(enc.est_bits) / enc.total_pixels,
@@ -700,8 +518,8 @@ def _info(
         "device": str(run.device),
         "processes": acc.num_processes,
         "mixed_precision": str(acc.mixed_precision),
-        "seed": run.seed,
-        "qualities": run.qualities if run.baseline_codecs else [],
+        "seed": run.cfg.seed,
+        "qualities": list(run.cfg.qualities) if run.baseline_codecs else [],
         "baselines": run.baseline_codecs,
         "timing": {
             "encode_s": timings[0]["encode_s"],
@@ -718,9 +536,9 @@ def _info(
 
 def _report(run: _Run, result: CompareResult, t_start: float) -> None:
     """Main process: write the report files (with the total time so far)."""
-    if run.out is not None:
+    if run.cfg.out is not None:
         result.info["timing"]["total_s"] = time.perf_counter() - t_start
-        result.files = write_report(result, run.out)
+        result.files = write_report(result, run.cfg.out)
 
 
 def _warm_up(lat: Latent, run: _Run) -> None:
@@ -744,70 +562,3 @@ def _warm_up(lat: Latent, run: _Run) -> None:
         with run.acc.autocast():
             decode_latent(small, run.system, s.decoder, s.options, 0)
     _sync(run.device)
-
-
-# --------------------------------------------------------------------------------------- summary
-
-
-def summarise(inp: SummaryInputs) -> tuple[list[dict[str, Any]], list[str]]:
-    """One aggregate row per decoder setting and per baseline quality (means over images, set metrics on the
-    whole set, median decode time), and the set metrics' notes."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in inp.rows:
-        groups.setdefault((r["decoder"], r["setting"]), []).append(r)
-    key_to_idx = {(s.decoder, s.label): k for k, s in enumerate(inp.settings)}
-    metric_names = list(inp.selection.image) + list(REENCODE_COLUMNS)
-    summary = []
-    set_notes: dict[tuple[str, str], list[str]] = {}
-    for (decoder, setting), grp in groups.items():
-        first = grp[0]
-        learned = (decoder, setting) in key_to_idx
-        n_pixels = sum(r["height"] * r["width"] for r in grp)
-        nbytes = inp.file_bytes if learned else sum(r["bytes"] for r in grp)
-        row = _row(
-            "set",
-            decoder,
-            setting,
-            first["options"],
-            f"({len(grp)} images)",
-            -1,
-            (None, None),
-            nbytes,
-            8.0 * nbytes / n_pixels,
-            inp.est_bits_total / inp.total_pixels if learned else float("nan"),
-        )
-        if "quality" in first:
-            row["quality"] = first["quality"]
-        stand_in = {n for r in grp for n in r.get("stand_in_metrics", "").split(";") if n}
-        row_notes: list[str] = []
-        row.update(mean_rows(grp, [n for n in metric_names if any(n in r for r in grp)]))
-        if learned:
-            s_idx = key_to_idx[(decoder, setting)]
-            if inp.selection.set:
-                imgs = inp.decoded.get(s_idx, {})
-                order = sorted(imgs)
-                orig = [torch.from_numpy(inp.originals[i]).permute(2, 0, 1) for i in order]
-                rec = [torch.from_numpy(imgs[i]).permute(2, 0, 1) for i in order]
-                res = compute_set_metrics(orig, rec, inp.selection.set, cuda=inp.cuda)
-                for n, mr in res.items():
-                    row[n] = float(mr.value)
-                    row.update(mr.extra)
-                    if mr.stand_in:
-                        stand_in.add(n)
-                    for note in mr.notes:
-                        set_notes.setdefault((n, note), []).append(f"{decoder} {setting}")
-                        row_notes.append(f"{n}: {note}")
-            times = [r["decode_ms_per_mp"] for r in grp if "decode_ms_per_mp" in r]
-            row["decode_ms_per_mp"] = statistics.median(times) if times else float("nan")
-        row["stand_in_metrics"] = ";".join(
-            n for n in list(inp.selection.image) + list(inp.selection.set) if n in stand_in
-        )
-        row["notes"] = "; ".join(row_notes)
-        summary.append(row)
-    summary.sort(key=_sort_key(inp.settings))
-    notes = []
-    for (n, note), where in set_notes.items():
-        scope = "" if len(where) == len(inp.settings) else f" ({'; '.join(where)})"
-        notes.append(f"{n}{scope}: {note}")
-    notes += flat_knob_notes(summary, [(s.decoder, s.label) for s in inp.settings], inp.selection.names)
-    return summary, notes

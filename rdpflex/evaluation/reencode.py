@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from rdpflex.bitstream import EncodedImage
+from rdpflex.codecs.base import Codec
 from rdpflex.images import psnr
 from rdpflex.latent import Latent
 from rdpflex.tiling import analyse, synthesize
@@ -39,7 +40,12 @@ class Reencoding:
 
 @torch.no_grad()
 def reencode(
-    image: Tensor, latent: Latent, record: EncodedImage, codec, exact: bool = True, reference: Tensor | None = None
+    image: Tensor,
+    latent: Latent,
+    record: EncodedImage,
+    codec: Codec,
+    exact: bool = True,
+    reference: Tensor | None = None,
 ) -> Reencoding:
     """Re-encode ``image`` (1, 3, H, W) in [0, 1], the decoded output of ``record``, and compare.
 
@@ -65,7 +71,7 @@ def reencode(
 
 
 @torch.no_grad()
-def mse_reconstruction(latent: Latent, codec) -> Tensor:
+def mse_reconstruction(latent: Latent, codec: Codec) -> Tensor:
     """g_s(ŷ) cropped to the image size, in [0, 1] (tiled on large latents, as the ``mse`` decoder)."""
     H, W = latent.image_size
     y_hat = latent.y_hat.to(next(codec.parameters()).device)

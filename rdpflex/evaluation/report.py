@@ -24,10 +24,14 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 from PIL import Image
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 from rdpflex import __version__
 from rdpflex.evaluation.result import (
@@ -102,7 +106,7 @@ def realism_axis(result: CompareResult) -> tuple[str | None, str]:
     perceptual distance whose network ships offline), else the weight-free SWD (a distributional proxy),
     else LPIPS, else the detail ratio (a blur indicator, not a realism metric)."""
     rows = _learned(result)
-    missing = []
+    missing: list[str] = []
     for name in REALISM_METRICS:
         if name in result.metrics and any(finite(r.get(name)) for r in rows):
             why = "" if not missing else f" ({', '.join(m for m in missing)} unavailable)"
@@ -178,7 +182,7 @@ def plot_rate_distortion(result: CompareResult, path: Path, links: PointLinks | 
     return path
 
 
-def _save(fig, axes: Any, path: Path) -> None:
+def _save(fig: Figure, axes: Axes | list[Axes], path: Path) -> None:
     """Grid and legend on each of ``axes`` (one axis or a list), then the figure to ``path``."""
     for ax in axes if isinstance(axes, list) else [axes]:
         ax.grid(alpha=0.3)
@@ -221,7 +225,7 @@ def second_axis(result: CompareResult, first: str) -> str | None:
     return "swd" if any(finite(r.get("swd")) for r in _learned(result)) else None
 
 
-def _draw_chains(ax, result: CompareResult, name: str, links: PointLinks) -> None:
+def _draw_chains(ax: Axes, result: CompareResult, name: str, links: PointLinks) -> None:
     """One chain of points per decoder (its settings in order), PSNR against ``name``."""
     decoders = list(dict.fromkeys(s.decoder for s in result.settings))
     learned = _learned(result)
@@ -495,7 +499,7 @@ def write_report(result: CompareResult, out: Path) -> dict[str, Path]:
     if rd is None:
         result.notes.append("rate-distortion plot skipped: PSNR was not computed")
     rz, realism_metric, why = plot_distortion_realism(result, out / REALISM_PLOT, rz_links)
-    if rz is None:
+    if rz is None or realism_metric is None:
         result.notes.append(f"distortion-realism plot skipped: {why}")
         realism_note = ""
     else:

@@ -167,7 +167,7 @@ def with_stand_in(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def result_json(result: CompareResult) -> dict[str, Any]:
-    def rows(rs):
+    def rows(rs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{k: clean(v) for k, v in with_stand_in(r).items()} for r in rs]
 
     return {

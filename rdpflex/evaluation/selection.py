@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,7 @@ def _describe(metric: Any) -> dict[str, Any]:
     }
 
 
-def parse_metric_list(metrics: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
+def parse_metric_list(metrics: str | Sequence[str] | None) -> list[str] | None:
     """``"psnr,lpips"`` / list -> names; ``None``/``"auto"`` -> None (auto)."""
     if metrics is None:
         return None
@@ -71,7 +72,7 @@ def parse_metric_list(metrics: str | list[str] | tuple[str, ...] | None) -> list
     return list(dict.fromkeys(items))
 
 
-def select_metrics(metrics: str | list[str] | tuple[str, ...] | None = AUTO) -> MetricSelection:
+def select_metrics(metrics: str | Sequence[str] | None = AUTO) -> MetricSelection:
     """Resolve a metric request.
 
     ``auto``: every registered metric whose weights are available; the others are listed in

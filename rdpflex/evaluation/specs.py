@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -157,7 +158,7 @@ def expand(
 
 def resolve_settings(
     system: Any,
-    decoders: list[str | DecoderSpec] | tuple[str | DecoderSpec, ...] | None = None,
+    decoders: Sequence[str | DecoderSpec] | None = None,
     notes: list[str] | None = None,
 ) -> list[DecoderSetting]:
     """Expand decoder specs (or the default choice) into validated, de-duplicated settings.

@@ -35,18 +35,34 @@ STAND_IN_SUFFIX = " (stand-in weights)"
 
 @runtime_checkable
 class Metric(Protocol):
-    """Attributes every metric has (``kind`` says which of the two ``compute`` methods it provides)."""
+    """Attributes every metric has (``kind`` says which of the two ``compute`` methods it provides).
 
-    #: stable identifier, used on the command line and as the key in reports (``psnr``, ``fid256``)
-    name: str
-    #: ``"image"`` (implements :meth:`ImageMetric.compute`) or ``"set"`` (:meth:`SetMetric.compute_set`)
-    kind: Kind
-    higher_is_better: bool
-    #: one line for listings
-    description: str
-    #: True while the metric's network uses stand-in (not the official) weights; every value computed
-    #: then must be labelled as such (see :func:`rdpflex.metrics.label`)
-    stand_in: bool
+    Read-only: a metric may declare them as class attributes, instance attributes or properties.
+    """
+
+    @property
+    def name(self) -> str:
+        """Stable identifier, used on the command line and as the key in reports (``psnr``, ``fid256``)."""
+        ...
+
+    @property
+    def kind(self) -> Kind:
+        """``"image"`` (implements :meth:`ImageMetric.compute`) or ``"set"`` (:meth:`SetMetric.compute_set`)."""
+        ...
+
+    @property
+    def higher_is_better(self) -> bool: ...
+
+    @property
+    def description(self) -> str:
+        """One line for listings."""
+        ...
+
+    @property
+    def stand_in(self) -> bool:
+        """True while the metric's network uses stand-in (not the official) weights; every value computed
+        then must be labelled as such (see :func:`rdpflex.metrics.label`)."""
+        ...
 
 
 @runtime_checkable
@@ -85,7 +101,7 @@ class MetricValue(float):
     def __repr__(self) -> str:
         return f"MetricValue({float(self)!r}, notes={self.notes!r})"
 
-    def __reduce__(self):  # pickling / copying keeps the notes
+    def __reduce__(self) -> tuple[type[MetricValue], tuple[float | str, ...]]:  # pickling / copying keeps the notes
         return (MetricValue, (float(self), *self.notes))
 
 

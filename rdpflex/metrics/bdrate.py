@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from scipy.interpolate import PchipInterpolator
 
 Curve = Sequence[tuple[float, float]]  # (rate, quality) points, e.g. (bpp, PSNR)
 
 
-def _log_rate_of_quality(curve: Curve):
+def _log_rate_of_quality(curve: Curve) -> tuple[PchipInterpolator | None, np.ndarray]:
     from scipy.interpolate import PchipInterpolator
 
     pts = sorted({(float(q), math.log10(float(r))) for r, q in curve if r > 0 and math.isfinite(q)})

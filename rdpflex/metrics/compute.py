@@ -5,12 +5,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from torch import Tensor
 
 from rdpflex.errors import RdpflexError
-from rdpflex.metrics.base import Metric, MetricResult, label_for, notes_of
+from rdpflex.metrics.base import ImageMetric, Kind, Metric, MetricResult, SetMetric, label_for, notes_of
 from rdpflex.metrics.fidelity import FidelityMetric, fidelity_scores
 from rdpflex.metrics.image import LPIPS
 from rdpflex.metrics.registry import DEFAULT_IMAGE_METRICS, DEFAULT_SET_METRICS, get_metric
@@ -37,7 +37,7 @@ def _result(metric: Metric, values: dict[str, Any], stand_in: bool) -> MetricRes
     )
 
 
-def _lookup(names: Sequence[str], kind: str) -> list[Metric]:
+def _lookup(names: Sequence[str], kind: Kind) -> list[Metric]:
     if isinstance(names, str):
         names = [names]
     out = []
@@ -48,6 +48,24 @@ def _lookup(names: Sequence[str], kind: str) -> list[Metric]:
             raise RdpflexError(f"metric {n!r} is a {m.kind}-level metric; compute it with {other}()")
         out.append(m)
     return out
+
+
+def _is_image_metric(m: Metric) -> TypeGuard[ImageMetric]:
+    """Whether ``m`` is of kind ``image`` (registration checked that such a metric has ``compute``)."""
+    return m.kind == "image"
+
+
+def _is_set_metric(m: Metric) -> TypeGuard[SetMetric]:
+    """Whether ``m`` is of kind ``set`` (registration checked that such a metric has ``compute_set``)."""
+    return m.kind == "set"
+
+
+def _image_metrics(names: Sequence[str]) -> list[ImageMetric]:
+    return [m for m in _lookup(names, "image") if _is_image_metric(m)]
+
+
+def _set_metrics(names: Sequence[str]) -> list[SetMetric]:
+    return [m for m in _lookup(names, "set") if _is_set_metric(m)]
 
 
 def compute_image_metrics(
@@ -64,7 +82,7 @@ def compute_image_metrics(
     ``alexnet_weights`` overrides where the built-in LPIPS finds its AlexNet weights.
     """
     out: dict[str, MetricResult] = {}
-    for metric in _lookup(names, "image"):
+    for metric in _image_metrics(names):
         if alexnet_weights is not None and isinstance(metric, LPIPS):
             metric = LPIPS(weights=alexnet_weights)
         value = metric.compute(x, x_hat)
@@ -73,8 +91,8 @@ def compute_image_metrics(
 
 
 def compute_set_metrics(
-    originals: Sequence[Tensor],
-    recons: Sequence[Tensor],
+    originals: list[Tensor],
+    recons: list[Tensor],
     names: Sequence[str] = DEFAULT_SET_METRICS,
     *,
     inception_weights: str | os.PathLike | None = None,
@@ -87,7 +105,7 @@ def compute_set_metrics(
     or the same patch size) share one Inception pass. ``inception_weights``, ``cuda`` (default: when
     available) and ``batch_size`` apply to the built-in Inception metrics.
     """
-    metrics = _lookup(names, "set")
+    metrics = _set_metrics(names)
     overrides = dict(weights=inception_weights, cuda=cuda, batch_size=batch_size)
     metrics = [m.with_options(**overrides) if isinstance(m, FidelityMetric) else m for m in metrics]
 

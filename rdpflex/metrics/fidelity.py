@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
@@ -37,7 +38,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from rdpflex.errors import RdpflexError
-from rdpflex.metrics.base import MetricValue
+from rdpflex.metrics.base import Kind, MetricValue
 from rdpflex.metrics.image import quantize
 from rdpflex.metrics.weights import INCEPTION, check_loadable
 
@@ -105,7 +106,9 @@ class PatchDataset(Dataset):
     def __init__(self, images: Sequence[Tensor], size: int = PATCH_SIZE):
         self.images, self.size = list(images), size
         self.index = [
-            (i, top, left) for i, im in enumerate(self.images) for top, left in patch_offsets(*im.shape[-2:], size)
+            (i, top, left)
+            for i, im in enumerate(self.images)
+            for top, left in patch_offsets(int(im.shape[-2]), int(im.shape[-1]), size)
         ]
 
     def __len__(self) -> int:
@@ -173,6 +176,8 @@ def fidelity_scores(
     p = "" if patch_size is None else str(patch_size)
     unit = "images" if patch_size is None else f"{patch_size}x{patch_size} patches"
     count_key = "images" if patch_size is None else "patches"
+    ds_a: ImageListDataset | PatchDataset
+    ds_b: ImageListDataset | PatchDataset
     if patch_size is None:
         ds_a, ds_b = ImageListDataset(a), ImageListDataset(b)
         same_size = len({tuple(t.shape) for t in a}) <= 1
@@ -250,7 +255,7 @@ def fidelity_scores(
 class FidelityMetric:
     """FID or KID (``stat``), on whole images or on ``patch_size`` patches, via :func:`fidelity_scores`."""
 
-    kind: ClassVar[str] = "set"
+    kind: ClassVar[Kind] = "set"
     higher_is_better: ClassVar[bool] = False
 
     def __init__(
@@ -282,7 +287,7 @@ class FidelityMetric:
         """Metrics with equal groups share one feature extraction in ``compute_set_metrics``."""
         return (self.patch_size, str(self.weights), self.cuda, self.batch_size)
 
-    def weights_path(self):
+    def weights_path(self) -> Path:
         return INCEPTION.resolve(self.weights)
 
     @property
@@ -290,7 +295,7 @@ class FidelityMetric:
         return INCEPTION.resolves_to_stand_in(self.weights)
 
     def with_options(self, **changes: Any) -> "FidelityMetric":
-        opts = dict(weights=self.weights, cuda=self.cuda, batch_size=self.batch_size)
+        opts: dict[str, Any] = dict(weights=self.weights, cuda=self.cuda, batch_size=self.batch_size)
         opts.update({k: v for k, v in changes.items() if v is not None})
         return FidelityMetric(self.stat, self.patch_size, **opts)
 

@@ -11,14 +11,15 @@ import math
 import os
 import threading
 import warnings
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
 
 from rdpflex.errors import RdpflexError
 from rdpflex.images import psnr, quantize
-from rdpflex.metrics.base import MetricValue, skipped
+from rdpflex.metrics.base import Kind, MetricValue, skipped
 from rdpflex.metrics.weights import ALEXNET, file_key, load_state_dict
 
 #: PSNR values above this (identical images: MSE 0, PSNR infinite) are reported as this many dB
@@ -52,7 +53,7 @@ class PSNR:
     name: ClassVar[str] = "psnr"
     title: ClassVar[str] = "PSNR"
     unit: ClassVar[str] = "dB"
-    kind: ClassVar[str] = "image"
+    kind: ClassVar[Kind] = "image"
     higher_is_better: ClassVar[bool] = True
     stand_in: ClassVar[bool] = False
     description: ClassVar[str] = "PSNR (dB) on 8-bit RGB, 10 log10(255^2/MSE), capped at 100 dB"
@@ -75,7 +76,7 @@ class DetailRatio:
 
     name: ClassVar[str] = "detail"
     title: ClassVar[str] = "detail ratio"
-    kind: ClassVar[str] = "image"
+    kind: ClassVar[Kind] = "image"
     higher_is_better: ClassVar[bool] = True
     stand_in: ClassVar[bool] = False
     description: ClassVar[str] = (
@@ -102,7 +103,7 @@ class MSSSIM:
 
     name: ClassVar[str] = "ms_ssim"
     title: ClassVar[str] = "MS-SSIM"
-    kind: ClassVar[str] = "image"
+    kind: ClassVar[Kind] = "image"
     higher_is_better: ClassVar[bool] = True
     stand_in: ClassVar[bool] = False
     description: ClassVar[str] = "MS-SSIM (pytorch-msssim, data_range 255, 5 scales); NaN if the shorter side <= 160 px"
@@ -129,7 +130,7 @@ def load_alexnet_into_lpips(model: torch.nn.Module, state: dict[str, Tensor], so
     lpips splits ``alexnet().features`` into ``net.slice1..5`` keeping the layer indices, so
     ``features.3.weight`` becomes ``net.slice2.3.weight``.
     """
-    net = model.net
+    net: Any = model.net  # lpips' AlexNet backbone (slice1..5, N_slices): the lpips package has no types
     mapped: dict[str, Tensor] = {}
     for k in range(1, net.N_slices + 1):
         for idx, layer in getattr(net, f"slice{k}").named_children():
@@ -165,7 +166,7 @@ class LPIPS:
 
     name: ClassVar[str] = "lpips"
     title: ClassVar[str] = "LPIPS"
-    kind: ClassVar[str] = "image"
+    kind: ClassVar[Kind] = "image"
     higher_is_better: ClassVar[bool] = False
     description: ClassVar[str] = "LPIPS v0.1, AlexNet backbone (lpips package), 8-bit inputs scaled to [-1, 1]"
 
@@ -176,7 +177,7 @@ class LPIPS:
         #: AlexNet weight file; None: $RDPFLEX_ALEXNET_WEIGHTS, then $TORCH_HOME/hub/checkpoints
         self.weights = weights
 
-    def weights_path(self):
+    def weights_path(self) -> Path:
         return ALEXNET.resolve(self.weights)
 
     @property

@@ -71,7 +71,8 @@ def metric_names(kind: str | None = None) -> list[str]:
 
 def split_by_kind(names: list[str] | tuple[str, ...]) -> tuple[list[str], list[str]]:
     """``(image_metric_names, set_metric_names)``, validating every name."""
-    image, set_ = [], []
+    image: list[str] = []
+    set_: list[str] = []
     for n in names:
         (image if get_metric(n).kind == "image" else set_).append(n)
     return image, set_

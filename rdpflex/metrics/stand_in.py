@@ -46,7 +46,7 @@ def inception_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
 
     class _Skeleton(FeatureExtractorInceptionV3):
         # torch-fidelity builds its layers and then loads a state dict; skip the loading
-        def load_state_dict(self, *args, **kwargs):
+        def load_state_dict(self, *args: object, **kwargs: object) -> None:
             return None
 
     with tempfile.TemporaryDirectory() as tmp:

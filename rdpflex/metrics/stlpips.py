@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from rdpflex.errors import RdpflexError
+from rdpflex.metrics.base import Kind
 from rdpflex.metrics.image import quantized_pair
 from rdpflex.metrics.weights import STLPIPS_ALEX, STLPIPS_VGG, WeightsSpec, file_key, load_state_dict
 
@@ -84,7 +85,7 @@ _MODELS = _Models()
 class STLPIPS:
     """ST-LPIPS distance of a reconstruction to its original, on the 8-bit images, lower is better."""
 
-    kind: ClassVar[str] = "image"
+    kind: ClassVar[Kind] = "image"
     higher_is_better: ClassVar[bool] = False
 
     def __init__(self, net: str = "alex", weights: str | os.PathLike | None = None) -> None:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from rdpflex.metrics.base import MetricValue, skipped
+from rdpflex.metrics.base import Kind, MetricValue, skipped
 from rdpflex.metrics.fidelity import prepare_sets
 from rdpflex.metrics.image import quantize
 
@@ -60,8 +60,13 @@ def _blur(x: Tensor, gain: float = 1.0) -> Tensor:
     w = [gain * c / 16.0 for c in _BINOMIAL]
     x = F.pad(x, (2, 2, 2, 2), mode="reflect")
     h, wd = x.shape[-2] - 4, x.shape[-1] - 4
-    rows = sum(w[i] * x[..., i : i + h, :] for i in range(5))
-    return sum(w[i] * rows[..., i : i + wd] for i in range(5))
+    rows = w[0] * x[..., :h, :]
+    for i in range(1, 5):
+        rows = rows + w[i] * x[..., i : i + h, :]
+    out = w[0] * rows[..., :wd]
+    for i in range(1, 5):
+        out = out + w[i] * rows[..., i : i + wd]
+    return out
 
 
 def pyr_down(x: Tensor) -> Tensor:
@@ -90,7 +95,8 @@ def laplacian_pyramid(img: Tensor, levels: int) -> list[Tensor]:
     gauss = [img]
     for _ in range(levels - 1):
         gauss.append(pyr_down(gauss[-1]))
-    return [g - pyr_up(gauss[k + 1], g.shape[-2:]) for k, g in enumerate(gauss[:-1])] + gauss[-1:]
+    bands = [g - pyr_up(gauss[k + 1], (int(g.shape[-2]), int(g.shape[-1]))) for k, g in enumerate(gauss[:-1])]
+    return bands + gauss[-1:]
 
 
 # ----------------------------------------------------------------------------------- descriptors
@@ -138,7 +144,7 @@ def descriptors(
     per_level: list[list[Tensor]] = [[] for _ in range(levels)]
     too_small = [0] * levels
     for img in _as_images(images, "images"):
-        n = level_count(*img.shape[-2:], min_size)
+        n = level_count(int(img.shape[-2]), int(img.shape[-1]), min_size)
         pyr = laplacian_pyramid(img.float(), min(n + 1, levels)) if n else []
         for k in range(levels):
             if k < n:  # k == levels - 1 < n only when n == levels: the residual of a full-size pyramid
@@ -237,7 +243,7 @@ def swd_scores(
     sets = [_as_images(originals, "originals"), _as_images(recons, "reconstructions")]
     if not all(sets):
         raise ValueError("SWD needs at least one image in each set")
-    levels = max(level_count(*im.shape[-2:], min_size) for s in sets for im in s)
+    levels = max(level_count(int(im.shape[-2]), int(im.shape[-1]), min_size) for s in sets for im in s)
     if levels == 0:
         side = max(min(im.shape[-2:]) for s in sets for im in s)
         return {
@@ -290,7 +296,7 @@ class SlicedWasserstein:
 
     name: ClassVar[str] = "swd"
     title: ClassVar[str] = "SWD"
-    kind: ClassVar[str] = "set"
+    kind: ClassVar[Kind] = "set"
     higher_is_better: ClassVar[bool] = False
     stand_in: ClassVar[bool] = False
     description: ClassVar[str] = (
@@ -307,7 +313,7 @@ class SlicedWasserstein:
         normalize: str = "joint",
         seed: int = 0,
     ):
-        self.options = dict(
+        self.options: dict[str, Any] = dict(
             patches_per_image=patches_per_image,
             directions=directions,
             min_size=min_size,

@@ -34,6 +34,7 @@ from torch.utils.data import Dataset, Sampler
 
 from rdpflex import samples
 from rdpflex.errors import ImageError, RdpflexError
+from rdpflex.images import center_crop
 
 if TYPE_CHECKING:
     from rdpflex.train.recipe_models import DataConfig
@@ -268,25 +269,15 @@ class StreamSampler(Sampler):
             b += 1
 
 
-def center_crop(img: Image.Image, size: int | None) -> Image.Image:
-    if size is None:
-        return img
-    w, h = img.size
-    cw, ch = min(w, size), min(h, size)
-    left, top = (w - cw) // 2, (h - ch) // 2
-    return img.crop((left, top, left + cw, top + ch))
-
-
 def load_val_images(refs: list[ImageRef], val_crop: int | None, unreadable: str = "skip") -> list[tuple[str, Tensor]]:
     """Held-out images as ``(name, (1, 3, H, W) float in [0, 1])``, centre-cropped to ``val_crop``."""
     out = []
     for ref in refs:
         try:
-            img = center_crop(ref.open(), val_crop)
+            arr = center_crop(np.asarray(ref.open(), dtype=np.uint8), val_crop)
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             _unreadable(ref.path or ref.name, exc, unreadable)
             continue
-        arr = np.asarray(img, dtype=np.uint8)
         out.append((ref.name, torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)))
     return out
 
@@ -303,5 +294,4 @@ __all__ = [
     "CropDataset",
     "StreamSampler",
     "load_val_images",
-    "center_crop",
 ]

@@ -9,7 +9,6 @@ PSNR is computed on 8-bit RGB (reconstructions rounded to 0..255, as a PNG would
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from typing import Any
@@ -17,12 +16,12 @@ from typing import Any
 import click
 import numpy as np
 import torch
-from PIL import Image
 from torch import Tensor
 
 from rdpflex.codecs import Codec
 from rdpflex.errors import RdpflexError
 from rdpflex.images import psnr, to_uint8
+from rdpflex.metrics.reference_codecs import encode_baseline
 from rdpflex.registry import build_codec
 from rdpflex.system import System
 from rdpflex.train.data import folder_refs, load_val_images, sample_refs, split_refs
@@ -54,12 +53,9 @@ def codec_metrics(codec: Codec, x: Tensor, real_bytes: bool = True) -> dict[str,
 
 def jpeg_metrics(img: np.ndarray, quality: int) -> dict[str, float]:
     """Pillow JPEG (4:2:0, default tables) at ``quality``: bpp from the file bytes, PSNR."""
-    buf = io.BytesIO()
-    Image.fromarray(img, "RGB").save(buf, format="JPEG", quality=int(quality))
-    nbytes = buf.tell()
-    buf.seek(0)
-    dec = np.asarray(Image.open(buf).convert("RGB"))
-    return {"quality": int(quality), "bpp": 8 * nbytes / (img.shape[0] * img.shape[1]), "psnr": psnr(img, dec)}
+    res = encode_baseline(img, "jpeg", quality)
+    bpp = 8 * res.num_bytes / (img.shape[0] * img.shape[1])
+    return {"quality": res.quality, "bpp": bpp, "psnr": psnr(img, res.image)}
 
 
 def jpeg_at_bpp(img: np.ndarray, target_bpp: float) -> dict[str, float]:

@@ -1,4 +1,5 @@
-"""Classical reference codecs for ``compare``: JPEG and WebP through Pillow at a quality sweep.
+"""Classical reference codecs: JPEG and WebP through Pillow, the baselines of ``compare`` and ``bench rd``
+and the JPEG point of ``python -m rdpflex.train.evaluate``.
 
 bpp comes from the encoded bytes (the whole JPEG/WebP file, headers included, as for ``.rdp``).
 JPEG: Pillow's libjpeg, 4:2:0 chroma subsampling, standard tables; WebP: libwebp lossy, method 4.
