@@ -338,6 +338,16 @@ def resolve_decoder(system: System, decoder: str, options: OptionsLike = None) -
     return dec, parse_options(dec, options if isinstance(options, dict) else list(options or []))
 
 
+def precheck_options(decoder: str, options: OptionsLike = None) -> None:
+    """``options`` checked against the family's card before any work (no file read, no weights loaded): an
+    unknown family or option, or a value outside the card's bounds, is refused at once. The bounds that depend
+    on the weights (e.g. ``multirealism``'s ``beta_max``) are checked by :func:`resolve_decoder`."""
+    from rdpflex.plugins import get_decoder_card
+
+    if isinstance(decoder, str) and isinstance(options, (dict, list, tuple)):
+        parse_options(get_decoder_card(decoder), options if isinstance(options, dict) else list(options))
+
+
 def _checked_tile(tile: TileSpec | None, system: System) -> TileSpec | None:
     """``tile`` checked against the codec's latent stride (``--tile``), before any work."""
     return tile.check(system.codec.latent_stride) if tile is not None else None
@@ -455,7 +465,7 @@ def prepare_decoding(
     source: str | None = None,
 ) -> DecodeJob:
     """Everything :func:`decode_images` and ``rdpflex decompress`` check before the first image, in this order:
-    the file is read, the system loaded, the file's codec fingerprint checked against it, ``tile`` against
+    ``options`` against the family's card (:func:`precheck_options`), the file read, the system loaded, the file's codec fingerprint checked against it, ``tile`` against
     the codec's stride, the decoder loaded and its ``options`` validated, the stems checked unique, and every
     latent entropy-decoded and checked.
 
@@ -464,6 +474,7 @@ def prepare_decoding(
     damaged images are left out and named in :attr:`DecodeJob.lost`; a damaged header or a file of another
     codec is still refused. ``source`` names the file in messages (default: its path, or "file").
     """
+    precheck_options(decoder, options)
     keep_going = keep_going or isinstance(rdp, Salvaged)
     if isinstance(rdp, (str, Path)):
         source = source or str(rdp)
