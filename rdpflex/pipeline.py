@@ -465,9 +465,9 @@ def prepare_decoding(
     source: str | None = None,
 ) -> DecodeJob:
     """Everything :func:`decode_images` and ``rdpflex decompress`` check before the first image, in this order:
-    ``options`` against the family's card (:func:`precheck_options`), the file read, the system loaded, the file's codec fingerprint checked against it, ``tile`` against
-    the codec's stride, the decoder loaded and its ``options`` validated, the stems checked unique, and every
-    latent entropy-decoded and checked.
+    ``options`` against the family's card (:func:`precheck_options`), the file read, the system loaded, the
+    file's codec fingerprint checked against it, ``tile`` against the codec's stride, the decoder loaded and its
+    ``options`` validated, the stems checked unique, and every latent entropy-decoded and checked.
 
     ``rdp``: an :class:`RdpFile`, a ``.rdp`` path, or a :class:`Salvaged` (what
     :func:`~rdpflex.bitstream.read_rdp_salvaging` read, decoded as with ``keep_going``). With ``keep_going``,
