@@ -98,4 +98,4 @@ def test_latent_residual_prediction_moves_a_slice_by_under_half():
         a, b = refined(y, side)["y_hat"][:, : refined.slice_ch], plain(y, side)["y_hat"][:, : plain.slice_ch]
     delta = (a - b).abs()
     assert delta.max() < 0.5 and delta.max() > 0
-    assert torch.allclose((b - y[:, : plain.slice_ch]).abs().max(), torch.tensor(0.5), atol=0.5)
+    assert (b - y[:, : plain.slice_ch]).abs().max() <= 0.5 + 1e-5  # unrefined: round(y - mu) + mu
