@@ -9,7 +9,7 @@ from compressai.zoo.image import model_architectures
 
 from rdpflex.bitstream import read_rdp
 from rdpflex.codecs.compressai_zoo import load_zoo_codec
-from rdpflex.errors import RdpflexError, WeightsMissingError
+from rdpflex.errors import BitstreamError, EntropyMismatchError, RdpflexError, WeightsMissingError
 from rdpflex.images import load_image
 from rdpflex.pipeline import decode_images, latents
 from rdpflex.system import System
@@ -122,3 +122,56 @@ def test_bad_checkpoint_and_quality(tmp_path):
     _, other = compressai_checkpoint("cheng2020-anchor", tmp_path)
     with pytest.raises(RdpflexError, match="does not hold mbt2018-mean weights"):
         load_zoo_codec("mbt2018-mean", 3, other)
+
+
+@pytest.fixture(scope="module")
+def cheng(tmp_path_factory):
+    """``cheng2020-anchor`` at N=8: compressai's raster-scan context model (slow: keep images small)."""
+    _, ckpt = compressai_checkpoint("cheng2020-anchor", tmp_path_factory.mktemp("cheng"))
+    return load_zoo_codec("cheng2020-anchor", 1, ckpt).eval()
+
+
+@pytest.fixture(scope="module")
+def rgb64_square():
+    from tests.conftest import smooth_image
+
+    return torch.from_numpy(smooth_image(64, 64, 3)).permute(2, 0, 1)[None].float() / 255.0
+
+
+@pytest.mark.parametrize("exact", [True, False])
+def test_raster_scan_round_trip_reproduces_the_encoder_latent(cheng, rgb64_square, exact):
+    out = cheng.compress(rgb64_square, exact=exact)
+    streams = [s[0] for s in out["strings"]]
+    assert len(streams) == cheng.num_streams == 2
+    y_hat = cheng.decompress_latent(streams, (64, 64), exact, out["symbols_crc"])
+    assert y_hat.shape == (1, cheng.latent_channels, 4, 4) and torch.equal(y_hat, out["y_hat"])
+    with pytest.raises(EntropyMismatchError):
+        cheng.decompress_latent(streams, (64, 64), exact, out["symbols_crc"] ^ 1)
+
+
+def test_raster_scan_latent_codec_decodes_image_by_image(cheng, rgb64_square):
+    from compressai.latent_codecs import RasterScanLatentCodec
+
+    assert isinstance(cheng.latent_codec.latent_codec["y"], RasterScanLatentCodec)
+    assert not cheng.batch_entropy_decodable
+    streams = [s[0] for s in cheng.compress(rgb64_square)["strings"]]
+    with pytest.raises(BitstreamError, match="without a raster-scan context model"):
+        cheng.decompress_latents([streams, streams], (64, 64), [None, None])
+
+
+def test_zoo_architectures_keep_their_entropy_models():
+    """Scale-only (|y| into h_a), mean-scale, and a raster-scan context model; batch decoding where it is possible."""
+    from compressai.latent_codecs import GaussianConditionalLatentCodec
+
+    from rdpflex.codecs.compressai_zoo import Abs, CompressAIZooCodec
+
+    scale = CompressAIZooCodec("bmshj2018-hyperprior", **SMALL["bmshj2018-hyperprior"])
+    mean = CompressAIZooCodec("mbt2018-mean", **SMALL["mbt2018-mean"])
+    for codec, chunks in ((scale, ("scales",)), (mean, ("scales", "means"))):
+        y_codec = codec.latent_codec.latent_codec["y"]
+        assert isinstance(y_codec, GaussianConditionalLatentCodec) and y_codec.chunks == chunks
+        assert codec.batch_entropy_decodable and codec.latent_channels == 12
+    assert isinstance(scale.latent_codec.latent_codec["hyper"].h_a[0], Abs)
+    assert torch.equal(Abs()(torch.tensor([-2.0, 3.0])), torch.tensor([2.0, 3.0]))
+    with pytest.raises(RdpflexError, match="unsupported CompressAI architecture 'mbt2018'"):
+        CompressAIZooCodec("mbt2018", N=8)
