@@ -123,6 +123,11 @@ class DecoderBase:
         """(B, 3, Hp, Wp) from B latents of one padded size; default: one :meth:`decode` per latent."""
         return torch.cat([self.decode(lat, codec, options, g) for lat, g in zip(latents, generators)])
 
+    def check_image(self, stem: str, padded_size: tuple[int, int], options: BaseModel, tile: "TileSpec | None") -> None:
+        """Refuse an image this decoder cannot decode with these options (a one-line :class:`OptionsError`), e.g.
+        one above the size it samples whole. Called by the pipeline from the file's header, before any latent is
+        entropy-decoded, so a refusal costs nothing. Optional: the default accepts every image."""
+
     def decode_tiled(
         self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: "TileSpec"
     ) -> Tensor:

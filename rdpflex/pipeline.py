@@ -467,7 +467,8 @@ def prepare_decoding(
     """Everything :func:`decode_images` and ``rdpflex decompress`` check before the first image, in this order:
     ``options`` against the family's card (:func:`precheck_options`), the file read, the system loaded, the
     file's codec fingerprint checked against it, ``tile`` against the codec's stride, the decoder loaded and its
-    ``options`` validated, the stems checked unique, and every latent entropy-decoded and checked.
+    ``options`` validated, the stems checked unique, each image offered to the decoder's ``check_image`` (from
+    the header, e.g. a size it refuses), and every latent entropy-decoded and checked.
 
     ``rdp``: an :class:`RdpFile`, a ``.rdp`` path, or a :class:`Salvaged` (what
     :func:`~rdpflex.bitstream.read_rdp_salvaging` read, decoded as with ``keep_going``). With ``keep_going``,
@@ -486,6 +487,10 @@ def prepare_decoding(
     tile = _checked_tile(tile, system)
     dec, opts = resolve_decoder(system, decoder, options)
     check_unique_stems((im.stem for im in file.images), source)
+    check_image = getattr(dec, "check_image", None)  # DecoderBase's optional hook: refuse before entropy decoding
+    if check_image is not None:
+        for im in file.images:
+            check_image(im.stem, tuple(im.padded_size), opts, tile)
     cap = pixel_cap()
     if not keep_going:
         return DecodeJob(

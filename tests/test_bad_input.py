@@ -335,8 +335,14 @@ def test_keep_going_writes_what_is_intact_and_names_the_damaged_image(files, tin
     )
 
 
-def test_idempotence_above_its_budget_is_refused_naming_it(files, tiny_system_dir, tmp_path, capsys):
-    """An image above the 2^22 padded pixels idempotence samples whole: one line naming the budget and --tile."""
+def test_idempotence_above_its_budget_is_refused_naming_it(files, tiny_system_dir, tmp_path, capsys, monkeypatch):
+    """An image above the 2^22 padded pixels idempotence samples whole: one line naming the budget and --tile,
+    from the file's header, before any latent is entropy-decoded (at 4096 x 4096 that took a minute)."""
+    from rdpflex.codecs.base import Codec
+
+    def never(*args, **kwargs):
+        raise AssertionError("entropy decoding started before the size was refused")
+
     import shutil
 
     from rdpflex.system import BUNDLED_DEMO_SYSTEM
@@ -347,6 +353,7 @@ def test_idempotence_above_its_budget_is_refused_naming_it(files, tiny_system_di
     Image.fromarray(np.zeros((2064, 2064, 3), np.uint8)).save(tmp_path / "wide.png")
     main(["compress", str(tmp_path / "wide.png"), "-o", str(tmp_path / "wide.rdp"), "--system", str(system)])
     capsys.readouterr()
+    monkeypatch.setattr(Codec, "decompress_latents", never)
     args = ("decompress", tmp_path / "wide.rdp", "-o", tmp_path / "out", "--system", system, "--decoder", "idempotence")
     code, err = run(capsys, *args)
     assert code == 2 and "Traceback" not in err and not (tmp_path / "out").exists(), err

@@ -88,13 +88,18 @@ class IdempotenceDecoder(DecoderBase, card=DECODER):
         self, latents: Sequence[Latent], codec: Codec, options: BaseModel, generators: Sequence[torch.Generator]
     ) -> Tensor:
         opts = self._options(options)
-        H, W = latents[0].padded_size
-        if H * W > MAX_UNTILED_PIXELS:
+        self.check_image(latents[0].stem, latents[0].padded_size, opts, None)
+        return self._solve(make_constraint(codec, latents, opts.constraint), generators, opts)
+
+    def check_image(self, stem: str, padded_size: tuple[int, int], options: BaseModel, tile: TileSpec | None) -> None:
+        """Refuse an image above :data:`MAX_UNTILED_PIXELS` unless it is decoded in tiles (the pipeline asks before
+        entropy decoding, so a 4096 x 4096 file is refused at once, not after its latent is decoded)."""
+        H, W = padded_size
+        if tile is None and H * W > MAX_UNTILED_PIXELS:
             raise OptionsError(
-                f"idempotence: image {latents[0].stem!r} is {W}x{H} = {H * W} pixels (padded), above the "
+                f"idempotence: image {stem!r} is {W}x{H} = {H * W} pixels (padded), above the "
                 f"{MAX_UNTILED_PIXELS} pixels sampled whole; decode it in tiles (--tile 512)"
             )
-        return self._solve(make_constraint(codec, latents, opts.constraint), generators, opts)
 
     def decode_tiled(
         self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator, tile: TileSpec
