@@ -141,13 +141,7 @@ class MultiRealismDecoder(DecoderBase, nn.Module, card=DECODER):
         return float(options.model_dump()["beta"])
 
     # -- decoding ------------------------------------------------------------------------------
-    def decode(
-        self,
-        latent: Latent,
-        codec: Codec,
-        options: BaseModel | dict[str, Any] | None,
-        generator: torch.Generator | None = None,
-    ) -> Tensor:
+    def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
         """x_hat_beta = clamp(G(y_hat, beta), 0, 1): (1, 3, *latent.padded_size). G is deterministic,
         so the random ``generator`` is not used. Offsets for beta are precomputed and cached (Sec. 3.3)."""
         return self._generate(latent.y_hat, options, codec.latent_stride)
@@ -156,7 +150,7 @@ class MultiRealismDecoder(DecoderBase, nn.Module, card=DECODER):
         self,
         latents: Sequence[Latent],
         codec: Codec,
-        options: BaseModel | dict[str, Any] | None,
+        options: BaseModel,
         generators: Sequence[torch.Generator],
     ) -> Tensor:
         """One G call for a batch of same-size latents (B, 3, Hp, Wp)."""
