@@ -2,6 +2,7 @@
 
 import json
 import math
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -122,7 +123,13 @@ def test_interleaved_and_peak_memory():
     calls = []
     t = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2, warmup=0)
     assert calls == ["a", "b", "a", "b"] and set(t) == {"a", "b"}
-    assert peak_rss_increase(lambda: bytearray(32 << 20)) >= 0
+
+    def hold_64_mib() -> None:
+        buf = bytearray(64 << 20)  # zero-filled: every page touched
+        time.sleep(0.05)  # long enough for the sampler to see it
+        del buf
+
+    assert (48 << 20) <= peak_rss_increase(hold_64_mib) <= (128 << 20)
 
 
 def test_bench_codec_command_prints_and_writes_json(tiny_system_dir, tmp_path):

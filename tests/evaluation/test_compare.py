@@ -151,7 +151,9 @@ def test_end_to_end_report(eval_image_dir, eval_system_dir, stand_in_home, tmp_p
     assert noisy["decode_ms_per_mp"] > 0
     # re-encoding consistency: the oracle's output is the original, so it re-encodes to the very file
     assert oracle["reencode_agreement"] == 1.0 and oracle["reencode_identical"] == 1.0
-    assert 0.0 <= noisy["reencode_agreement"] <= 1.0  # a random test codec barely moves its latent
+    # the random test codec's latent is too coarse for sigma-0.2 noise to move a symbol: the noisy output re-encodes
+    # to the same latent (a trained codec's agreement falls with noise: tests/evaluation/test_reencode.py)
+    assert noisy["reencode_agreement"] == 1.0 and noisy["reencode_mse_psnr"] is None  # inf: null in JSON
     assert any("STAND-IN" in n for n in data["notes"])
 
 
