@@ -33,7 +33,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from pydantic import BaseModel
@@ -51,6 +51,9 @@ from rdpflex.limits import max_pixels as pixel_cap
 from rdpflex.limits import pixel_cap_message
 from rdpflex.system import System
 from rdpflex.tiling import TileSpec, analyse
+
+#: what :func:`unique_stems` passes on with each stem (an image, a record)
+_Item = TypeVar("_Item")
 
 SystemLike = System | str | Path | None
 
@@ -139,11 +142,7 @@ def compress_images(
     see :func:`encode_image`)."""
     system = as_system(system)
     records, bits = [], []
-    seen: set[str] = set()
-    for stem, x in _named(images):
-        if stem in seen:
-            raise BitstreamError(f"two images share the stem {stem!r}; their outputs would overwrite each other")
-        seen.add(stem)
+    for stem, x in unique_stems(_named(images), source=None):
         record, b, _ = encode_image(x, system, stem, estimate, exact)
         records.append(record)
         bits.append(b)
@@ -160,15 +159,23 @@ def check_compatible(rdp: RdpFile, system: System, source: str = "file") -> None
         )
 
 
-def check_unique_stems(stems: Iterable[str], source: str = "file") -> None:
-    """Refuse a file holding two images of one stem: their outputs (``<stem>.png``) would overwrite each other."""
+def unique_stems(named: Iterable[tuple[str, _Item]], source: str | None = "file") -> Iterator[tuple[str, _Item]]:
+    """``(stem, item)`` pairs as they come, refusing the first repeated stem before it is yielded: the two images'
+    outputs (``<stem>.png``) would overwrite each other. ``source`` names the file in the message (None: no file,
+    as for the images :func:`compress_images` encodes)."""
     seen: set[str] = set()
-    for stem in stems:
+    for stem, item in named:
         if stem in seen:
-            raise BitstreamError(
-                f"{source}: two images share the stem {stem!r}; their outputs would overwrite each other"
-            )
+            where = f"{source}: " if source is not None else ""
+            raise BitstreamError(f"{where}two images share the stem {stem!r}; their outputs would overwrite each other")
         seen.add(stem)
+        yield stem, item
+
+
+def check_unique_stems(stems: Iterable[str], source: str = "file") -> None:
+    """Refuse a file holding two images of one stem (all of ``stems`` now; see :func:`unique_stems`)."""
+    for _ in unique_stems(((stem, None) for stem in stems), source):
+        pass
 
 
 # -- entropy decoding: records -> latents ---------------------------------------------------------------

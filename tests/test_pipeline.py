@@ -6,7 +6,7 @@ import torch
 from rdpflex.bitstream import read_rdp, write_rdp
 from rdpflex.errors import BitstreamError, FingerprintMismatchError, ImageError
 from rdpflex.images import load_image
-from rdpflex.pipeline import compress_images, decode_images, encode_image, latents, psnr
+from rdpflex.pipeline import check_unique_stems, compress_images, decode_images, encode_image, latents, psnr
 from rdpflex.system import System
 
 
@@ -45,8 +45,14 @@ def test_fingerprint_mismatch_names_both(image_paths, tiny_system_dir, other_sys
 
 def test_duplicate_stems_refused(image_paths):
     system = System.tiny()
-    with pytest.raises(BitstreamError, match="stem"):
+    stem = image_paths[0].stem
+    with pytest.raises(BitstreamError) as err:  # `rdpflex compress` prints this line: no file named
         compress_images([image_paths[0], image_paths[0]], system)
+    assert str(err.value) == f"two images share the stem {stem!r}; their outputs would overwrite each other"
+    with pytest.raises(BitstreamError) as err:  # decoding names the file
+        check_unique_stems(["a", "b", "a"], "set.rdp")
+    assert str(err.value) == "set.rdp: two images share the stem 'a'; their outputs would overwrite each other"
+    check_unique_stems(["a", "b"])
 
 
 def test_too_small_image_refused():

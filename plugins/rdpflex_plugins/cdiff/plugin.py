@@ -27,19 +27,20 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import torch
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from torch import Tensor, nn
 
+from rdpflex.cards import parse_options
 from rdpflex.codecs import Codec
 from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler
 from rdpflex.decoders import DecoderBase
-from rdpflex.errors import OptionsError, RdpflexError
+from rdpflex.errors import RdpflexError
 from rdpflex.latent import Latent
 from rdpflex.tiling import TileSpec, synthesize
 from rdpflex.weights import read_json, refuse_pickles, write_json
 from rdpflex_plugins.cdiff.hooks import DECODER
 from rdpflex_plugins.cdiff.model import ConditionalDenoiser, LatentAdapter
-from rdpflex_plugins.cdiff.options import SCHEDULERS_OF, CDiffOptions, Objective, options_for
+from rdpflex_plugins.cdiff.options import CDiffOptions, Objective, options_for
 from rdpflex_plugins.cdiff.sampling import make_scheduler, sample, tiled_denoiser
 
 #: the newest format read; written: 1 for a diffusion decoder (as before objectives), 2 for a flow one
@@ -125,18 +126,17 @@ class CDiffDecoder(DecoderBase, nn.Module, card=DECODER):
 
     # -- options ---------------------------------------------------------------------------------
     def resolve(self, options: BaseModel | dict[str, Any] | None) -> CDiffOptions:
-        """Options validated against this decoder's bounds and objective; one-line OptionsError naming the ranges
-        (an unset ``scheduler``, e.g. from the class-level model, becomes this decoder's default)."""
-        raw = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
-        try:
-            return self.Options(**raw)
-        except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
-            raise OptionsError(
-                f"invalid options for decoder 'cdiff': {problems} "
-                f"(options: scheduler in {{{', '.join(SCHEDULERS_OF[self.objective])}}}, "
-                f"1 <= steps <= {self.max_steps}, 0 <= eta <= 1 with ddim only, seed >= 0)"
-            ) from None
+        """The options to sample with. An instance of this decoder's ``Options`` (what the pipeline passes: validated
+        once, by :func:`rdpflex.pipeline.resolve_decoder`) is read as it is; anything else (a dict, the class-level
+        model: direct calls) is validated by :func:`rdpflex.cards.parse_options`, the one option validator, against
+        this decoder's bounds and objective (an unset ``scheduler`` becomes this decoder's default): one-line
+        OptionsError naming the ranges."""
+        if isinstance(options, self.Options):
+            return options
+        raw = options.model_dump(exclude_none=True) if isinstance(options, BaseModel) else dict(options or {})
+        validated = parse_options(self, raw)
+        assert isinstance(validated, self.Options)  # parse_options builds this decoder's Options
+        return validated
 
     # -- decoding --------------------------------------------------------------------------------
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:

@@ -88,6 +88,14 @@ def test_out_of_range_options_are_refused_with_the_range(decoder):
         parse_options(decoder, {"scheduler": "euler"})
     with pytest.raises(OptionsError, match="1 <= steps <= 100"):
         decoder.resolve({"steps": 0})
+    with pytest.raises(OptionsError) as exc:  # a direct call: the one shared line, naming the valid choices
+        decoder.resolve({"bad": 1})
+    assert str(exc.value) == (
+        "invalid options for decoder 'cdiff': bad: Extra inputs are not permitted "
+        "(options: scheduler in {ddpm, ddim, dpm-solver}, 1 <= steps <= 100, 0 <= eta <= 1, 0 <= seed)"
+    )
+    validated = parse_options(decoder, {"steps": "3"})
+    assert decoder.resolve(validated) is validated  # what the pipeline passes is read as it is
 
 
 def test_save_load_round_trip_through_the_component_folder(tmp_path, system, decoder, lats):

@@ -135,6 +135,16 @@ def test_options_are_validated(setup):
         parse_options(IdempotenceDecoder, {"zetta": 1})
     with pytest.raises(OptionsError, match="allowed 1..50"):
         dec._check(IdempotenceOptions(steps=60))
+    # a direct call: a validated instance read as it is, anything else through parse_options (one line)
+    validated = parse_options(IdempotenceDecoder, {"steps": 4})
+    assert dec._options(validated) is validated
+    assert dec._options({"steps": 4}) == validated and dec._options(None) == IdempotenceOptions()
+    with pytest.raises(OptionsError) as exc:
+        dec._options({"zeta": -1})
+    assert str(exc.value).startswith("invalid options for decoder 'idempotence': zeta: ")
+    assert "\n" not in str(exc.value) and "(options: 0 <= zeta <= 1000, 1 <= steps <= 1000," in str(exc.value)
+    with pytest.raises(OptionsError, match="allowed 1..50"):  # the prior's timesteps, checked after
+        dec._options({"steps": 60})
 
 
 def test_prior_round_trip_through_from_pretrained(setup, tmp_path):
