@@ -351,8 +351,12 @@ def precheck_options(decoder: str, options: OptionsLike = None) -> None:
     on the weights (e.g. ``multirealism``'s ``beta_max``) are checked by :func:`resolve_decoder`."""
     from rdpflex.plugins import get_decoder_card
 
-    if isinstance(decoder, str) and isinstance(options, (dict, list, tuple)):
-        parse_options(get_decoder_card(decoder), options if isinstance(options, dict) else list(options))
+    if not isinstance(decoder, str):
+        return  # resolve_decoder names the wrong type
+    if isinstance(options, dict):
+        parse_options(get_decoder_card(decoder), options)
+    elif isinstance(options, (list, tuple)) and all(isinstance(p, str) for p in options):
+        parse_options(get_decoder_card(decoder), [str(p) for p in options])
 
 
 def _checked_tile(tile: TileSpec | None, system: System) -> TileSpec | None:
