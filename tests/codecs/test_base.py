@@ -9,6 +9,8 @@ from rdpflex.codecs import TINY
 from rdpflex.errors import BitstreamError, EntropyMismatchError, UnknownPluginError
 from rdpflex.registry import build_codec, codec_classes
 
+from . import tiny_codec
+
 
 @pytest.mark.parametrize("arch", sorted(TINY))
 def test_forward_shapes_and_likelihoods(arch):
@@ -27,9 +29,7 @@ def test_forward_shapes_and_likelihoods(arch):
 
 @pytest.mark.parametrize("arch", sorted(TINY))
 def test_entropy_coding_round_trip(arch):
-    torch.manual_seed(0)
-    codec = build_codec(arch, **TINY[arch]).eval()
-    codec.update(force=True)
+    codec = tiny_codec(arch)
     x = codec.pad(torch.rand(1, 3, 40, 70))
     assert x.shape[-2:] == (64, 128)
     out = codec.compress(x)
@@ -55,10 +55,7 @@ def test_unknown_arch_lists_choices():
 
 @pytest.fixture(scope="module")
 def msh():
-    torch.manual_seed(0)
-    codec = build_codec("msh", **TINY["msh"]).eval()
-    codec.update(force=True)
-    return codec
+    return tiny_codec("msh")
 
 
 def test_compress_refuses_an_unpadded_image(msh):

@@ -12,6 +12,8 @@ from rdpflex.codecs.charm import ChannelSlicesLatentCodec
 from rdpflex.codecs.elic import ElicCharm, elic_analysis, elic_synthesis
 from rdpflex.registry import build_codec
 
+from . import tiny_codec
+
 N, M = 16, 20
 
 
@@ -34,10 +36,7 @@ def test_synthesis_mirrors_analysis_strides_and_channels():
 
 @pytest.fixture(scope="module")
 def elic():
-    torch.manual_seed(0)
-    codec = build_codec("elic", **TINY["elic"]).eval()
-    codec.update(force=True)
-    return codec
+    return tiny_codec("elic")
 
 
 @pytest.mark.parametrize("hw", [(16, 48), (48, 80), (80, 16)])
