@@ -322,12 +322,9 @@ def batches(
     yield from (g for g in open_.values() if g)
 
 
-def resolve_decoder(system: System, decoder: str, options: OptionsLike = None) -> tuple[Decoder, BaseModel]:
-    """The decoder ``decoder`` of ``system`` (loaded and checked once) and ``options`` validated once, against the
-    loaded decoder's own ``Options`` (its weight-specific bounds): what every pixel-decoding call passes on.
-
-    An instance of that model is taken as it is; another model (e.g. the class-level one) is validated again
-    from its set values (``None`` meaning the decoder's default); one-line :class:`OptionsError` otherwise."""
+def _raw_options(decoder: str, options: OptionsLike) -> BaseModel | dict[str, Any] | list[str]:
+    """``options`` as :func:`~rdpflex.cards.parse_options` reads them (a model is kept), after checking the types of
+    ``decoder`` and ``options``: one-line :class:`RdpflexError` naming what is expected."""
     if not isinstance(decoder, str):
         raise RdpflexError(
             f"decoder must be a family name such as 'mse' (see `rdpflex decoders`), not {type(decoder).__name__}"
@@ -337,26 +334,33 @@ def resolve_decoder(system: System, decoder: str, options: OptionsLike = None) -
         raise RdpflexError(
             f"options must be a dict such as {{'beta': 1.28}} or the decoder's Options, not {type(options).__name__}"
         )
+    if isinstance(options, (BaseModel, dict)):
+        return options
+    return [str(p) for p in options or []]
+
+
+def resolve_decoder(system: System, decoder: str, options: OptionsLike = None) -> tuple[Decoder, BaseModel]:
+    """The decoder ``decoder`` of ``system`` (loaded and checked once) and ``options`` validated once, against the
+    loaded decoder's own ``Options`` (its weight-specific bounds): what every pixel-decoding call passes on.
+
+    An instance of that model is taken as it is; another model (e.g. the class-level one) is validated again
+    from its set values (``None`` meaning the decoder's default); one-line :class:`OptionsError` otherwise."""
+    raw = _raw_options(decoder, options)
     dec = system.decoder(decoder)
-    if isinstance(options, dec.Options):
-        return dec, options
-    if isinstance(options, BaseModel):
-        options = options.model_dump(exclude_none=True)
-    return dec, parse_options(dec, options if isinstance(options, dict) else list(options or []))
+    if isinstance(raw, dec.Options):
+        return dec, raw
+    return dec, parse_options(dec, raw.model_dump(exclude_none=True) if isinstance(raw, BaseModel) else raw)
 
 
 def precheck_options(decoder: str, options: OptionsLike = None) -> None:
-    """``options`` checked against the family's card before any work (no file read, no weights loaded): an
-    unknown family or option, or a value outside the card's bounds, is refused at once. The bounds that depend
-    on the weights (e.g. ``multirealism``'s ``beta_max``) are checked by :func:`resolve_decoder`."""
+    """``options`` checked against the family's card before any work (no file read, no weights loaded): a wrong
+    type, an unknown family or option, or a value outside the card's bounds, is refused at once. The bounds that
+    depend on the weights (e.g. ``multirealism``'s ``beta_max``) are checked by :func:`resolve_decoder`."""
     from rdpflex.plugins import get_decoder_card
 
-    if not isinstance(decoder, str):
-        return  # resolve_decoder names the wrong type
-    if isinstance(options, dict):
-        parse_options(get_decoder_card(decoder), options)
-    elif isinstance(options, (list, tuple)) and all(isinstance(p, str) for p in options):
-        parse_options(get_decoder_card(decoder), [str(p) for p in options])
+    raw = _raw_options(decoder, options)
+    if options is not None and not isinstance(raw, BaseModel):
+        parse_options(get_decoder_card(decoder), raw)
 
 
 def _checked_tile(tile: TileSpec | None, system: System) -> TileSpec | None:
