@@ -13,7 +13,9 @@ Both schemes share one interface, so the generator does not care which one it us
   Fields for View Synthesis", ECCV 2020, arXiv:2003.08934, Sec. 5.1; plus beta itself: 21 dims), then
   Linear(21, 512) ReLU Linear(512, 512) ReLU.
   Each conditional conv owns a bias-free projection W_i: R^512 -> R^{C_i}; W_i f(beta) is
-  added to the conv output (broadcast over H, W). This is the paper's main model.
+  added to the conv output (broadcast over H, W). This is the paper's main model. Two options depart
+  from it: ``anchor`` (f(beta) - f(0): G(y, 0) is exactly the unconditional G) and ``gain`` (FiLM's
+  per-channel scale 1 + S_i f(beta) beside the additive offset).
 - :class:`TableCond` — the ablation (Sec. 3.3, 5.2.2, inspired by multi-rate codecs): a learned
   lookup table of per-channel scales and biases indexed by beta. rdpflex uses ``bins`` table
   rows placed uniformly on [0, beta_train_max] and interpolates linearly between neighbouring
@@ -121,16 +123,24 @@ class BetaEmbedding(nn.Module):
 
 # -- FourierCond ---------------------------------------------------------------------------------
 class FourierOffset(ConditionalOffset):
-    """W_i f(beta): a bias-free Linear(hidden, C_i) added to the conv output (Fig. 5)."""
+    """W_i f(beta): a bias-free Linear(hidden, C_i) added to the conv output (Fig. 5).
 
-    def __init__(self, hidden: int, channels: int) -> None:
+    With ``gain`` it also scales the conv output by 1 + S_i f(beta) (a second bias-free projection): the
+    feature-wise affine modulation of FiLM (Perez et al., "FiLM: Visual Reasoning with a General Conditioning
+    Layer", AAAI 2018, arXiv:1709.07871), which can amplify or damp what a channel carries, where an additive
+    offset only shifts it.
+    """
+
+    def __init__(self, hidden: int, channels: int, gain: bool = False) -> None:
         super().__init__()
         self.channels = channels
         self.proj = nn.Linear(hidden, channels, bias=False)
+        self.gain = nn.Linear(hidden, channels, bias=False) if gain else None
 
     def params(self, features: Tensor | None) -> OffsetParams:
         assert features is not None, "FourierOffset needs FourierCond features"
-        return None, self.proj(features)[:, :, None, None]
+        scale = None if self.gain is None else 1.0 + self.gain(features)[:, :, None, None]
+        return scale, self.proj(features)[:, :, None, None]
 
 
 class FourierCond(BetaEmbedding):
@@ -139,20 +149,35 @@ class FourierCond(BetaEmbedding):
     kind = "fourier"
 
     def __init__(
-        self, hidden: int = COND_HIDDEN, L: int = FOURIER_L, scale: float = 1.0, activation: str = "relu"
+        self,
+        hidden: int = COND_HIDDEN,
+        L: int = FOURIER_L,
+        scale: float = 1.0,
+        activation: str = "relu",
+        anchor: bool = False,
+        gain: bool = False,
     ) -> None:
         super().__init__()
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown FourierCond activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
         self.hidden, self.L, self.scale, self.activation = hidden, L, float(scale), activation
+        self.anchor, self.gain = bool(anchor), bool(gain)
         act = ACTIVATIONS[activation]
         self.mlp = nn.Sequential(nn.Linear(1 + 2 * L, hidden), act(), nn.Linear(hidden, hidden), act())
 
     def forward(self, beta: Tensor) -> Tensor:
-        return self.mlp(fourier_features(beta, self.L, self.scale))
+        """f(beta); anchored: f(beta) - f(0), so every offset vanishes at beta = 0 and G(y, 0) is the
+        unconditional G exactly. The conditioning then learns only how beta departs from the distortion G,
+        instead of spending most of its gradient on the beta-independent shift the biases already hold."""
+        features = self.mlp(fourier_features(beta, self.L, self.scale))
+        if self.anchor:
+            features = features - self.mlp(fourier_features(beta.new_zeros(1), self.L, self.scale))
+            # exactly 0 at beta = 0: a batched matmul may round the two rows differently
+            features = torch.where(beta.reshape(-1, 1) == 0, 0.0, features)
+        return features
 
     def make_offset(self, channels: int) -> ConditionalOffset:
-        return FourierOffset(self.hidden, channels)
+        return FourierOffset(self.hidden, channels, gain=self.gain)
 
     def config(self) -> dict:
         return {
@@ -160,6 +185,8 @@ class FourierCond(BetaEmbedding):
             "fourier_L": self.L,
             "fourier_scale": self.scale,
             "cond_activation": self.activation,
+            "cond_anchor": self.anchor,
+            "cond_gain": self.gain,
         }
 
 
@@ -248,10 +275,12 @@ def build_embedding(
     fourier_L: int = FOURIER_L,
     fourier_scale: float = 1.0,
     cond_activation: str = "relu",
+    cond_anchor: bool = False,
+    cond_gain: bool = False,
 ) -> BetaEmbedding:
     """``"fourier"`` | ``"table"`` | ``"none"`` -> the matching :class:`BetaEmbedding`."""
     if cond == "fourier":
-        return FourierCond(cond_hidden, fourier_L, fourier_scale, cond_activation)
+        return FourierCond(cond_hidden, fourier_L, fourier_scale, cond_activation, cond_anchor, cond_gain)
     if cond == "table":
         return TableCond(table_bins, beta_train_max)
     if cond == "none":

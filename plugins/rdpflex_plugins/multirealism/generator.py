@@ -100,6 +100,8 @@ class MultiRealismGenerator(nn.Module):
         fourier_L: int = FOURIER_L,
         fourier_scale: float = 1.0,
         cond_activation: str = "relu",
+        cond_anchor: bool = False,
+        cond_gain: bool = False,
     ) -> None:
         super().__init__()
         self.layout = "elic" if codec_arch in ELIC_ARCHS else "gdn"
@@ -115,6 +117,8 @@ class MultiRealismGenerator(nn.Module):
             "fourier_L": int(fourier_L),
             "fourier_scale": float(fourier_scale),
             "cond_activation": cond_activation,
+            "cond_anchor": bool(cond_anchor),
+            "cond_gain": bool(cond_gain),
         }
         self.embedding = build_embedding(
             cond,
@@ -124,6 +128,8 @@ class MultiRealismGenerator(nn.Module):
             fourier_L=fourier_L,
             fourier_scale=fourier_scale,
             cond_activation=cond_activation,
+            cond_anchor=cond_anchor,
+            cond_gain=cond_gain,
         )
         M = latent_channels
 

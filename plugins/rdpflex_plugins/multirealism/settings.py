@@ -28,6 +28,16 @@ class GeneratorSettings(Strict):
         description="FourierCond MLP activation: `silu` (default; its units cannot die) or the paper's `relu` "
         "(measured on the demo G: with a 10x conditioning learning rate all but 5 of 128 ReLU units died).",
     )
+    cond_anchor: bool = Field(
+        False,
+        description="FourierCond features f(beta) - f(0): every offset is 0 at beta = 0, so beta = 0 is exactly the "
+        "unconditional G and the conditioning learns only the departure from it (the paper: false).",
+    )
+    cond_gain: bool = Field(
+        False,
+        description="FourierCond also scales each conditional conv's output by 1 + S f(beta) (FiLM, "
+        "arXiv:1709.07871) besides the paper's additive offset W f(beta).",
+    )
     fourier_scale: float | None = Field(
         None,
         gt=0,

@@ -72,7 +72,7 @@ def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
     source = loaded.generator
     gen = decoder.generator
     own = gen.state_dict()
-    body = {k: v for k, v in source.state_dict().items() if not k.startswith("embedding.") and ".proj." not in k}
+    body = {k: v for k, v in source.state_dict().items() if not k.startswith("embedding.") and not _projection(k)}
     wrong = [k for k, v in body.items() if k not in own or own[k].shape != v.shape]
     if wrong:
         raise RdpflexError(
@@ -82,9 +82,15 @@ def warm_start(decoder: MultiRealismDecoder, system_dir: str) -> None:
     gen.load_state_dict(own | body)
     with torch.no_grad():
         for off in gen.conditional_offsets():
-            proj = getattr(off, "proj", None)
-            if proj is not None:
-                proj.weight.zero_()
+            for name in ("proj", "gain"):
+                layer = getattr(off, name, None)
+                if layer is not None:
+                    layer.weight.zero_()
+
+
+def _projection(key: str) -> bool:
+    """A FourierCond output projection's tensor (the offsets' ``proj`` or ``gain``), not G's body."""
+    return ".proj." in key or ".gain." in key
 
 
 def conditioning_split(generator: MultiRealismGenerator) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

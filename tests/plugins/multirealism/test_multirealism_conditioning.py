@@ -97,3 +97,31 @@ def test_build_embedding_and_beta_shapes():
     assert as_beta(1.0).shape == (1,)
     with pytest.raises(ValueError):
         as_beta(torch.zeros(3), batch=2)
+
+
+def test_anchored_features_vanish_at_beta_zero_only():
+    torch.manual_seed(0)
+    emb = FourierCond(hidden=16, scale=1 / 5.12, activation="silu", anchor=True)
+    f = emb(torch.tensor([0.0, 0.5, 2.56]))
+    assert torch.equal(f[0], torch.zeros(16))
+    assert f[1].abs().max() > 1e-3 and f[2].abs().max() > 1e-3
+    unanchored = FourierCond(hidden=16, scale=1 / 5.12, activation="silu")
+    unanchored.load_state_dict(emb.state_dict())
+    torch.testing.assert_close(f, unanchored(torch.tensor([0.0, 0.5, 2.56])) - unanchored(torch.zeros(1)))
+
+
+def test_gain_offset_scales_and_shifts_and_is_the_identity_at_beta_zero_when_anchored():
+    torch.manual_seed(0)
+    emb = FourierCond(hidden=16, anchor=True, gain=True)
+    off = emb.make_offset(5)
+    assert off.gain is not None and off.gain.bias is None and off.gain.weight.shape == (5, 16)
+    torch.nn.init.normal_(off.proj.weight)
+    torch.nn.init.normal_(off.gain.weight)
+    x = torch.randn(2, 5, 3, 3)
+    y = off(x, emb(torch.tensor([0.0, 2.0])))
+    assert torch.equal(y[0], x[0])  # scale exactly 1, shift exactly 0
+    scale, shift = off.params(emb(torch.tensor([2.0])))
+    assert scale is not None and shift is not None
+    torch.testing.assert_close(y[1:], x[1:] * scale + shift)
+    assert (scale - 1).abs().max() > 1e-3  # a per-channel gain, not only a shift
+    assert FourierCond(hidden=16).make_offset(5).gain is None  # the paper's offset: additive only

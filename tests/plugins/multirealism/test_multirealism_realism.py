@@ -103,7 +103,8 @@ def test_fourier_features_encode_normalised_beta():
     assert trainer.decoder.generator.config["fourier_scale"] == pytest.approx(1 / 5.12)
 
 
-def test_warm_start_keeps_the_body_and_zeroes_the_conditioning(tmp_path):
+@pytest.mark.parametrize("gain", [False, True])
+def test_warm_start_keeps_the_body_and_zeroes_the_conditioning(tmp_path, gain):
     system = System.tiny()
     source = MultiRealismTrainer(
         load_recipe(RECIPES_DIR / "tiny" / "joint.yaml").recipe,
@@ -113,12 +114,14 @@ def test_warm_start_keeps_the_body_and_zeroes_the_conditioning(tmp_path):
     ).export_decoder()
     root = system.save(tmp_path / "sys")
     System.load(root).add_decoder(source)
-    settings = MultiRealismSettings(generator=TINY_G, discriminator=TINY_D, perceptual="none", init=str(root))
+    generator = TINY_G | {"cond_anchor": gain, "cond_gain": gain}
+    settings = MultiRealismSettings(generator=generator, discriminator=TINY_D, perceptual="none", init=str(root))
     trainer, _ = trainer_for(settings, system.codec)
     gen = trainer.decoder.generator.eval()
     cond, body = conditioning_split(gen)
     src_cond, src_body = conditioning_split(source.generator)
-    assert all(torch.equal(a, b) for a, b in zip(body, src_body)) and len(cond) == len(src_cond)
+    assert all(torch.equal(a, b) for a, b in zip(body, src_body))
+    assert len(cond) == len(src_cond) + (len(gen.conditional_offsets()) if gain else 0)  # + the gain projections
     y = system.codec(textures(1))["y_hat"]
     with torch.no_grad():
         assert torch.equal(gen(y, 0.0), gen(y, 2.56))  # zero projections: the same G at every beta
@@ -127,9 +130,11 @@ def test_warm_start_keeps_the_body_and_zeroes_the_conditioning(tmp_path):
         MultiRealismSettings(generator=TINY_G, perceptual="none", train_body=False)
 
 
-def test_a_beta_path_lives_with_the_realism_terms_on(tmp_path):
+@pytest.mark.parametrize("anchored", [False, True])
+def test_a_beta_path_lives_with_the_realism_terms_on(tmp_path, anchored):
     """Warm-started (identical outputs at every beta), conditioning-only, ST-LPIPS as C_P term: after a
-    few dozen steps G(y, 0) and G(y, beta_max) differ, the body has not moved, and units stay active."""
+    few dozen steps G(y, 0) and G(y, beta_max) differ, the body has not moved, and units stay active.
+    Anchored with a gain (the demo recipe's conditioning): G(y, 0) is still exactly the warm-start G."""
     torch.manual_seed(0)
     system = System.tiny()
     root = system.save(tmp_path / "sys")
@@ -143,7 +148,7 @@ def test_a_beta_path_lives_with_the_realism_terms_on(tmp_path):
         ).export_decoder()
     )
     settings = MultiRealismSettings(
-        generator=TINY_G,
+        generator=TINY_G | ({"cond_anchor": True, "cond_gain": True} if anchored else {}),
         discriminator=TINY_D,
         perceptual="st-lpips",
         init=str(root),
@@ -155,6 +160,10 @@ def test_a_beta_path_lives_with_the_realism_terms_on(tmp_path):
     gen = trainer.decoder.generator
     _, body = conditioning_split(gen)
     body_before = [p.detach().clone() for p in body]
+    probe = codec(textures(2, seed=99))["y_hat"].detach()
+    with torch.no_grad():
+        start = gen.eval()(probe, 0.0)
+    gen.train()
     gan = GanSteps(settings, trainer.gan.perceptual)
     for step in range(40):
         ctx.step = step
@@ -163,9 +172,9 @@ def test_a_beta_path_lives_with_the_realism_terms_on(tmp_path):
             y = codec(x)["y_hat"]
         gan.step(ctx, x, y, None, None)
     gen.eval()
-    y = codec(textures(2, seed=99))["y_hat"]
     with torch.no_grad():
-        rms = float((gen(y, 0.0) - gen(y, 2.56)).pow(2).mean().sqrt())
+        rms = float((gen(probe, 0.0) - gen(probe, 2.56)).pow(2).mean().sqrt())
+        assert torch.equal(gen(probe, 0.0), start) == anchored
     assert rms > 1e-3
     assert all(torch.equal(a, b) for a, b in zip(body, body_before))
     assert conditioning_active_fraction(gen, 2.56) > 0.2
