@@ -236,7 +236,8 @@ def test_bad_input(name, args, code, pattern, files, tiny_system_dir, other_syst
         assert len([ln for ln in lines if ln.startswith("error:")]) == 1 and "Traceback" not in err, err
         # nothing continues the error on another line (``error: foo\nbar``): other lines are notes or warnings
         assert all(ln.startswith(("error:", "note:", "warning:")) for ln in lines if ln.strip()), err
-        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing written
+        # nothing written: no PNG folder, no .rdp, no run directory (compress, decompress and train alike)
+        assert not [p for p in tmp_path.rglob("*") if p.is_file()], sorted(tmp_path.rglob("*"))
     assert re.search(pattern, err), err
     message = next((ln for ln in lines if ln.startswith(("error:", "note:"))), err)
     ROWS.append(
@@ -370,3 +371,39 @@ def test_idempotence_above_its_budget_is_refused_naming_it(files, tiny_system_di
     table = os.environ.get("RDPFLEX_BAD_INPUT_TABLE")
     if table:
         Path(table).write_text(json.dumps(ROWS, indent=1))
+
+
+@pytest.mark.parametrize("bad", ["junk.png", "tiny.png"])
+def test_a_failed_compress_keeps_the_older_file(bad, files, tiny_system_dir, tmp_path, capsys):
+    """compress good.png BAD -o x.rdp over an existing x.rdp: one line, exit 2, the older file byte for byte,
+    and no temporary beside it (the bad image is the last one, so a writer that streams would be caught)."""
+    out = tmp_path / "x.rdp"
+    out.write_bytes(b"older result")
+    code, err = run(capsys, "compress", files / "good.png", files / bad, "-o", out, "--system", tiny_system_dir)
+    assert code == 2 and len([ln for ln in err.splitlines() if ln.startswith("error:")]) == 1, err
+    assert bad in err.splitlines()[-1]
+    assert out.read_bytes() == b"older result"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.rdp"]
+
+
+def test_a_failed_training_leaves_no_run_directory(files, tmp_path, capsys):
+    """A recipe whose data folder is missing fails before the run directory is made; an existing run's files stay."""
+    from rdpflex.train.recipe import RECIPES_DIR
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text("older run\n")
+    code, err = run(
+        capsys,
+        "train",
+        RECIPES_DIR / "tiny" / "codec.yaml",
+        "--output",
+        run_dir,
+        "--set",
+        "data.dataset=folder",
+        "--set",
+        f"data.path={tmp_path / 'no-such-folder'}",
+    )
+    assert code == 2 and "no-such-folder" in err.splitlines()[-1], err
+    assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.jsonl"]
+    assert (run_dir / "metrics.jsonl").read_text() == "older run\n"

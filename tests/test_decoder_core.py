@@ -82,14 +82,26 @@ def test_batches_group_same_sizes_within_limits():
         list(batches(enumerate(lats), batch_size=0))
 
 
-def test_decode_images_same_pixels_in_batches_and_alone(tiny_system_dir, image_paths):
-    system = System.load(tiny_system_dir)
-    rdp = compress_images(image_paths, system).rdp
+def test_decode_images_same_pixels_in_batches_and_alone(tmp_path):
+    """Four distinct images of one size: batch_size=4 really decodes them as one batch, and every image comes
+    out as it does alone, under its own name (a decoder that swapped or blended a batch would fail)."""
+    from PIL import Image
+
+    from tests.conftest import smooth_image
+
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"im{i}.png")
+        Image.fromarray(smooth_image(48, 64, 40 + i)).save(paths[-1])
+    system = System.load(None)  # the bundled, trained codec: distinct images give distinct latents
+    rdp = compress_images(paths, system).rdp
+    assert [len(g) for g in batches(enumerate(latents(rdp, system)), batch_size=4)] == [4]
     one = dict(decode_images(rdp, system, "mse", batch_size=1))
     many = dict(decode_images(rdp, system, "mse", batch_size=4))
-    assert one.keys() == many.keys()
+    assert one.keys() == many.keys() == {p.stem for p in paths}
     for k in one:
         assert torch.allclose(one[k], many[k], atol=1e-5)
+    assert all((one[a] - one[b]).abs().max() > 1e-3 for a in one for b in one if a < b)  # a swap would show
 
 
 def test_axis_windows_cover_with_overlap():
