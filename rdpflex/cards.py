@@ -19,12 +19,14 @@ from its card (the conformance suite, :mod:`rdpflex.testing`, checks the same).
 
 This module also holds what describes decode-time options: :class:`NoOptions`,
 :class:`Capabilities`, :func:`parse_options` (``--set KEY=VALUE`` with one-line errors) and
-:func:`describe` (``rdpflex decoders --json``). It imports pydantic and the standard library only.
+:func:`describe` (``rdpflex decoders --json``), and the rule a decoder name follows (:func:`is_decoder_name`).
+It imports pydantic and the standard library only.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Self
@@ -32,6 +34,15 @@ from typing import Any, Self
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rdpflex.errors import OptionsError, RdpflexError
+
+#: what a decoder family name may hold: it is a command-line word (``--decoder NAME``, ``compare`` specs
+#: ``NAME:KEY=V1,V2``) and a folder name (``SYSTEM/decoders/NAME/``)
+DECODER_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def is_decoder_name(name: str) -> bool:
+    """Whether ``name`` is a valid decoder family name (:data:`DECODER_NAME`, the whole string)."""
+    return DECODER_NAME.fullmatch(name) is not None
 
 
 class NoOptions(BaseModel):
@@ -323,6 +334,8 @@ def describe(decoder: Any) -> dict[str, Any]:
 
 __all__ = [
     "NoOptions",
+    "DECODER_NAME",
+    "is_decoder_name",
     "Capabilities",
     "CAPABILITY_FLAGS",
     "capabilities",

@@ -40,7 +40,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("metrics", ("rdpflex.metrics",)),
     ("train", ("rdpflex.train",)),
     ("plugins", ("rdpflex_plugins",)),
-    ("tools", ("rdpflex.evaluation", "rdpflex.determinism", "rdpflex.testing")),
+    ("tools", ("rdpflex.evaluation", "rdpflex.determinism", "rdpflex.testing", "rdpflex.plugin_template")),
     ("bench", ("rdpflex.bench",)),
     (
         "commands",

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import rdpflex
+import rdpflex.plugin_template
 
 ROOT = Path(__file__).resolve().parents[1]
 #: build leftovers and local state that must not reach the copy the wheel is built from
@@ -58,6 +59,9 @@ def test_the_wheel_ships_recipes_assets_typing_marker_and_license(wheel):
         "rdpflex/assets/demo-system/system.json",
         "rdpflex/assets/demo-system/README.md",
     } <= names
+    # the plugin template of `rdpflex plugins new`: every file of it
+    template = rdpflex.plugin_template.TEMPLATE_DIR
+    assert {f"rdpflex/templates/plugin/{p.relative_to(template).as_posix()}" for p in template.rglob("*.tmpl")} <= names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not any(n.endswith((".pt", ".pth", ".pkl", ".ckpt")) for n in names)  # weights are safetensors only
     assert "SetuptoolsDeprecationWarning" not in log and "deprecated" not in log.lower()

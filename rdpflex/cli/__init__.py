@@ -54,7 +54,8 @@ LAZY_COMMANDS = {
     ),
     "plugins": (
         "rdpflex.cli.list_plugins:plugins_command",
-        "List installed plugins: distribution, version, entry point, hooks and the names they register.",
+        "List installed plugins: distribution, version, entry point, hooks and the names they register; "
+        "`new NAME` writes a new one.",
     ),
     "train": (
         "rdpflex.train.commands:train_command",

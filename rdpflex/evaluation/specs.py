@@ -23,12 +23,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rdpflex.cards import is_decoder_name
 from rdpflex.decoders import parse_options
 from rdpflex.errors import OptionsError, RdpflexError, UnknownPluginError
 from rdpflex.plugins import get_decoder_class
 
 DEFAULT_LABEL = "default"
-_NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ def parse_decoder_spec(text: str) -> DecoderSpec:
     raw = str(text).strip()
     parts = [p.strip() for p in re.split(r"[:;]", raw)]
     name = parts[0]
-    if not name or not _NAME.match(name):
+    if not is_decoder_name(name):
         raise OptionsError(f"--decoder expects NAME or 'NAME:KEY=V1,V2,...', got {text!r}")
     knobs: dict[str, tuple[str, ...]] = {}
     for part in parts[1:]:
