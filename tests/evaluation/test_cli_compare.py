@@ -116,3 +116,28 @@ def test_demo_runs(eval_system_dir, tmp_path, capsys, empty_home):
     data = json.loads((out / "report" / "metrics.json").read_text())
     assert {r["decoder"] for r in data["summary"]} == {"mse", "noisy", "jpeg", "webp"}
     assert max(max(im["height"], im["width"]) for im in data["images"]) <= 512
+
+
+def test_compare_batch_size_changes_no_figure(tmp_path, eval_system_dir, capsys, empty_home):
+    """`compare --batch-size 1` and `--batch-size 3` on three distinct same-size images (one batch of 3, or
+    three of 1) give the same per-image rows and the same set figures."""
+    from PIL import Image
+
+    from tests.conftest import smooth_image
+
+    images = tmp_path / "same-size"
+    images.mkdir()
+    for i in range(3):
+        Image.fromarray(smooth_image(64, 80, 30 + i)).save(images / f"im{i}.png")
+    runs = {}
+    for batch in (1, 3):
+        argv = ["compare", str(images), "--system", str(eval_system_dir), "--decoder", "mse", "--no-baselines"]
+        argv += ["-o", str(tmp_path / f"report{batch}"), "--metrics", "psnr,ms_ssim", "--json", "--no-reencode"]
+        main([*argv, "--batch-size", str(batch)])
+        runs[batch] = json.loads(capsys.readouterr().out)
+    one, three = runs[1], runs[3]
+    key = lambda r: (r["decoder"], r["setting"], r["image"])  # noqa: E731
+    assert len(one["rows"]) == len(three["rows"]) == 3
+    for a, b in zip(sorted(one["rows"], key=key), sorted(three["rows"], key=key), strict=True):
+        assert key(a) == key(b)
+        assert a["psnr"] == pytest.approx(b["psnr"], abs=1e-4) and a["ms_ssim"] == pytest.approx(b["ms_ssim"], abs=1e-6)
