@@ -42,7 +42,7 @@ import stat
 import struct
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -373,9 +373,15 @@ class _Reader:
 
 
 def record_bytes(rdp: RdpFile) -> list[int]:
-    """Bytes of each image's record inside the file (so that header + sum(records) == file size)."""
-    empty = len(dumps(RdpFile(rdp.fingerprint, [], rdp.arch)))
-    return [len(dumps(RdpFile(rdp.fingerprint, [im], rdp.arch))) - empty for im in rdp.images]
+    """Bytes of each image's record inside the file (so that header + sum(records) == file size).
+
+    Each is a file of that one image in ``rdp.version`` less its header, as the reader finds it (version 3 stores
+    the stream count and latent channels in the header as varints: an empty file's header can be shorter)."""
+    out = []
+    for im in rdp.images:
+        data = dumps(replace(rdp, images=[im]))
+        out.append(len(data) - _read_header(data).reader.pos)
+    return out
 
 
 def loads(data: bytes | bytearray | memoryview) -> RdpFile:

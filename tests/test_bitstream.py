@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import re
+import stat
 import struct
 import tracemalloc
 import zlib
@@ -142,6 +144,9 @@ def test_version_3_layout_matches_documented_fields():
     )
     sizes = {v: len(dumps(RdpFile(FP, [im], arch="msh", version=v))) - 13150 for v in (2, 3)}
     assert sizes == {2: 52 + 51, 3: 50 + 24}
+    # a file without images: stream count, latent channels and image count all 0
+    head = MAGIC + struct.pack("<H", 3) + bytes([1]) + bytes.fromhex(FP) + bytes([0, 0, 0, 0])
+    assert dumps(RdpFile(FP, [])) == head + struct.pack("<I", zlib.crc32(head))
 
 
 @pytest.mark.parametrize("value", [0, 1, 127, 128, 300, 16383, 16384, 2**31, 2**32 - 1])
@@ -153,7 +158,7 @@ def test_varints_round_trip_in_their_shortest_form(value):
 
 @pytest.mark.parametrize("raw, fragment", [
     (b"\x80\x00", "shortest form"), (b"\x81\x80\x00", "shortest form"), (b"\x80\x80\x80\x80\x80\x01", "longer than 5"),
-    (b"\xff\xff\xff\xff\x7f", "exceeds 32 bits"), (b"\x80", "truncated"),
+    (b"\xff\xff\xff\xff\x7f", "exceeds 32 bits"), (bs._varint(2**32), "exceeds 32 bits"), (b"\x80", "truncated"),
 ])  # fmt: skip
 def test_bad_varints_are_refused(raw, fragment):
     with pytest.raises(BitstreamError, match=fragment):
@@ -210,6 +215,7 @@ def test_version_2_and_3_records_need_a_symbol_checksum(version):
         dumps(RdpFile(FP, [_img(symbols_crc=1 << 32)], version=version))
     rdp = loads(dumps(RdpFile(FP, [_img(symbols_crc=0xFFFFFFFF)], exact=False, version=version)))
     assert rdp.images[0].symbols_crc == 0xFFFFFFFF and rdp.exact is False and rdp.version == version
+    assert loads(dumps(RdpFile(FP, [_img(symbols_crc=0)], version=version))).images[0].symbols_crc == 0  # crc32(b"")
 
 
 def test_version_2_fixture_reads_and_rewrites_byte_for_byte():
@@ -445,8 +451,10 @@ def test_file_size_limit(monkeypatch):
 
 def test_non_bytes_input():
     for bad in ("RDPF", None, 12, [1, 2]):
-        with pytest.raises(BitstreamError):
+        with pytest.raises(BitstreamError, match=f"expected bytes, got {type(bad).__name__}"):
             loads(bad)  # type: ignore[arg-type]
+    with pytest.raises(BitstreamError, match="expected an RdpFile, got str"):
+        dumps("RDPF")  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------- invalid on writing
@@ -469,16 +477,17 @@ def test_non_bytes_input():
         (RdpFile(FP, [_img("a\0b")]), "stem"),
         (RdpFile(FP, [_img("é" * 128)]), "stem"),
         (RdpFile(FP, [_img("\udcff")]), "stem"),
-        (RdpFile(FP, [_img(b"a")]), "stem"),  # type: ignore[arg-type]
+        (RdpFile(FP, [_img(b"a")]), "stem must be a str, got bytes"),  # type: ignore[arg-type]
         (RdpFile(FP, [_img(image_size=(0, 5))]), "H=0"),
         (RdpFile(FP, [_img(image_size=(33, 5))]), "smaller than image size"),
         (RdpFile(FP, [_img(padded_size=(1 << 17, 32), image_size=(1, 1))]), "Hp=131072"),
+        (RdpFile(FP, [_img(padded_size=(32, 1 << 17), image_size=(1, 1))]), "Wp=131072"),
         (RdpFile(FP, [_img(latent_shape=(5000, 2, 2))]), "C=5000"),
         (RdpFile(FP, [_img(latent_shape=(8, 2))]), "latent_shape"),
         (RdpFile(FP, [_img(image_size=(1.5, 2))]), "image_size"),
         (RdpFile(FP, [_img(streams=[b""] * 257)]), "257 streams"),
-        (RdpFile(FP, [_img(streams=["text"])]), "expected bytes"),  # type: ignore[list-item]
-        (RdpFile(FP, ["not an image"]), "EncodedImage"),  # type: ignore[list-item]
+        (RdpFile(FP, [_img(streams=["text"])]), "stream 1: expected bytes, got str"),  # type: ignore[list-item]
+        (RdpFile(FP, ["not an image"]), "image 1: expected an EncodedImage, got str"),  # type: ignore[list-item]
     ],
 )
 def test_invalid_fields_are_refused_on_write(rdp, fragment):
@@ -546,3 +555,242 @@ def test_read_errors_name_the_path(tmp_path: Path, monkeypatch):
     monkeypatch.setattr(bs, "MAX_FILE_BYTES", 10)
     with pytest.raises(BitstreamError, match="big.rdp.*larger than"):
         read_rdp(big)
+
+
+# ---------------------------------------------------- boundaries, diagnostics and salvage (`make mutation`)
+
+
+def test_printable_ascii_and_stem_characters_at_their_bounds():
+    """Arch names: 0x20..0x7E inclusive, on both sides; stems: any character but '/', '\\', C0 controls and DEL."""
+    for version in (2, 3):
+        rdp = RdpFile(FP, [_img("X-ray ~1")], arch=" arch~", version=version)
+        assert loads(dumps(rdp)) == rdp
+    assert loads(raw_file(arch=b" ~")).arch == " ~"
+    for bad in (b"\x1f", b"\x7f"):
+        _reject(raw_file(arch=b"a" + bad), "not printable ASCII")
+    with pytest.raises(BitstreamError, match="stem"):
+        dumps(RdpFile(FP, [_img("a\x7fb")]))
+    _reject(raw_file((raw_record(stem=b"a\x7fb"),)), "stem")
+
+
+def test_image_count_limit_is_inclusive(monkeypatch):
+    monkeypatch.setattr(bs, "MAX_IMAGES", 2)
+    for version in (2, 3):
+        two = RdpFile(FP, [_img("a"), _img("b")], version=version)
+        assert loads(dumps(two)) == two
+        with pytest.raises(BitstreamError, match="3 images, at most 2"):
+            dumps(replace(two, images=[*two.images, _img("c")]))
+    _reject(raw_file((raw_record(),) * 3), "image count 3 exceeds the limit of 2")
+
+
+@pytest.mark.parametrize("version", [0, 4, "3", None])
+def test_only_known_versions_are_written(version):
+    with pytest.raises(BitstreamError, match=f"cannot write format version {version!r}"):
+        dumps(RdpFile(FP, [], version=version))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_smallest_records_are_read(version, k):
+    """Records of the documented minimum size (1-byte stem, 1x1 image, every stream empty) fill the file exactly."""
+    im = _img("s", [b""] * k, image_size=(1, 1), padded_size=(1, 1), latent_shape=(1, 1, 1))
+    rdp = RdpFile(FP, [replace(im, symbols_crc=None if version == 1 else 0)] * 3, version=version, exact=version != 1)
+    data = dumps(rdp)
+    smallest = {1: bs.RECORD_MIN_BYTES - 4 + 4 * k, 2: bs.RECORD_MIN_BYTES + 4 * k, 3: 16 + k}[version]
+    assert len(data) == bs._read_header(data).reader.pos + 3 * smallest
+    assert loads(data) == rdp
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_file_size_limit_is_inclusive_in_every_version(version, tmp_path, monkeypatch):
+    """A file of exactly MAX_FILE_BYTES is written and read; one byte less of limit refuses it on both sides."""
+    crc = None if version == 1 else 5
+    images = [_img("a", [b"", b"xy"], symbols_crc=crc), _img("b", [b"", b"last"], symbols_crc=crc)]
+    rdp = RdpFile(FP, images, version=version, exact=version != 1)
+    data, path = dumps(rdp), tmp_path / "edge.rdp"
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", len(data))
+    assert write_rdp(path, rdp) == len(data) and read_rdp(path) == rdp
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", len(data) - 1)
+    with pytest.raises(BitstreamError, match=r"image 2 \('b'\) stream 2: file would exceed"):
+        dumps(rdp)
+    with pytest.raises(BitstreamError, match="larger than"):
+        read_rdp(path)
+
+
+def test_streams_of_any_buffer_format_are_counted_in_bytes(monkeypatch):
+    """A memoryview of 4-byte items is written as its bytes, and one too large is refused before it is copied."""
+    words = memoryview(b"abcdefgh").cast("I")  # 2 items, 8 bytes
+    assert loads(dumps(RdpFile(FP, [_img(streams=[words, b""])]))).images[0].streams == [b"abcdefgh", b""]
+    big = memoryview(bytearray(8 << 20)).cast("I")  # 2 Mi items, 8 MiB
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", 4 << 20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(BitstreamError, match=r"image 1 \('a'\) stream 1: file would exceed"):
+            dumps(RdpFile(FP, [_img(streams=[big, b""])]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+
+
+def test_refusals_name_the_image_and_the_stream():
+    """In a file of two images, whatever is wrong with the second names image 2 (by stem, once it is known)."""
+    a = _img("a")
+    for bad, fragment in [
+        (_img(".."), "image 2: stem"),
+        (_img("b", image_size=(1, 2, 3)), "image 2 ('b'): image_size must be 2 integers"),
+        (_img("b", padded_size=(32,)), "image 2 ('b'): padded_size must be 2 integers"),
+        (_img("b", latent_shape=(8, 2)), "image 2 ('b'): latent_shape must be 3 integers"),
+        (_img("b", image_size=(0, 5)), "image 2 ('b'): H=0"),
+        (_img("b", [b"x", "text"]), "image 2 ('b') stream 2: expected bytes"),  # type: ignore[list-item]
+        (_img("b", symbols_crc=-1), "image 2 ('b'): symbols_crc"),
+    ]:
+        with pytest.raises(BitstreamError) as ei:
+            dumps(RdpFile(FP, [a, bad]))
+        assert str(ei.value).startswith(fragment), (fragment, str(ei.value))
+    for rec, fragment in [
+        (raw_record(b".."), "image 2: stem '..'"),
+        (raw_record(b"b", dims=(0, 23, 32, 32, 8, 2, 2)), "image 2 ('b'): H=0"),
+        (raw_record(b"b", dims=(17, 23, 16, 32, 8, 2, 2)), "image 2 ('b'): padded size"),
+    ]:
+        assert _reject(raw_file((raw_record(), rec))).startswith(fragment)
+
+
+_TRUNCATED = re.compile(
+    r"truncated file: (?:\d+ images need at least \d+ bytes"
+    r"|(?:magic|header field '[a-z ]+'|header CRC|image (?P<image>\d+) (?:stem length|stem"
+    r"|sizes \(H, W, Hp, Wp, C, h, w\)|H|W|Hp-H|Wp-W|h|w|stream count|stream lengths and CRC|stream \d+ length"
+    r"|stream \d+|symbol CRC|CRC)) needs \d+ bytes), \d+ left"
+)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_a_truncated_file_names_the_field_and_the_image_it_ends_in(version):
+    crc = None if version == 1 else 7
+    images = [_img(s, [b"payload" * 3, b"x"], symbols_crc=crc) for s in ("kodim01", "b")]
+    rdp = RdpFile(FP, images, arch="elic", version=version, exact=version != 1)
+    data = dumps(rdp)
+    head = bs._read_header(data).reader.pos
+    ends = [head + sum(bs.record_bytes(rdp)[: k + 1]) for k in range(len(images))]
+    for n in range(1, len(data)):
+        msg = _reject(data[:n])
+        m = _TRUNCATED.fullmatch(msg)
+        assert m, (n, msg)
+        assert (n < head) == msg.startswith(("truncated file: magic", "truncated file: header")), (n, msg)
+        if m["image"]:
+            assert int(m["image"]) == 1 + sum(n >= e for e in ends), (n, msg)
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("channels", [8, 192])
+def test_record_bytes_add_up_to_the_file(version, channels, monkeypatch):
+    """header + sum(record_bytes) == file size, in every version, also where version 3's header varints for the
+    latent channels are 2 bytes (C >= 128) where an empty file's are 1; and for a file at the size limit."""
+    crc = None if version == 1 else 1
+    shape = (channels, 2, 2)
+    images = [_img(s, [b"p" * n, b""], latent_shape=shape, symbols_crc=crc) for s, n in zip("abc", (0, 5, 300))]
+    rdp = RdpFile(FP, images, arch="elic", version=version, exact=version != 1)
+    data = dumps(rdp)
+    sizes = bs.record_bytes(rdp)
+    assert bs._read_header(data).reader.pos + sum(sizes) == len(data)
+    assert sizes[1] - sizes[0] == 5 and sizes[2] - sizes[1] == 295 + (version == 3)  # varint(300): 2 bytes
+    one = replace(rdp, images=images[:1])
+    monkeypatch.setattr(bs, "MAX_FILE_BYTES", len(dumps(one)))
+    assert bs.record_bytes(one) == sizes[:1]
+
+
+def _three() -> tuple[bytes, list[int]]:
+    """A version-3 file of images 'a', 'b', 'c' and the offset where each record starts."""
+    rdp = RdpFile(FP, [_img(s, [b"payload-" + s.encode(), b""]) for s in "abc"], arch="elic")
+    data = dumps(rdp)
+    sizes = bs.record_bytes(rdp)
+    head = len(data) - sum(sizes)
+    return data, [head + sum(sizes[:k]) for k in range(3)]
+
+
+def test_salvage_of_an_intact_file_is_loads_and_reports_trailing_bytes():
+    data, _ = _three()
+    s = bs.salvage(data)
+    assert s.rdp == loads(data) and s.positions == [0, 1, 2] and s.damaged == []
+    s = bs.salvage(data + b"\0\0")
+    assert s.rdp == loads(data) and s.positions == [0, 1, 2]
+    assert s.damaged == [(None, "2 trailing bytes after the last image")]
+
+
+def test_salvage_skips_a_record_that_fails_its_crc_or_a_later_check():
+    data, starts = _three()
+    bad = bytearray(data)
+    bad[starts[1] + 9] ^= 0x01  # a payload byte of 'b' (S, stem, 6 dimensions, stream length: 9 bytes)
+    s = bs.salvage(bytes(bad))
+    assert [im.stem for im in s.rdp.images] == ["a", "c"] and s.positions == [0, 2]
+    assert [p for p, _ in s.damaged] == [1] and "CRC mismatch in image 2 ('b')" in s.damaged[0][1]
+    # a record with a valid CRC refused by a check made after it (stem '..'): reading also resumes after it
+    recs = tuple(raw_record_v3(stem, (17, 23, 15, 9, 2, 3), (b"x",), (1,)) for stem in (b"a", b"..", b"c"))
+    s = bs.salvage(raw_file_v3(recs, k=1, c=8))
+    assert s.positions == [0, 2] and [p for p, _ in s.damaged] == [1] and "'..'" in s.damaged[0][1]
+
+
+def test_salvage_loses_every_later_record_when_framing_is_damaged():
+    data, starts = _three()
+    for cut, kept in ((starts[0] + 3, 0), (starts[1] + 5, 1)):  # inside the first record, inside the second
+        s = bs.salvage(data[:cut])
+        assert s.positions == list(range(kept)) and [p for p, _ in s.damaged] == list(range(kept, 3))
+        assert s.damaged[0][1].startswith(f"truncated file: image {kept + 1} ")
+        for j, (_, why) in enumerate(s.damaged[1:], kept + 2):
+            assert why.startswith(f"image {j}: ") and f"framing of image {kept + 1} is damaged" in why
+    # the CRC of 'b' fails and the file ends inside 'c': 'c' is named as lost through the damage before it
+    bad = bytearray(data[: starts[2] + 5])
+    bad[starts[1] + 9] ^= 0x01
+    s = bs.salvage(bytes(bad))
+    assert s.positions == [0] and [p for p, _ in s.damaged] == [1, 2]
+    assert s.damaged[1][1].startswith("image 3 cannot be located (the damage to image 2 ")
+    assert "truncated file" in s.damaged[1][1]
+
+
+def test_salvage_refuses_a_damaged_header_whole(tmp_path: Path):
+    data, _ = _three()
+    bad = bytearray(data)
+    bad[10] ^= 0x01  # a fingerprint byte
+    with pytest.raises(BitstreamError, match="CRC mismatch in header"):
+        bs.salvage(bytes(bad))
+    path = tmp_path / "set.rdp"
+    path.write_bytes(data[:-1])
+    assert bs.read_rdp_salvaging(path) == bs.salvage(data[:-1])
+    path.write_bytes(bytes(bad))
+    with pytest.raises(BitstreamError, match=r"^'.*set\.rdp': CRC mismatch in header"):
+        bs.read_rdp_salvaging(path)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_written_files_get_read_write_permissions_only(tmp_path: Path):
+    old = os.umask(0o022)
+    try:
+        write_rdp(tmp_path / "a.rdp", _small())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.rdp").stat().st_mode) == 0o644
+
+
+def test_a_file_name_of_255_bytes_is_written(tmp_path: Path):
+    path = tmp_path / ("n" * 251 + ".rdp")  # NAME_MAX: the temporary name must stay within it too
+    write_rdp(path, _small())
+    assert read_rdp(path) == _small() and os.listdir(tmp_path) == [path.name]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symlinks")
+def test_write_never_follows_a_link_planted_at_its_temporary_name(tmp_path: Path, monkeypatch):
+    """The temporary file is created exclusively (O_EXCL): a symlink waiting at its name fails the write and the
+    file it points at is left alone."""
+    monkeypatch.setattr(bs.secrets, "token_hex", lambda n: "0" * (2 * n))
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep")
+    (tmp_path / ".out.rdp.000000000000.tmp").symlink_to(victim)
+    with pytest.raises(BitstreamError, match="cannot write.*out.rdp"):
+        write_rdp(tmp_path / "out.rdp", _small())
+    assert victim.read_bytes() == b"keep" and not (tmp_path / "out.rdp").exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_a_device_is_refused_before_it_is_read():
+    with pytest.raises(BitstreamError, match="cannot read '/dev/zero': not a regular file"):
+        read_rdp("/dev/zero")

@@ -48,3 +48,13 @@ def test_per_item_update_must_carry_the_batch():
     with pytest.raises(ValueError, match="batch of 2"):
         crc.update(torch.tensor(3))
     assert crc.values == [0, 0] and crc.count == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.int16, torch.uint8, torch.float32, torch.float16, torch.bfloat16])
+def test_symbols_of_any_dtype_are_hashed_as_int32(dtype):
+    """Entropy models hand over float symbols (quantize), int64 indices, half precision under autocast: the CRC
+    always runs over the int32 values, so encoder and decoder agree whatever dtype each side holds."""
+    values = [0, 1, 100, 127] + ([] if dtype == torch.uint8 else [-3])
+    crc = SymbolChecksum()
+    crc.update(torch.tensor(values, dtype=dtype))
+    assert crc.value == zlib.crc32(np.array(values, dtype="<i4").tobytes()) and crc.count == len(values)
