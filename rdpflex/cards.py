@@ -18,7 +18,8 @@ imports the implementation and refuses one whose ``name``, ``Options`` or capabi
 from its card (the conformance suite, :mod:`rdpflex.testing`, checks the same).
 
 This module also holds what describes decode-time options: :class:`NoOptions`,
-:class:`Capabilities`, :func:`parse_options` (``--set KEY=VALUE`` with one-line errors) and
+:class:`Capabilities`, :func:`parse_options` (``--set KEY=VALUE`` with one-line errors), :func:`resolve_options`
+(what a decoder's own methods call) and
 :func:`describe` (``rdpflex decoders --json``), and the rule a decoder name follows (:func:`is_decoder_name`).
 It imports pydantic and the standard library only.
 """
@@ -300,6 +301,17 @@ def parse_options(decoder: Any, pairs: list[str] | dict[str, Any]) -> BaseModel:
         raise OptionsError(f"invalid options for decoder {decoder.name!r}: {problems} (options: {allowed})") from None
 
 
+def resolve_options(decoder: Any, options: BaseModel | dict[str, Any] | None) -> BaseModel:
+    """The options a loaded ``decoder`` decodes with. An instance of ``decoder.Options`` (what the pipeline passes,
+    validated once by :func:`rdpflex.pipeline.resolve_decoder`) is returned as it is; anything else (a dict, another
+    model, None: direct calls) is validated by :func:`parse_options` against the decoder's own bounds, a model's
+    unset (None) fields left out so that the decoder's defaults apply."""
+    if isinstance(options, decoder.Options):
+        return options
+    raw = options.model_dump(exclude_none=True) if isinstance(options, BaseModel) else dict(options or {})
+    return parse_options(decoder, raw)
+
+
 def option_range(name: str, prop: dict[str, Any]) -> str:
     """``0 <= beta <= 2.56`` from a JSON-schema property (bounds looked up in ``anyOf`` branches too)."""
     for branch in [prop, *prop.get("anyOf", [])]:
@@ -346,6 +358,7 @@ __all__ = [
     "BUILTIN_CODEC_CARDS",
     "card_mismatches",
     "parse_options",
+    "resolve_options",
     "describe",
     "option_range",
     "import_target",

@@ -30,7 +30,7 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from rdpflex.cards import parse_options
+from rdpflex.cards import resolve_options
 from rdpflex.codecs import Codec
 from rdpflex.components import load_component, load_scheduler_config, save_component, save_scheduler
 from rdpflex.decoders import DecoderBase
@@ -126,17 +126,11 @@ class CDiffDecoder(DecoderBase, nn.Module, card=DECODER):
 
     # -- options ---------------------------------------------------------------------------------
     def resolve(self, options: BaseModel | dict[str, Any] | None) -> CDiffOptions:
-        """The options to sample with. An instance of this decoder's ``Options`` (what the pipeline passes: validated
-        once, by :func:`rdpflex.pipeline.resolve_decoder`) is read as it is; anything else (a dict, the class-level
-        model: direct calls) is validated by :func:`rdpflex.cards.parse_options`, the one option validator, against
-        this decoder's bounds and objective (an unset ``scheduler`` becomes this decoder's default): one-line
-        OptionsError naming the ranges."""
-        if isinstance(options, self.Options):
-            return options
-        raw = options.model_dump(exclude_none=True) if isinstance(options, BaseModel) else dict(options or {})
-        validated = parse_options(self, raw)
-        assert isinstance(validated, self.Options)  # parse_options builds this decoder's Options
-        return validated
+        """The options to sample with (:func:`rdpflex.cards.resolve_options`): validated against this decoder's
+        bounds and objective unless they already are (an unset ``scheduler`` becomes this decoder's default)."""
+        resolved = resolve_options(self, options)
+        assert isinstance(resolved, self.Options)  # resolve_options builds this decoder's Options
+        return resolved
 
     # -- decoding --------------------------------------------------------------------------------
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:

@@ -22,7 +22,7 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor
 
-from rdpflex.cards import parse_options
+from rdpflex.cards import resolve_options
 from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import OptionsError, RdpflexError
@@ -125,17 +125,12 @@ class IdempotenceDecoder(DecoderBase, card=DECODER):
         return out
 
     def _options(self, options: BaseModel | dict[str, Any] | None) -> IdempotenceOptions:
-        """The options to sample with. An :class:`IdempotenceOptions` (what the pipeline passes: validated once, by
-        :func:`rdpflex.pipeline.resolve_decoder`) is read as it is; anything else (a dict, another model: direct
-        calls) is validated by :func:`rdpflex.cards.parse_options`, the one option validator (one-line
-        OptionsError naming the ranges). Then ``steps`` is checked against the prior's training timesteps."""
-        if not isinstance(options, IdempotenceOptions):
-            raw = options.model_dump(exclude_none=True) if isinstance(options, BaseModel) else dict(options or {})
-            validated = parse_options(self, raw)
-            assert isinstance(validated, IdempotenceOptions)  # parse_options builds this decoder's Options
-            options = validated
-        self._check(options)
-        return options
+        """The options to sample with (:func:`rdpflex.cards.resolve_options`: validated unless they already are),
+        then ``steps`` checked against the prior's training timesteps."""
+        resolved = resolve_options(self, options)
+        assert isinstance(resolved, IdempotenceOptions)  # resolve_options builds this decoder's Options
+        self._check(resolved)
+        return resolved
 
     def _solve(self, constraint: Constraint, generators: Sequence[torch.Generator], opts: IdempotenceOptions) -> Tensor:
         """Sample, project, and resample the images whose agreement stays below ``target`` (``retries``)."""

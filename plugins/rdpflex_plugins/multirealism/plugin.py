@@ -27,7 +27,7 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from rdpflex.cards import parse_options
+from rdpflex.cards import resolve_options
 from rdpflex.codecs import Codec
 from rdpflex.decoders import DecoderBase
 from rdpflex.errors import RdpflexError
@@ -131,14 +131,11 @@ class MultiRealismDecoder(DecoderBase, nn.Module, card=DECODER):
 
     # -- options -------------------------------------------------------------------------------
     def resolve_beta(self, options: BaseModel | dict[str, Any] | None) -> float:
-        """The beta to decode with. An instance of this decoder's ``Options`` (what the pipeline passes: validated
-        once, by :func:`rdpflex.pipeline.resolve_decoder`) is read as it is; anything else (a dict, the class-level
-        model: direct calls) is validated by :func:`rdpflex.cards.parse_options`, the one option validator, with
-        ``None`` meaning beta_max: one-line OptionsError naming the range."""
-        if not isinstance(options, self.Options):
-            raw = options.model_dump() if isinstance(options, BaseModel) else dict(options or {})
-            options = parse_options(self, {k: v for k, v in raw.items() if v is not None})
-        return float(options.model_dump()["beta"])
+        """The beta to decode with (:func:`rdpflex.cards.resolve_options`: validated against this decoder's range
+        unless it already is); ``None`` means beta_max, in a dict as in a model."""
+        if isinstance(options, dict):
+            options = {k: v for k, v in options.items() if v is not None}
+        return float(resolve_options(self, options).model_dump()["beta"])
 
     # -- decoding ------------------------------------------------------------------------------
     def decode(self, latent: Latent, codec: Codec, options: BaseModel, generator: torch.Generator) -> Tensor:
